@@ -1,0 +1,5 @@
+"""Entry point for ``python -m livethresh``."""
+
+from livethresh.cli import main
+
+main()

@@ -1,0 +1,227 @@
+"""The ``livethresh`` command line: thin typer commands that build a config and call the library.
+
+Every command shares the threshold options (added by :func:`threshold_options`) and the error
+handling of :func:`command`: a :class:`LivethreshError` becomes one line on stderr and exit
+code 2, Ctrl-C exits with 130, and no traceback is shown unless ``--debug`` is given.
+"""
+
+import functools
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import cv2
+import typer
+from rich.console import Console
+
+from livethresh import __version__
+from livethresh.config import ThresholdConfig, resolve
+from livethresh.errors import LivethreshError
+from livethresh.images import read_gray, write_image
+from livethresh.threshold import Binarizer, method_descriptions
+
+app = typer.Typer(
+    name="livethresh",
+    help="Real-time adaptive binarization of camera and video frames.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+THRESHOLD_PANEL = "Threshold options"
+
+
+def fail(message: str) -> None:
+    """Print one error line on stderr, unwrapped and without markup."""
+    err_console.print(f"livethresh: error: {message}", markup=False, highlight=False,
+                      soft_wrap=True)
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Register a command whose errors end as one clear line and a documented exit code."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LivethreshError as exc:
+            if _state["debug"]:
+                raise
+            fail(str(exc))
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except KeyboardInterrupt:
+            fail("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if _state["debug"]:
+                raise
+            fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
+            raise typer.Exit(1) from None
+
+    return app.command()(run)
+
+
+# The threshold options every command takes: name -> (annotation, setting it feeds).
+_methods_help = "; ".join(f"{k}: {v}" for k, v in method_descriptions().items())
+THRESHOLD_OPTIONS: dict[str, tuple[Any, str | None]] = {
+    "preset": (
+        Annotated[str | None, typer.Option(
+            "--preset", help="Preset name (see `livethresh presets`) or path to a .toml file.",
+            rich_help_panel=THRESHOLD_PANEL)],
+        None,
+    ),
+    "method": (
+        Annotated[str | None, typer.Option(
+            "--method", "-m", help=f"Thresholding method. {_methods_help}.",
+            rich_help_panel=THRESHOLD_PANEL, show_default=False)],
+        "method",
+    ),
+    "block_size": (
+        Annotated[int | None, typer.Option(
+            "--block-size", "-b", help="Odd neighbourhood size of the local methods, >= 3.",
+            rich_help_panel=THRESHOLD_PANEL)],
+        "block_size",
+    ),
+    "offset": (
+        Annotated[float | None, typer.Option(
+            "--offset", "-C", help="C: constant subtracted from the local mean (may be < 0).",
+            rich_help_panel=THRESHOLD_PANEL)],
+        "c",
+    ),
+    "blur": (
+        Annotated[int | None, typer.Option(
+            "--blur", help="Odd Gaussian pre-blur kernel size; 0 = no blur.",
+            rich_help_panel=THRESHOLD_PANEL)],
+        "blur",
+    ),
+    "invert": (
+        Annotated[bool | None, typer.Option(
+            "--invert/--no-invert", help="Mark dark pixels (ink) as 255 instead of bright ones.",
+            rich_help_panel=THRESHOLD_PANEL, show_default=False)],
+        "invert",
+    ),
+    "threshold": (
+        Annotated[float | None, typer.Option(
+            "--threshold", "-t", help="Global threshold of the fixed method, 0-255.",
+            rich_help_panel=THRESHOLD_PANEL)],
+        "threshold",
+    ),
+}
+
+
+def threshold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command the shared threshold options; it receives them as ``config``.
+
+    The options are appended to the command's signature, so typer shows and parses them like
+    any other; the wrapper layers defaults < ``--preset`` < explicit options with
+    :func:`livethresh.config.resolve` before calling the command.
+    """
+    signature = inspect.signature(fn)
+    own = [p for name, p in signature.parameters.items() if name != "config"]
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
+        for name, (ann, _) in THRESHOLD_OPTIONS.items()
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name, None) for name in THRESHOLD_OPTIONS}
+        overrides = {
+            setting: given[name] for name, (_, setting) in THRESHOLD_OPTIONS.items() if setting
+        }
+        config = resolve(preset=given["preset"], overrides=overrides)
+        return fn(*args, config=config, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{k: v for k, v in fn.__annotations__.items() if k != "config"},
+        **{name: ann for name, (ann, _) in THRESHOLD_OPTIONS.items()},
+    }
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"livethresh {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Log details and show tracebacks on errors.")] = False,
+) -> None:
+    """Real-time adaptive binarization of camera and video frames."""
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
+    # Parallelism is chosen by livethresh (bands, pipeline stages), not by OpenCV's own pool,
+    # which on 2 cores fights the decoder and the other stages for the same cores.
+    cv2.setNumThreads(1)
+
+
+def cpu_threads() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", "-y", help="Replace OUTPUT if it exists (only once the new file is complete).")]
+
+
+@command
+@threshold_options
+def image(
+    input: Annotated[Path, typer.Argument(help="Image to binarize: anything OpenCV reads.",
+                                          show_default=False)],
+    output: Annotated[Path, typer.Argument(help="Mask to write; its extension picks the format.",
+                                           show_default=False)],
+    overwrite: OverwriteOpt = False,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Binarize a still image.
+
+    Example: livethresh image page.jpg mask.png --method gaussian --block-size 11 -C 2 --blur 7
+    """
+    gray = read_gray(input)
+    with Binarizer(config, gray.shape, threads=cpu_threads()) as binarize:
+        mask = binarize(gray)
+        write_image(output, mask, overwrite=overwrite, inputs=[input])
+    console.print(f"wrote {output}", markup=False, highlight=False)
+
+
+@command
+def demo(
+    outdir: Annotated[Path, typer.Argument(help="Folder for the demo's files.")] = Path(
+        "livethresh-demo"),
+) -> None:
+    """Binarize a built-in page under uneven light: no camera or file needed.
+
+    Example: livethresh demo /tmp/demo
+    """
+    from livethresh.demo import run_demo
+
+    outputs = run_demo(outdir)
+    console.print(f"input page:  {outputs.page}", markup=False, highlight=False)
+    console.print(f"mask:        {outputs.mask}", markup=False, highlight=False)
+    console.print(f"comparison:  {outputs.comparison}  (input | global Otsu | adaptive)",
+                  markup=False, highlight=False)
+    console.print(f"next: livethresh image {outputs.page} mask.png --method mean -C 5",
+                  markup=False, highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

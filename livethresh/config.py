@@ -1,0 +1,202 @@
+"""Validated threshold settings, TOML presets, and the one place where they are layered.
+
+Every command and the library share :class:`ThresholdConfig`. Its defaults are the seed
+article's pipeline and are defined here only; presets and command-line options override them
+through :func:`resolve` (defaults < preset < command line).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from livethresh.errors import ConfigError
+
+#: Keys a preset file may hold besides the threshold settings.
+PRESET_META_KEYS = frozenset({"description"})
+
+
+@dataclass(frozen=True)
+class ThresholdConfig:
+    """How a gray frame becomes a mask.
+
+    Attributes:
+        method: A name from :func:`livethresh.threshold.available_methods`.
+        block_size: Odd side of the square neighbourhood of the local methods, >= 3.
+        c: Constant subtracted from the local (weighted) mean; may be fractional or negative.
+        invert: Write 255 where the pixel is dark instead of bright (THRESH_BINARY_INV).
+        threshold: Global threshold for the ``fixed`` method, 0 to 255.
+        blur: Odd Gaussian pre-blur kernel size, or 0 for no blur.
+    """
+
+    method: str = "gaussian"
+    block_size: int = 11
+    c: float = 2.0
+    invert: bool = False
+    threshold: float = 127.0
+    blur: int = 7
+
+    def __post_init__(self) -> None:
+        from livethresh.threshold import available_methods
+
+        if self.method not in available_methods():
+            _reject("method", self.method, f"one of {', '.join(available_methods())}")
+        if not _is_int(self.block_size) or self.block_size < 3 or self.block_size % 2 == 0:
+            _reject("block_size", self.block_size, "an odd integer >= 3")
+        if not _is_real(self.c):
+            _reject("c", self.c, "a finite number")
+        if not isinstance(self.invert, bool):
+            _reject("invert", self.invert, "true or false")
+        if not _is_real(self.threshold) or not 0 <= self.threshold <= 255:
+            _reject("threshold", self.threshold, "a number from 0 to 255")
+        if not _is_int(self.blur) or self.blur < 0 or (self.blur and self.blur % 2 == 0):
+            _reject("blur", self.blur, "0 (no blur) or an odd integer >= 1")
+        # Normalise numbers that TOML or a caller may give as int, so equal configs compare equal.
+        object.__setattr__(self, "c", float(self.c))
+        object.__setattr__(self, "threshold", float(self.threshold))
+
+    def replace(self, **changes: Any) -> ThresholdConfig:
+        """Return a validated copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain values, in field order (for TOML, JSON and display)."""
+        return dataclasses.asdict(self)
+
+
+def setting_names() -> list[str]:
+    """Names of every threshold setting, in field order."""
+    return [f.name for f in fields(ThresholdConfig)]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _reject(name: str, value: object, allowed: str) -> None:
+    raise ConfigError(f"invalid {name} {value!r}: must be {allowed}")
+
+
+def preset_dirs() -> list[Path]:
+    """Folders searched for presets by name: the copy shipped in the package, then the repo's."""
+    here = Path(__file__).resolve().parent
+    return [d for d in (here / "configs", here.parent / "configs") if d.is_dir()]
+
+
+def iter_presets() -> Iterator[tuple[str, Path]]:
+    """Yield ``(name, path)`` for every preset found by name, first folder winning."""
+    seen: set[str] = set()
+    for folder in preset_dirs():
+        for path in sorted(folder.glob("*.toml")):
+            if path.stem not in seen:
+                seen.add(path.stem)
+                yield path.stem, path
+
+
+def find_preset(name_or_path: str) -> Path:
+    """Locate a preset given as a name (``article``) or as a path to a TOML file.
+
+    Raises:
+        ConfigError: Nothing of that name or path exists.
+    """
+    candidate = Path(name_or_path).expanduser()
+    looks_like_path = candidate.suffix == ".toml" or len(candidate.parts) > 1
+    if looks_like_path or candidate.is_file():
+        if candidate.is_file():
+            return candidate
+        raise ConfigError(f"preset file {name_or_path!r} does not exist")
+    for name, path in iter_presets():
+        if name == name_or_path:
+            return path
+    known = ", ".join(name for name, _ in iter_presets()) or "none found"
+    raise ConfigError(
+        f"unknown preset {name_or_path!r}: use one of {known}, or the path of a .toml file"
+    )
+
+
+def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """Read a preset's settings and description, checking its keys but not yet its values.
+
+    Returns:
+        The settings it sets, and its one-line description (empty if it has none).
+
+    Raises:
+        ConfigError: The preset is missing, is not valid TOML, or has unknown keys.
+    """
+    path = find_preset(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read preset {str(path)!r}: {exc}") from exc
+    unknown = sorted(set(data) - set(setting_names()) - PRESET_META_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"preset {str(path)!r} has unknown setting {unknown[0]!r}: "
+            f"allowed are {', '.join(setting_names())} and description"
+        )
+    description = str(data.pop("description", ""))
+    return data, description
+
+
+def load_preset(name_or_path: str) -> ThresholdConfig:
+    """Load a preset on top of the defaults.
+
+    Raises:
+        ConfigError: The preset cannot be found or read, or holds an invalid value.
+    """
+    return resolve(preset=name_or_path)
+
+
+def resolve(
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    base: ThresholdConfig | None = None,
+) -> ThresholdConfig:
+    """Layer the settings: ``base`` (the defaults) < preset < explicit overrides.
+
+    Args:
+        preset: A preset name or TOML path, or None.
+        overrides: Settings given on the command line; None values mean "not given".
+        base: Where to start from; the defaults when None.
+
+    Raises:
+        ConfigError: An unknown setting, a bad preset, or an invalid value.
+    """
+    values = (base or ThresholdConfig()).to_dict()
+    if preset is not None:
+        values.update(read_preset(preset)[0])
+    for key, value in (overrides or {}).items():
+        if key not in values:
+            raise ConfigError(f"unknown setting {key!r}: allowed are {', '.join(values)}")
+        if value is not None:
+            values[key] = value
+    return ThresholdConfig(**values)
+
+
+def to_toml(config: ThresholdConfig, description: str = "") -> str:
+    """Render settings as a preset file that :func:`load_preset` reads back unchanged."""
+    lines = [f"description = {_toml_value(description)}"] if description else []
+    lines += [f"{key} = {_toml_value(value)}" for key, value in config.to_dict().items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return repr(value)

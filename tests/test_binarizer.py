@@ -1,0 +1,103 @@
+"""The binarizer's contract: preallocated buffers, caller-given output, shape checks."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from livethresh import Binarizer, FrameShapeError, ThresholdConfig, available_methods, binarize
+from livethresh.threshold import plan_bands, reference
+from tests.conftest import document_frame, random_frame
+
+FRAME_BYTES = 1080 * 1920
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("method", available_methods())
+def test_no_frame_sized_allocation_per_call(method, threads, doc_1080p):
+    """200 calls at 1080p allocate (through Python and numpy) far less than one frame."""
+    out = np.empty_like(doc_1080p)
+    with Binarizer(ThresholdConfig(method=method), doc_1080p.shape, threads=threads) as run:
+        for _ in range(3):  # warm up: thread pool, caches
+            run(doc_1080p, out)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            for _ in range(200):
+                run(doc_1080p, out)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < FRAME_BYTES // 20, f"{method}: peak {peak} bytes traced over 200 calls"
+
+
+def test_tracemalloc_would_see_a_frame_sized_allocation(doc_1080p):
+    """Guard for the test above: the naive OpenCV call's output allocation is caught."""
+    config = ThresholdConfig(method="mean")
+    tracemalloc.start()
+    try:
+        reference(doc_1080p, config)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak >= FRAME_BYTES
+
+
+def test_writes_into_caller_output_and_returns_it():
+    gray = document_frame(120, 160)
+    out = np.full(gray.shape, 7, np.uint8)
+    with Binarizer(ThresholdConfig(), gray.shape) as run:
+        result = run(gray, out)
+        assert result is out
+        assert np.array_equal(out, reference(gray, ThresholdConfig()))
+        assert run(gray) is run.out
+
+
+def test_other_shape_is_a_clear_error():
+    with Binarizer(ThresholdConfig(), (100, 200)) as run:
+        with pytest.raises(FrameShapeError, match=r"shape 100x201 .* built for 100x200"):
+            run(random_frame(100, 201))
+        with pytest.raises(FrameShapeError, match="2-D uint8"):
+            run(np.zeros((100, 200), np.float32))
+        with pytest.raises(FrameShapeError, match="2-D uint8"):
+            run(np.zeros((100, 200, 3), np.uint8))
+        with pytest.raises(FrameShapeError, match="out has shape"):
+            run(random_frame(100, 200), np.empty((10, 10), np.uint8))
+        with pytest.raises(FrameShapeError, match="C-contiguous"):
+            run(random_frame(100, 200), np.empty((100, 400), np.uint8)[:, :200])
+
+
+def test_empty_frame_is_refused():
+    with pytest.raises(FrameShapeError, match="empty"):
+        Binarizer(ThresholdConfig(), (0, 10))
+
+
+def test_bands_cover_every_row_once_with_context():
+    for height, bands, context in [(1080, 2, 8), (1080, 3, 55), (100, 4, 3), (1, 2, 0)]:
+        spans = plan_bands(height, bands, context)
+        rows = [r for _, start, stop, _ in spans for r in range(start, stop)]
+        assert rows == list(range(height))
+        for top, start, stop, bottom in spans:
+            assert top == max(0, start - context) and bottom == min(height, stop + context)
+
+
+def test_global_method_uses_one_band_and_small_frames_are_not_split():
+    assert Binarizer(ThresholdConfig(method="otsu"), (1080, 1920), threads=2).threads == 1
+    assert Binarizer(ThresholdConfig(), (1080, 1920), threads=2).threads == 2
+    assert Binarizer(ThresholdConfig(), (50, 1920), threads=2).threads == 1
+
+
+def test_close_is_idempotent():
+    run = Binarizer(ThresholdConfig(), (200, 200), threads=2)
+    run.close()
+    run.close()
+
+
+def test_binarize_one_shot_returns_an_owned_copy():
+    gray = document_frame(64, 64)
+    first = binarize(gray)
+    assert first.base is None or first.base is not gray
+    assert np.array_equal(first, reference(gray, ThresholdConfig()))

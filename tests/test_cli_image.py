@@ -1,0 +1,135 @@
+"""``livethresh image`` and ``demo`` end to end, through typer's runner."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from livethresh.cli import app
+from tests.conftest import document_frame
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A color photo of a page, written as PNG."""
+    gray = document_frame(240, 320)
+    bgr = cv2.merge([gray, (gray * 0.9).astype(np.uint8), gray])
+    path = tmp_path / "page.png"
+    cv2.imwrite(str(path), bgr)
+    return path
+
+
+def article_mask(path, block=11, c=2.0, method=cv2.ADAPTIVE_THRESH_GAUSSIAN_C, blur=7):
+    gray = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
+    blurred = cv2.GaussianBlur(gray, (blur, blur), 0) if blur else gray
+    return cv2.adaptiveThreshold(blurred, 255, method, cv2.THRESH_BINARY, block, c)
+
+
+def assert_one_line_error(result, text):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert text in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_image_equals_the_article_code(photo, tmp_path):
+    out = tmp_path / "mask.png"
+    result = invoke("image", photo, out)
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), article_mask(photo))
+
+
+def test_options_and_negative_offset(photo, tmp_path):
+    out = tmp_path / "mask.bmp"
+    result = invoke("image", photo, out, "--method", "mean", "--block-size", "25", "-C", "-4",
+                    "--blur", "0")
+    assert result.exit_code == 0, result.output
+    want = article_mask(photo, 25, -4, cv2.ADAPTIVE_THRESH_MEAN_C, blur=0)
+    assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), want)
+
+
+def test_preset_with_override(photo, tmp_path):
+    out = tmp_path / "m.png"
+    assert invoke("image", photo, out, "--preset", "document", "--no-invert",
+                  "--offset", "3").exit_code == 0
+    want = article_mask(photo, 31, 3, blur=3)
+    assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), want)
+
+
+def test_output_format_follows_extension(photo, tmp_path):
+    for ext in (".png", ".jpg", ".tif", ".bmp"):
+        out = tmp_path / f"m{ext}"
+        assert invoke("image", photo, out).exit_code == 0
+        assert cv2.imread(str(out), cv2.IMREAD_GRAYSCALE) is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["{missing}", "{out}"], "does not exist"),
+        (["{tmp}", "{out}"], "is a directory"),
+        (["{text}", "{out}"], "not an image OpenCV can decode"),
+        (["{empty}", "{out}"], "not an image OpenCV can decode"),
+        (["{photo}", "{tmp}/no/such/dir/m.png"], "does not exist; create it first"),
+        (["{photo}", "{tmp}/m.xyz"], "cannot write images with extension '.xyz'"),
+        (["{photo}", "{out}", "--block-size", "4"], "invalid block_size 4"),
+        (["{photo}", "{out}", "--blur", "2"], "invalid blur 2"),
+        (["{photo}", "{out}", "--method", "magic"], "invalid method 'magic'"),
+        (["{photo}", "{out}", "--preset", "nope"], "unknown preset 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, text, photo, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "empty.png").write_bytes(b"")
+    values = {"missing": tmp_path / "missing.png", "out": tmp_path / "out.png", "tmp": tmp_path,
+              "text": tmp_path / "notes.txt", "empty": tmp_path / "empty.png", "photo": photo}
+    result = invoke("image", *[a.format(**values) for a in args])
+    assert_one_line_error(result, text)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_existing_output_needs_overwrite(photo, tmp_path):
+    out = tmp_path / "m.png"
+    out.write_bytes(b"keep me")
+    assert_one_line_error(invoke("image", photo, out), "pass -y/--overwrite")
+    assert out.read_bytes() == b"keep me"
+    assert invoke("image", photo, out, "-y").exit_code == 0
+    assert cv2.imread(str(out)) is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png", "page.png"]  # no temp left
+
+
+def test_output_that_is_the_input_is_refused(photo, tmp_path, monkeypatch):
+    before = photo.read_bytes()
+    link = tmp_path / "link.png"
+    link.symlink_to(photo)
+    monkeypatch.chdir(tmp_path)
+    for target in (photo, link, "page.png", "./sub/../page.png"):
+        os.makedirs(tmp_path / "sub", exist_ok=True)
+        assert_one_line_error(invoke("image", photo, target, "-y"), "is the input file")
+    assert photo.read_bytes() == before
+
+
+def test_version_and_help():
+    result = invoke("--version")
+    assert result.exit_code == 0 and "livethresh" in result.stdout
+    assert "--block-size" in invoke("image", "--help").stdout
+
+
+def test_demo_writes_the_comparison(tmp_path):
+    result = invoke("demo", tmp_path / "demo")
+    assert result.exit_code == 0, result.output
+    comparison = cv2.imread(str(tmp_path / "demo" / "comparison.png"))
+    page = cv2.imread(str(tmp_path / "demo" / "page.png"), cv2.IMREAD_GRAYSCALE)
+    assert comparison.shape[1] > 3 * page.shape[1]
+    assert "comparison" in result.stdout
