@@ -1,9 +1,9 @@
 """Per-frame time of livethresh's kernel vs. the direct OpenCV calls, side by side, at 1080p.
 
-Both sides binarize the same four distinct document-like frames, in short blocks that rotate
-order round by round so machine noise hits them alike. The baseline is the seed article's code (``GaussianBlur`` then
-``adaptiveThreshold``), timed with OpenCV's default thread pool and with one thread, and the
-faster of the two is the one compared against. Run::
+Both sides binarize the same four distinct document-like frames, in short blocks whose order
+rotates round by round, so that machine noise hits them alike. The baseline is the seed
+article's code (``GaussianBlur`` then ``adaptiveThreshold``), timed with OpenCV's default
+thread pool and with one thread; the faster of the two is the one compared against. Run::
 
     python benchmarks/bench_threshold.py [--rounds 30] [--json]
 """
@@ -14,18 +14,14 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from livethresh import Binarizer, ThresholdConfig  # noqa: E402
-from livethresh.synthetic import document_photo  # noqa: E402
-from livethresh.threshold import reference  # noqa: E402
+from livethresh import Binarizer, ThresholdConfig
+from livethresh.synthetic import document_photo
+from livethresh.threshold import reference
 
 CASES = {
     "article: blur 7 + gaussian 11": ThresholdConfig(method="gaussian", block_size=11, blur=7),
@@ -93,8 +89,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"1080p, {args.rounds} rounds x 4 frames, {os.cpu_count()} CPUs, OpenCV {cv2.__version__}; "
-          "median ms per frame; ratio = livethresh / best cv2")
+    print(f"1080p, {args.rounds} rounds x 4 frames, {os.cpu_count()} CPUs, "
+          f"OpenCV {cv2.__version__}; median ms per frame; ratio = livethresh / best cv2")
     print(f"{'case':32} {'cv2 dflt':>9} {'cv2 1thr':>9} {'lt 1band':>9} {'lt 2band':>9}"
           f" {'ratio 1':>8} {'ratio 2':>8}")
     for name, r in results.items():

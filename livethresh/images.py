@@ -34,7 +34,8 @@ def read_gray(path: Path) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise InputError(
-            f"input {str(path)!r} is not an image OpenCV can decode (png, jpg, tiff, bmp, webp, ...)"
+            f"input {str(path)!r} is not an image OpenCV can decode "
+            "(png, jpg, tiff, bmp, webp, ...)"
         )
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 

@@ -40,7 +40,9 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
     if output.is_dir():
         raise OutputError(f"output {str(output)!r} is a directory; give a file name")
     if output.exists() and not overwrite:
-        raise OutputError(f"output {str(output)!r} already exists; pass -y/--overwrite to replace it")
+        raise OutputError(
+            f"output {str(output)!r} already exists; pass -y/--overwrite to replace it"
+        )
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"output folder {str(folder)!r} does not exist; create it first")

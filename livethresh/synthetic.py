@@ -13,11 +13,13 @@ import cv2
 import numpy as np
 
 _WORDS = (
-    "adaptive thresholding compares each pixel with its own neighbourhood so that text stays "
-    "readable under a shadow where one global cut off fails the block size sets how far the "
-    "neighbourhood reaches and C shifts the local mean paper ink light gutter page receipt "
-    "whiteboard marker camera frame video stream binarize mask foreground background"
-).split()
+    "adaptive", "thresholding", "compares", "each", "pixel", "with", "its", "own",
+    "neighbourhood", "so", "that", "text", "stays", "readable", "under", "a", "shadow",
+    "where", "one", "global", "cut", "off", "fails", "the", "block", "size", "sets", "how",
+    "far", "the", "neighbourhood", "reaches", "and", "C", "shifts", "the", "local", "mean",
+    "paper", "ink", "light", "gutter", "page", "receipt", "whiteboard", "marker", "camera",
+    "frame", "video", "stream", "binarize", "mask", "foreground", "background",
+)
 
 
 def render_text_page(
@@ -72,9 +74,10 @@ def light_page(page: np.ndarray, light: np.ndarray, paper: float = 235.0, ink: f
     return np.clip(shot, 0, 255).astype(np.uint8)
 
 
-def document_photo(height: int = 720, width: int = 960, seed: int = 0, phase: float = 0.3
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """A gray phone-photo-like page under uneven light, and its ground-truth text mask (255 = ink)."""
+def document_photo(
+    height: int = 720, width: int = 960, seed: int = 0, phase: float = 0.3
+) -> tuple[np.ndarray, np.ndarray]:
+    """A gray phone-photo-like page under uneven light and its ground-truth mask (255 = ink)."""
     page = render_text_page(height, width, seed)
     shot = light_page(page, illumination(height, width, phase), seed=seed)
     truth = np.where(page < 128, 255, 0).astype(np.uint8)

@@ -15,7 +15,9 @@ enough rows of context above and below that its rows come out identical to a who
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, ClassVar
 
@@ -148,7 +150,9 @@ class Mean(LocalMean):
 @register
 class Gaussian(LocalMean):
     name = "gaussian"
-    description = "pixel vs. Gaussian-weighted mean of its block minus C (ADAPTIVE_THRESH_GAUSSIAN_C)"
+    description = (
+        "pixel vs. Gaussian-weighted mean of its block minus C (ADAPTIVE_THRESH_GAUSSIAN_C)"
+    )
 
     def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
         super().__init__(config, shape)
@@ -165,23 +169,42 @@ class Gaussian(LocalMean):
         cv2.convertScaleAbs(self.blurred_float, dst=self.mean)
 
 class _Band:
-    """Rows ``[start, stop)`` of the output, computed from rows ``[top, bottom)`` of the input."""
+    """Rows ``[start, stop)`` of the output, computed from rows ``[top, bottom)`` of the input.
+
+    ``method`` is None for the bands of a global method, which only pre-blur their rows.
+    """
 
     def __init__(
-        self, config: ThresholdConfig, method: type[Method], width: int, span: tuple[int, int, int, int]
+        self,
+        config: ThresholdConfig,
+        method: type[Method] | None,
+        width: int,
+        span: tuple[int, int, int, int],
     ) -> None:
         self.top, self.start, self.stop, self.bottom = span
         shape = (self.bottom - self.top, width)
         self.blur = (config.blur, config.blur) if config.blur else None
         self.blurred = np.empty(shape, np.uint8) if self.blur else None
-        self.method = method(config, shape)
+        self.method = method(config, shape) if method else None
+
+    def source(self, gray: Frame) -> Frame:
+        """The band's input rows, pre-blurred when the config asks for it."""
+        src = gray[self.top : self.bottom]
+        if self.blur is None or self.blurred is None:
+            return src
+        cv2.GaussianBlur(src, self.blur, 0, dst=self.blurred)
+        return self.blurred
 
     def run(self, gray: Frame, out: Frame) -> None:
-        src = gray[self.top : self.bottom]
-        if self.blur is not None and self.blurred is not None:
-            cv2.GaussianBlur(src, self.blur, 0, dst=self.blurred)
-            src = self.blurred
-        self.method.apply(src, out[self.start : self.stop], self.start - self.top)
+        """Write this band's rows of the mask."""
+        assert self.method is not None
+        self.method.apply(self.source(gray), out[self.start : self.stop], self.start - self.top)
+
+    def blur_into(self, gray: Frame, blurred: Frame) -> None:
+        """Write this band's rows of the pre-blurred frame (for global methods)."""
+        rows = self.source(gray)[self.start - self.top : self.stop - self.top]
+        np.copyto(blurred[self.start : self.stop], rows)
+
 
 def plan_bands(height: int, bands: int, context: int) -> list[tuple[int, int, int, int]]:
     """Split ``height`` rows into at most ``bands`` spans of ``(top, start, stop, bottom)``.
@@ -193,7 +216,7 @@ def plan_bands(height: int, bands: int, context: int) -> list[tuple[int, int, in
     edges = [round(i * height / count) for i in range(count + 1)]
     return [
         (max(0, start - context), start, stop, min(height, stop + context))
-        for start, stop in zip(edges, edges[1:], strict=False)
+        for start, stop in itertools.pairwise(edges)
     ]
 
 class Binarizer:
@@ -206,8 +229,8 @@ class Binarizer:
         config: The threshold settings.
         shape: ``(height, width)`` of the frames.
         threads: How many bands of rows to process in parallel. 1 runs everything in the
-            calling thread; more uses a small pool created here, once. Global methods always
-            use one band.
+            calling thread; more uses a small pool created here, once. Global methods (Otsu)
+            share only the pre-blur between bands.
 
     Example:
         >>> with Binarizer(ThresholdConfig(), (1080, 1920), threads=2) as binarize:
@@ -223,9 +246,20 @@ class Binarizer:
         self.config = config
         self.shape = (int(height), int(width))
         method = _METHODS[config.method]
-        context = config.blur // 2 + method.context_rows(config)
-        spans = plan_bands(height, threads if method.is_local else 1, context)
-        self._bands = [_Band(config, method, width, span) for span in spans]
+        if method.is_local:
+            # Each band blurs and thresholds its own rows, with context for both steps.
+            context = config.blur // 2 + method.context_rows(config)
+            self._bands = [
+                _Band(config, method, width, span) for span in plan_bands(height, threads, context)
+            ]
+            self._global: Method | None = None
+            self._blurred: Frame | None = None
+        else:
+            # A global method needs the whole pre-blurred frame: bands only share the blur.
+            spans = plan_bands(height, threads if config.blur else 1, config.blur // 2)
+            self._bands = [_Band(config, None, width, span) for span in spans]
+            self._global = method(config, self.shape)
+            self._blurred = np.empty(self.shape, np.uint8) if config.blur else None
         self._pool = (
             ThreadPoolExecutor(len(self._bands) - 1, thread_name_prefix="livethresh-band")
             if len(self._bands) > 1
@@ -260,14 +294,26 @@ class Binarizer:
             self.check(out, "out")
             if not out.flags.c_contiguous:
                 raise FrameShapeError("out must be C-contiguous")
-        if self._pool is None:
-            self._bands[0].run(gray, out)
+        if self._global is None:
+            self._each_band(lambda band: band.run(gray, out))
+        elif self._blurred is None:
+            self._global.apply(gray, out, 0)
         else:
-            pending = [self._pool.submit(band.run, gray, out) for band in self._bands[1:]]
-            self._bands[0].run(gray, out)
-            for job in pending:
-                job.result()
+            blurred = self._blurred
+            self._each_band(lambda band: band.blur_into(gray, blurred))
+            self._global.apply(blurred, out, 0)
         return out
+
+    def _each_band(self, work: Callable[[_Band], None]) -> None:
+        """Run ``work`` on every band: the first in this thread, the others in the pool."""
+        if self._pool is None:  # one band, or closed: run them all here
+            for band in self._bands:
+                work(band)
+            return
+        pending = [self._pool.submit(work, band) for band in self._bands[1:]]
+        work(self._bands[0])
+        for job in pending:
+            job.result()
 
     def check(self, frame: Frame, what: str) -> None:
         """Raise :class:`FrameShapeError` unless ``frame`` is a uint8 image of this shape."""
@@ -283,11 +329,10 @@ class Binarizer:
             raise FrameShapeError(f"{what} must have contiguous pixels within each row")
 
     def close(self) -> None:
-        """Stop the band threads. Safe to call more than once."""
+        """Stop the band threads; later calls still work, in the calling thread. Idempotent."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
-            self._bands = self._bands[:1] if self._bands else []
 
     def __enter__(self) -> Binarizer:
         return self

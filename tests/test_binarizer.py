@@ -84,16 +84,20 @@ def test_bands_cover_every_row_once_with_context():
             assert top == max(0, start - context) and bottom == min(height, stop + context)
 
 
-def test_global_method_uses_one_band_and_small_frames_are_not_split():
-    assert Binarizer(ThresholdConfig(method="otsu"), (1080, 1920), threads=2).threads == 1
+def test_global_method_shares_only_the_blur_and_small_frames_are_not_split():
+    assert Binarizer(ThresholdConfig(method="otsu"), (1080, 1920), threads=2).threads == 2
+    assert Binarizer(ThresholdConfig(method="otsu", blur=0), (1080, 1920), threads=2).threads == 1
     assert Binarizer(ThresholdConfig(), (1080, 1920), threads=2).threads == 2
     assert Binarizer(ThresholdConfig(), (50, 1920), threads=2).threads == 1
 
 
-def test_close_is_idempotent():
-    run = Binarizer(ThresholdConfig(), (200, 200), threads=2)
+def test_close_is_idempotent_and_a_closed_binarizer_still_computes_every_band():
+    gray = document_frame(300, 200)
+    run = Binarizer(ThresholdConfig(), gray.shape, threads=3)
+    assert run.threads == 3
     run.close()
     run.close()
+    assert np.array_equal(run(gray), reference(gray, ThresholdConfig()))
 
 
 def test_binarize_one_shot_returns_an_owned_copy():
