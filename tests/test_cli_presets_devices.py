@@ -1,0 +1,85 @@
+"""``livethresh presets`` and ``livethresh devices``, and every preset run on a real frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from livethresh import devices
+from livethresh.cli import app
+from livethresh.config import iter_presets, load_preset
+from livethresh.synthetic import document_photo
+from livethresh.threshold import Binarizer, reference
+
+runner = CliRunner()
+PRESETS = [name for name, _ in iter_presets()]
+
+
+def test_common_scene_presets_ship():
+    assert {"article", "document", "whiteboard", "receipt", "lowlight-webcam"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_loads_and_runs_exactly(name):
+    config = load_preset(name)
+    gray, _ = document_photo(240, 320, seed=3)
+    with Binarizer(config, gray.shape, threads=2) as run:
+        mask = run(gray)
+        assert np.array_equal(mask, reference(gray, config))
+    assert 0 < np.count_nonzero(mask) < mask.size
+
+
+def test_presets_command_lists_names_descriptions_and_values():
+    result = runner.invoke(app, ["presets"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    for name in PRESETS:
+        assert name in text
+    assert "block_size=11" in text
+    assert "pipeline" in text  # the article preset's description
+
+
+def test_devices_with_no_camera_says_so_and_exits_0(monkeypatch):
+    monkeypatch.setattr(devices, "list_cameras", lambda: [])
+    result = runner.invoke(app, ["devices"])
+    assert result.exit_code == 0
+    assert "No cameras found" in result.stdout
+
+
+@pytest.mark.skipif(not devices.sys.platform.startswith("linux"), reason="v4l2 listing")
+def test_devices_reports_a_node_that_cannot_be_opened(monkeypatch, tmp_path):
+    """A /dev/video* node that is not a camera is listed with FFmpeg's reason, not a crash."""
+    fake = tmp_path / "video7"
+    fake.write_bytes(b"")
+    monkeypatch.setattr(devices.glob, "glob", lambda pattern: [str(fake)])
+    cameras = devices.list_cameras()
+    assert [c.source for c in cameras] == [str(fake)]
+    assert cameras[0].formats == () and cameras[0].note
+    result = runner.invoke(app, ["devices"])
+    assert result.exit_code == 0 and str(fake) in result.stdout
+
+
+def test_parse_v4l2_formats():
+    lines = [
+        "Raw       :     yuyv422 :           YUYV 4:2:2 : 640x480 160x120 1280x720",
+        "Compressed:       mjpeg :          Motion-JPEG : 640x480 1920x1080",
+        "Raw       :     nv12    :       Y/CbCr 4:2:0 : {32-4096, 2}x{32-2160, 2}",
+        "some other log line",
+    ]
+    formats = devices.parse_v4l2_formats(lines)
+    assert [(f.pix_fmt, f.compressed) for f in formats] == [
+        ("yuyv422", False), ("mjpeg", True), ("nv12", False)]
+    assert formats[0].description == "YUYV 4:2:2"
+    assert formats[1].sizes == ("640x480", "1920x1080")
+    assert formats[2].sizes == ("{32-4096, 2}x{32-2160, 2}",)
+
+
+def test_parse_avfoundation_and_dshow_device_lists():
+    avf = ["AVFoundation video devices:", "[0] FaceTime HD Camera", "[1] Capture screen 0",
+           "AVFoundation audio devices:", "[0] MacBook Pro Microphone"]
+    assert devices.parse_avfoundation_devices(avf) == [
+        ("0", "FaceTime HD Camera"), ("1", "Capture screen 0")]
+    dshow = ['"Integrated Camera" (video)', '  Alternative name "@device_pnp_x"',
+             '"Microphone (Realtek)" (audio)']
+    assert devices.parse_dshow_devices(dshow) == ["Integrated Camera"]
