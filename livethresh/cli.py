@@ -222,6 +222,51 @@ def demo(
                   markup=False, highlight=False)
 
 
+@command
+def presets() -> None:
+    """List the presets with a one-line description and their values.
+
+    Example: livethresh presets
+    """
+    from rich.table import Table
+
+    from livethresh.config import iter_presets, read_preset
+
+    table = Table(show_header=True, header_style="bold")
+    for heading in ("preset", "description", "settings"):
+        table.add_column(heading)
+    for name, path in iter_presets():
+        values, description = read_preset(str(path))
+        settings = " ".join(f"{key}={value}" for key, value in values.items())
+        table.add_row(name, description, settings)
+    console.print(table)
+    console.print("Use one with --preset NAME, or --preset path/to/file.toml.", highlight=False)
+
+
+@command
+def devices() -> None:
+    """List the cameras, with the formats and sizes they offer where the platform can tell.
+
+    Example: livethresh devices
+    """
+    from livethresh.devices import list_cameras
+
+    cameras = list_cameras()
+    if not cameras:
+        console.print("No cameras found. Try a test pattern instead: livethresh preview testsrc2",
+                      markup=False, highlight=False)
+        return
+    for camera in cameras:
+        name = f"  {camera.name}" if camera.name != camera.source else ""
+        console.print(f"{camera.source}  ({camera.backend}){name}", markup=False, highlight=False)
+        for fmt in camera.formats:
+            kind = "compressed" if fmt.compressed else "raw"
+            console.print(f"    {fmt.pix_fmt:10} {kind:10} {' '.join(fmt.sizes)}",
+                          markup=False, highlight=False)
+        if camera.note:
+            console.print(f"    {camera.note}", markup=False, highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
