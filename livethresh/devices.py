@@ -68,10 +68,9 @@ def parse_v4l2_formats(lines: list[str]) -> tuple[CameraFormat, ...]:
     for line in lines:
         match = _V4L2_FORMAT.match(line)
         if match:
-            formats.append(CameraFormat(
-                pix_fmt=match["pix_fmt"], description=match["name"],
-                compressed=match["kind"] == "Compressed", sizes=tuple(_V4L2_SIZE.findall(match["sizes"])),
-            ))
+            sizes = tuple(_V4L2_SIZE.findall(match["sizes"]))
+            compressed = match["kind"] == "Compressed"
+            formats.append(CameraFormat(match["pix_fmt"], match["name"], compressed, sizes))
     return tuple(formats)
 
 
