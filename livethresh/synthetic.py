@@ -8,7 +8,10 @@ phone photo of a book near the gutter), which is what defeats a single global th
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -82,3 +85,27 @@ def document_photo(
     shot = light_page(page, illumination(height, width, phase), seed=seed)
     truth = np.where(page < 128, 255, 0).astype(np.uint8)
     return shot, truth
+
+
+def document_frames(
+    frames: int, height: int = 540, width: int = 960, seed: int = 0
+) -> Iterator[np.ndarray]:
+    """Gray frames of one page while a shadow sweeps across it, like a phone held over a book."""
+    page = render_text_page(height, width, seed)
+    for i in range(frames):
+        yield light_page(page, illumination(height, width, phase=i / max(frames, 1)), seed=i)
+
+
+def write_document_clip(
+    path: Path, frames: int = 90, height: int = 540, width: int = 960, fps: int = 30
+) -> Path:
+    """Encode :func:`document_frames` as an H.264 clip, the demo's built-in camera footage."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "18"}
+        for gray in document_frames(frames, height, width):
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), "bgr24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
