@@ -267,6 +267,109 @@ def devices() -> None:
             console.print(f"    {camera.note}", markup=False, highlight=False)
 
 
+SourceSizeOpt = Annotated[str | None, typer.Option(
+    "--size", help="WIDTHxHEIGHT to ask a camera or pattern for, e.g. 1280x720.",
+    show_default=False)]
+SourceRateOpt = Annotated[float | None, typer.Option(
+    "--rate", min=0.001, help="Frames per second to ask a camera or pattern for.",
+    show_default=False)]
+InputFormatOpt = Annotated[str | None, typer.Option(
+    "--input-format", help="Camera pixel format or codec, e.g. mjpeg or yuyv422.",
+    show_default=False)]
+FramesOpt = Annotated[int | None, typer.Option(
+    "--frames", "-n", min=1, help="Stop after reading this many frames.", show_default=False)]
+#: bench's default SOURCE: an FFmpeg test pattern, so it runs with no camera and no file.
+BENCH_SOURCE = "testsrc2=size=1920x1080:rate=30"
+#: Frames bench reads from a source that never ends (pattern, camera, live stream).
+BENCH_ENDLESS_FRAMES = 300
+
+
+def _open_source(source: str, live: bool | None, size: str | None, rate: float | None,
+                 input_format: str | None) -> Any:
+    from livethresh.sources import open_source, parse_size
+
+    return open_source(source, live=live, size=parse_size(size) if size else None, rate=rate,
+                       input_format=input_format)
+
+
+@command
+@threshold_options
+def preview(
+    source: Annotated[str, typer.Argument(
+        help="Camera index or device, video file, URL, or lavfi pattern (e.g. testsrc2).")] = "0",
+    frames: FramesOpt = None,
+    side_by_side: Annotated[bool, typer.Option(
+        "--side-by-side", help="Show the input beside the mask.")] = False,
+    live: Annotated[bool, typer.Option(
+        "--live/--fast", help="Play files and patterns at their native frame rate (--fast: as "
+        "fast as they binarize).")] = True,
+    size: SourceSizeOpt = None,
+    rate: SourceRateOpt = None,
+    input_format: InputFormatOpt = None,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Show the masks of a camera, file, stream or test pattern in a window; q or Esc quits.
+
+    Example: livethresh preview testsrc2 --side-by-side --method mean -C 5
+    """
+    from livethresh.display import WindowSink
+    from livethresh.pipeline import Pipeline
+
+    with _open_source(source, live, size, rate, input_format) as opened:
+        sink = WindowSink(side_by_side=side_by_side)
+        stats = Pipeline(opened, sink, config, max_frames=frames).run()
+    console.print(stats.summary(), markup=False, highlight=False, soft_wrap=True)
+
+
+@command
+@threshold_options
+def bench(
+    source: Annotated[str, typer.Argument(
+        help="What to read: file, URL, camera or lavfi pattern.")] = BENCH_SOURCE,
+    live: Annotated[bool, typer.Option(
+        "--live", help="Pace a file or pattern at its native frame rate, as a camera would "
+        "deliver it; stale frames are then dropped rather than queued.")] = False,
+    frames: Annotated[int | None, typer.Option(
+        "--frames", "-n", min=1, help="Stop after reading this many frames (default: the "
+        f"whole file, or {BENCH_ENDLESS_FRAMES} from a source that never ends).",
+        show_default=False)] = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object with the stats on stdout, nothing else.")] = False,
+    size: SourceSizeOpt = None,
+    rate: SourceRateOpt = None,
+    input_format: InputFormatOpt = None,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Measure decode + binarize throughput and latency, with the masks discarded.
+
+    Example: livethresh bench clip.mp4 --live --json
+    """
+    import json
+
+    from livethresh.pipeline import Pipeline
+    from livethresh.sinks import NullSink
+
+    with _open_source(source, live or None, size, rate, input_format) as opened:
+        info = opened.info
+        if frames is None and info.kind != "file" and (info.is_live or info.kind == "lavfi"):
+            frames = BENCH_ENDLESS_FRAMES
+        stats = Pipeline(opened, NullSink(), config, max_frames=frames).run()
+    if json_output:
+        print(json.dumps(stats.to_dict()))
+        return
+    rate_text = f"{float(info.frame_rate):g} fps" if info.frame_rate else "unknown rate"
+    mode = "live (oldest frame dropped when behind)" if info.is_live else "as fast as possible"
+    console.print(f"{info.name}: {info.width}x{info.height} {info.pix_fmt} {rate_text}, {mode}",
+                  markup=False, highlight=False,
+                  soft_wrap=True)
+    console.print(stats.summary(), markup=False, highlight=False, soft_wrap=True)
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in stats.stage_ms_per_frame().items())
+    console.print(f"busy ms per frame: {stages}", markup=False, highlight=False,
+                  soft_wrap=True)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -544,3 +544,15 @@ class LumaReader:
         target = "rgb24" if fmt.is_rgb else "gray"
         converted = frame.reformat(format=target)
         return self._luma(converted, out)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> ``(1280, 720)``.
+
+    Raises:
+        InputError: The text is not WIDTHxHEIGHT with positive integers.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match or int(match[1]) < 1 or int(match[2]) < 1:
+        raise InputError(f"invalid size {text!r}: use WIDTHxHEIGHT, e.g. 1280x720")
+    return int(match[1]), int(match[2])
