@@ -21,7 +21,7 @@ from livethresh import __version__
 from livethresh.config import ThresholdConfig, resolve
 from livethresh.errors import LivethreshError
 from livethresh.images import read_gray, write_image
-from livethresh.threshold import Binarizer, method_descriptions
+from livethresh.threshold import Binarizer, method_defaults, method_descriptions
 
 app = typer.Typer(
     name="livethresh",
@@ -73,6 +73,13 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # The threshold options every command takes: name -> (annotation, setting it feeds).
 _methods_help = "; ".join(f"{k}: {v}" for k, v in method_descriptions().items())
+_DEFAULTS = ThresholdConfig()
+
+
+def _defaults_help(setting: str) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in method_defaults(setting).items())
+
+
 THRESHOLD_OPTIONS: dict[str, tuple[Any, str | None]] = {
     "preset": (
         Annotated[str | None, typer.Option(
@@ -88,7 +95,8 @@ THRESHOLD_OPTIONS: dict[str, tuple[Any, str | None]] = {
     ),
     "block_size": (
         Annotated[int | None, typer.Option(
-            "--block-size", "-b", help="Odd neighbourhood size of the local methods, >= 3.",
+            "--block-size", "--window", "-b",
+            help="Odd neighbourhood (window) size of the local methods, >= 3.",
             rich_help_panel=THRESHOLD_PANEL)],
         "block_size",
     ),
@@ -116,21 +124,67 @@ THRESHOLD_OPTIONS: dict[str, tuple[Any, str | None]] = {
             rich_help_panel=THRESHOLD_PANEL)],
         "threshold",
     ),
+    "k": (
+        Annotated[float | None, typer.Option(
+            "--k", "-k", help="k of the document methods, -1 to 1; unset, each method's "
+            f"own ({_defaults_help('k')}).",
+            rich_help_panel=THRESHOLD_PANEL, show_default=False)],
+        "k",
+    ),
+    "r": (
+        Annotated[float | None, typer.Option(
+            "--r", help="R: range of the local deviation in gray levels, > 0; unset, each "
+            f"method's own ({_defaults_help('r')}; wolf: the frame's largest deviation).",
+            rich_help_panel=THRESHOLD_PANEL, show_default=False)],
+        "r",
+    ),
+    "p": (
+        Annotated[float | None, typer.Option(
+            "--p", help=f"Phansalkar's p, >= 0 (default {_DEFAULTS.p:g}).",
+            rich_help_panel=THRESHOLD_PANEL, show_default=False)],
+        "p",
+    ),
+    "q": (
+        Annotated[float | None, typer.Option(
+            "--q", help=f"Phansalkar's q, >= 0 (default {_DEFAULTS.q:g}).",
+            rich_help_panel=THRESHOLD_PANEL, show_default=False)],
+        "q",
+    ),
+    "t_percent": (
+        Annotated[float | None, typer.Option(
+            "--t-percent", help="Bradley-Roth's t: percent below the local mean, 0 to < 100 "
+            f"(default {_DEFAULTS.t:g}).",
+            rich_help_panel=THRESHOLD_PANEL, show_default=False)],
+        "t",
+    ),
 }
 
 
-def threshold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def threshold_options(fn: Callable[..., Any] | None = None, *,
+                      preset_flag: str = "--preset") -> Any:
     """Give a command the shared threshold options; it receives them as ``config``.
 
     The options are appended to the command's signature, so typer shows and parses them like
     any other; the wrapper layers defaults < ``--preset`` < explicit options with
     :func:`livethresh.config.resolve` before calling the command.
+
+    Args:
+        fn: The command (when used as a plain ``@threshold_options``).
+        preset_flag: The threshold preset's option; ``transcode`` uses ``--threshold-preset``
+            because its ``--preset`` is the encoder's speed preset, as in FFmpeg.
     """
+    if fn is None:
+        return functools.partial(threshold_options, preset_flag=preset_flag)
+    annotations = {name: ann for name, (ann, _) in THRESHOLD_OPTIONS.items()}
+    if preset_flag != "--preset":
+        annotations["preset"] = Annotated[str | None, typer.Option(
+            preset_flag, help="Threshold preset name (see `livethresh presets`) or path to a "
+            ".toml file.", rich_help_panel=THRESHOLD_PANEL)]
     signature = inspect.signature(fn)
     own = [p for name, p in signature.parameters.items() if name != "config"]
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
-        for name, (ann, _) in THRESHOLD_OPTIONS.items()
+        for name, ann in annotations.items()
     ]
 
     @functools.wraps(fn)
@@ -145,7 +199,7 @@ def threshold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     wrapper.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {
         **{k: v for k, v in fn.__annotations__.items() if k != "config"},
-        **{name: ann for name, (ann, _) in THRESHOLD_OPTIONS.items()},
+        **annotations,
     }
     return wrapper
 

@@ -32,6 +32,14 @@ class ThresholdConfig:
         invert: Write 255 where the pixel is dark instead of bright (THRESH_BINARY_INV).
         threshold: Global threshold for the ``fixed`` method, 0 to 255.
         blur: Odd Gaussian pre-blur kernel size, or 0 for no blur.
+        k: Weight of the local deviation in the document methods (sauvola, niblack, wolf,
+            nick, phansalkar); None means each method's own default from the literature.
+            The window of those methods is ``block_size``.
+        r: Dynamic range of the deviation, in gray levels (sauvola, phansalkar; wolf, where
+            None means the frame's largest local deviation); None means the method's default.
+        p: Phansalkar's p, weight of the exponential term for dark regions.
+        q: Phansalkar's q, decay of that term (gray normalised to 0..1).
+        t: Bradley-Roth's t: how many percent darker than the local mean ink must be.
     """
 
     method: str = "gaussian"
@@ -40,6 +48,11 @@ class ThresholdConfig:
     invert: bool = False
     threshold: float = 127.0
     blur: int = 7
+    k: float | None = None
+    r: float | None = None
+    p: float = 2.0
+    q: float = 10.0
+    t: float = 15.0
 
     def __post_init__(self) -> None:
         from livethresh.threshold import available_methods
@@ -56,9 +69,19 @@ class ThresholdConfig:
             _reject("threshold", self.threshold, "a number from 0 to 255")
         if not _is_int(self.blur) or self.blur < 0 or (self.blur and self.blur % 2 == 0):
             _reject("blur", self.blur, "0 (no blur) or an odd integer >= 1")
+        if self.k is not None and (not _is_real(self.k) or not -1 <= self.k <= 1):
+            _reject("k", self.k, "a number from -1 to 1, or unset for the method's default")
+        if self.r is not None and (not _is_real(self.r) or self.r <= 0):
+            _reject("r", self.r, "a number > 0 (gray levels), or unset for the method's default")
+        for name in ("p", "q"):
+            if not _is_real(getattr(self, name)) or getattr(self, name) < 0:
+                _reject(name, getattr(self, name), "a finite number >= 0")
+        if not _is_real(self.t) or not 0 <= self.t < 100:
+            _reject("t", self.t, "a number of percent from 0 to below 100")
         # Normalise numbers that TOML or a caller may give as int, so equal configs compare equal.
-        object.__setattr__(self, "c", float(self.c))
-        object.__setattr__(self, "threshold", float(self.threshold))
+        for name in ("c", "threshold", "k", "r", "p", "q", "t"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
 
     def replace(self, **changes: Any) -> ThresholdConfig:
         """Return a validated copy with some settings changed."""
@@ -189,7 +212,12 @@ def resolve(
 def to_toml(config: ThresholdConfig, description: str = "") -> str:
     """Render settings as a preset file that :func:`load_preset` reads back unchanged."""
     lines = [f"description = {_toml_value(description)}"] if description else []
-    lines += [f"{key} = {_toml_value(value)}" for key, value in config.to_dict().items()]
+    # TOML has no null: an unset setting is left out, and reads back as unset.
+    lines += [
+        f"{key} = {_toml_value(value)}"
+        for key, value in config.to_dict().items()
+        if value is not None
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -48,6 +48,14 @@ def method_descriptions() -> dict[str, str]:
     """One line per method, for help texts."""
     return {name: cls.description for name, cls in _METHODS.items()}
 
+def method_defaults(setting: str) -> dict[str, float]:
+    """Each method's own default for an optional ``setting`` (``k``, ``r``), by method name."""
+    return {
+        name: cls.defaults[setting]
+        for name, cls in _METHODS.items()
+        if setting in getattr(cls, "defaults", {})
+    }
+
 class Method:
     """One way of turning a (pre-blurred) gray image into a mask.
 
@@ -167,6 +175,184 @@ class Gaussian(LocalMean):
         )
         # Rounds to nearest like Mat.convertTo; values are never negative, so abs is a no-op.
         cv2.convertScaleAbs(self.blurred_float, dst=self.mean)
+
+class LocalStatistics(Method):
+    """Base of the document methods: a threshold surface from the window's mean and deviation.
+
+    The window is ``block_size`` square, centred, with ``BORDER_REPLICATE`` at the frame edges
+    (the convention of OpenCV's adaptive threshold). Its mean and mean of squares come from
+    ``cv2.boxFilter`` and ``cv2.sqrBoxFilter`` on the uint8 input: running sums in integers,
+    so the cost per pixel does not depend on the window and the sums are exact; only the final
+    scale to float32 rounds. The surface and the comparison are float32 and run on the band's
+    own rows only. A pixel is foreground (255) when it is strictly brighter than the surface,
+    ``src > T``, as in scikit-image and DoxaPy; ``invert`` gives ``src <= T``.
+
+    Subclasses set ``defaults`` for the settings they read and write :meth:`surface`.
+    """
+
+    #: The literature's value of each setting the method reads, used when the setting is None.
+    defaults: ClassVar[dict[str, float]] = {}
+    #: Whether :meth:`surface` needs the local standard deviation (not only the mean).
+    uses_deviation: ClassVar[bool] = True
+
+    def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
+        super().__init__(config, shape)
+        self.ksize = (config.block_size, config.block_size)
+        self.mean = np.empty(shape, np.float32)
+        # Mean of squares, then variance, then standard deviation, in place.
+        self.deviation = np.empty(shape, np.float32) if self.uses_deviation else None
+        self.limit = np.empty(shape, np.float32)
+        self.pixels = np.empty(shape, np.float32)
+
+    @classmethod
+    def context_rows(cls, config: ThresholdConfig) -> int:
+        return config.block_size // 2
+
+    def setting(self, name: str) -> float:
+        """The configured value of ``name``, or this method's default when it is unset."""
+        value = getattr(self.config, name)
+        return float(self.defaults[name] if value is None else value)
+
+    def local_statistics(self, src: Frame) -> None:
+        """Fill ``self.mean`` and, if used, the mean of squares in ``self.deviation``."""
+        cv2.boxFilter(src, cv2.CV_32F, self.ksize, dst=self.mean, borderType=cv2.BORDER_REPLICATE)
+        if self.deviation is not None:
+            cv2.sqrBoxFilter(
+                src, cv2.CV_32F, self.ksize, dst=self.deviation, borderType=cv2.BORDER_REPLICATE
+            )
+
+    @staticmethod
+    def deviation_from_squares(mean: Frame, squares: Frame, scratch: Frame) -> None:
+        """Turn the mean of squares into the standard deviation, in place.
+
+        ``E[x^2] - E[x]^2`` cancels in float32 and can come out slightly negative on flat
+        regions; it is clamped at 0 so that ``sqrt`` never makes a NaN.
+        """
+        cv2.multiply(mean, mean, dst=scratch)
+        cv2.subtract(squares, scratch, dst=squares)
+        cv2.max(squares, 0.0, dst=squares)
+        cv2.sqrt(squares, dst=squares)
+
+    def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
+        """Write the threshold ``T`` for the given rows into ``limit``.
+
+        ``deviation`` holds the mean of squares on entry (None if not used); the method may
+        overwrite it and ``mean``.
+        """
+        raise NotImplementedError
+
+    def apply(self, src: Frame, out: Frame, first_row: int) -> None:
+        self.local_statistics(src)
+        rows = slice(first_row, first_row + out.shape[0])
+        deviation = self.deviation[rows] if self.deviation is not None else None
+        self.surface(self.mean[rows], deviation, self.limit[rows])
+        pixels = self.pixels[rows]
+        np.copyto(pixels, src[rows])
+        cv2.compare(pixels, self.limit[rows], cv2.CMP_LE if self.config.invert else cv2.CMP_GT,
+                    dst=out)
+
+
+@register
+class Sauvola(LocalStatistics):
+    name = "sauvola"
+    description = "T = m * (1 + k * (s / R - 1)) over the window (Sauvola-Pietikainen)"
+    defaults: ClassVar[dict[str, float]] = {"k": 0.5, "r": 128.0}
+
+    def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
+        assert deviation is not None
+        k, r = self.setting("k"), self.setting("r")
+        self.deviation_from_squares(mean, deviation, limit)
+        cv2.multiply(mean, deviation, dst=limit, scale=k / r)
+        cv2.scaleAdd(mean, 1.0 - k, limit, dst=limit)
+
+
+@register
+class Niblack(LocalStatistics):
+    name = "niblack"
+    description = "T = m + k * s over the window (Niblack; k < 0 for dark text)"
+    defaults: ClassVar[dict[str, float]] = {"k": -0.2}
+
+    def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
+        assert deviation is not None
+        self.deviation_from_squares(mean, deviation, limit)
+        cv2.scaleAdd(deviation, self.setting("k"), mean, dst=limit)
+
+
+@register
+class Nick(LocalStatistics):
+    name = "nick"
+    description = "T = m + k * sqrt(s^2 + m^2) over the window (NICK, Khurshid et al.)"
+    defaults: ClassVar[dict[str, float]] = {"k": -0.1}
+
+    def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
+        assert deviation is not None
+        # s^2 + m^2 is the mean of squares itself: no cancellation, never negative.
+        cv2.sqrt(deviation, dst=deviation)
+        cv2.scaleAdd(deviation, self.setting("k"), mean, dst=limit)
+
+
+@register
+class Wolf(LocalStatistics):
+    name = "wolf"
+    description = (
+        "T = m - k * (1 - s / R) * (m - M), M the frame's darkest pixel, R its largest s "
+        "(Wolf-Jolion)"
+    )
+    #: R is not defaulted: unset, it is the frame's largest local deviation, as in the paper.
+    defaults: ClassVar[dict[str, float]] = {"k": 0.5}
+    #: M and R are statistics of the whole frame, so the frame is processed as one band.
+    is_local = False
+
+    def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
+        super().__init__(config, shape)
+        self.darkest = 0.0
+
+    def apply(self, src: Frame, out: Frame, first_row: int) -> None:
+        self.darkest = cv2.minMaxLoc(src)[0]
+        super().apply(src, out, first_row)
+
+    def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
+        assert deviation is not None
+        k = self.setting("k")
+        self.deviation_from_squares(mean, deviation, limit)
+        spread = self.config.r if self.config.r is not None else cv2.minMaxLoc(deviation)[1]
+        # T = m + (m - M) * (k * s / R - k); a frame without contrast (R = 0) gives T = m - k(m-M).
+        cv2.subtract(mean, self.darkest, dst=limit)
+        scale = k / spread if spread > 0 else 0.0
+        np.multiply(deviation, scale, out=deviation)
+        np.subtract(deviation, k, out=deviation)
+        cv2.multiply(limit, deviation, dst=limit)
+        cv2.add(limit, mean, dst=limit)
+
+
+@register
+class Bradley(LocalStatistics):
+    name = "bradley"
+    description = "T = m * (1 - t / 100) over the window (Bradley-Roth, t in percent)"
+    defaults: ClassVar[dict[str, float]] = {}
+    uses_deviation = False
+
+    def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
+        np.multiply(mean, 1.0 - self.config.t / 100.0, out=limit)
+
+
+@register
+class Phansalkar(LocalStatistics):
+    name = "phansalkar"
+    description = "T = m * (1 + p * exp(-q * m) + k * (s / R - 1)), m in [0, 1] (Phansalkar et al.)"
+    defaults: ClassVar[dict[str, float]] = {"k": 0.25, "r": 127.5}
+
+    def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
+        assert deviation is not None
+        k, r = self.setting("k"), self.setting("r")
+        self.deviation_from_squares(mean, deviation, limit)
+        # The paper normalises gray to [0, 1]: exp(-q * m / 255) on 8-bit values.
+        np.multiply(mean, -self.config.q / 255.0, out=limit)
+        cv2.exp(limit, dst=limit)
+        # 1 - k + p * exp(...) + (k / R) * s, then times m.
+        cv2.addWeighted(limit, self.config.p, deviation, k / r, 1.0 - k, dst=limit)
+        cv2.multiply(limit, mean, dst=limit)
+
 
 class _Band:
     """Rows ``[start, stop)`` of the output, computed from rows ``[top, bottom)`` of the input.
