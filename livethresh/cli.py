@@ -424,6 +424,114 @@ def bench(
                   soft_wrap=True)
 
 
+class _TranscodeProgress:
+    """A rich progress bar on stderr: frames, fps and ETA of a transcode."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                             MofNCompleteColumn(), TextColumn("{task.fields[fps]:>6.1f} fps"),
+                             TimeRemainingColumn(), console=err_console, transient=True)
+        self._task: Any = None
+        self._started = 0.0
+
+    def start(self, info: Any) -> None:
+        import time
+
+        total = info.frame_count
+        if total is None and info.duration and info.frame_rate:
+            total = round(info.duration * info.frame_rate)
+        self._started = time.perf_counter()
+        self._task = self._bar.add_task("transcoding", total=total, fps=0.0)
+
+    def update(self, frames: int) -> None:
+        import time
+
+        if self._task is not None:
+            elapsed = time.perf_counter() - self._started
+            self._bar.update(self._task, completed=frames,
+                             fps=frames / elapsed if elapsed > 0 else 0.0)
+
+    def __enter__(self) -> "_TranscodeProgress":
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+
+@command
+@threshold_options(preset_flag="--threshold-preset")
+def transcode(
+    input: Annotated[str, typer.Argument(help="Video file to binarize.", show_default=False)],
+    output: Annotated[str, typer.Argument(
+        help="Output file (.mp4 .mkv .webm .mov .avi .ts), - for stdout, or a udp://, "
+        "rtmp:// or srt:// URL.", show_default=False)],
+    codec: Annotated[str | None, typer.Option(
+        "--codec", help="Video encoder: libx264 (default; libvpx for .webm), ffv1 for exact "
+        "(lossless) masks in .mkv, libvpx-vp9, mjpeg...", show_default=False)] = None,
+    crf: Annotated[int | None, typer.Option(
+        "--crf", help="Constant quality of x264/x265/vpx: lower is better and larger "
+        "(x264 default 23).", show_default=False)] = None,
+    encoder_preset: Annotated[str | None, typer.Option(
+        "--preset", help="Encoder speed preset, ultrafast (default) ... veryslow.",
+        show_default=False)] = None,
+    pix_fmt: Annotated[str | None, typer.Option(
+        "--pix-fmt", help="Encoded pixel format (default yuv420p; gray for ffv1). Odd sizes "
+        "are padded by one pixel with yuv420p; gray keeps them.", show_default=False)] = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="Container, overriding the extension; for - : mpegts "
+        "(default), matroska or yuv4mpegpipe.", show_default=False)] = None,
+    side_by_side: Annotated[bool, typer.Option(
+        "--side-by-side", help="Write the input and the mask next to each other.")] = False,
+    no_audio: Annotated[bool, typer.Option(
+        "--no-audio", help="Drop the audio (by default every audio stream is copied).")] = False,
+    overwrite: OverwriteOpt = False,
+    frames: FramesOpt = None,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object with the stats and the output on stdout.")] = False,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Binarize a video into a new one, keeping its timestamps and audio.
+
+    Example: livethresh transcode talk.mp4 masks.mp4 --method mean -C 5
+    """
+    import json
+    from contextlib import nullcontext
+
+    from livethresh.encoder import EncodeSettings
+    from livethresh.errors import ConfigError
+    from livethresh.transcode import DEFAULT_ENCODER_THREADS
+    from livethresh.transcode import transcode as run_transcode
+
+    if json_output and output == "-":
+        raise ConfigError("--json prints on stdout, which carries the video when OUTPUT is -; "
+                          "drop --json or write to a file")
+    settings = EncodeSettings(codec=codec, crf=crf, preset=encoder_preset, pix_fmt=pix_fmt,
+                              format=format, side_by_side=side_by_side,
+                              threads=DEFAULT_ENCODER_THREADS)
+    progress = _TranscodeProgress() if err_console.is_terminal and not json_output else None
+    with progress or nullcontext():
+        result = run_transcode(
+            input, output, config, settings, audio=not no_audio, overwrite=overwrite,
+            max_frames=frames, on_start=progress.start if progress else None,
+            on_progress=progress.update if progress else None)
+    if json_output:
+        print(json.dumps(result.to_dict()))
+    else:
+        err_console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
+    if result.signal:
+        raise typer.Exit(result.exit_code)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

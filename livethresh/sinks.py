@@ -49,7 +49,7 @@ class ProcessedFrame:
         return float(self.pts * self.time_base)
 
 
-class StopPipeline(Exception):  # noqa: N818 - a request, not an error
+class StopPipeline(Exception):
     """Raised by a sink to end the run cleanly, for example when the user presses ``q``."""
 
 

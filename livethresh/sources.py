@@ -466,10 +466,10 @@ class LumaReader:
     keeps one scratch buffer per input size, so steady-state conversion allocates nothing
     frame-sized; use one reader per thread.
 
-    Conversions: 9 to 16-bit luma is rounded to its top 8 bits (still as coded, not
-    stretched); RGB goes through ``cv2.cvtColor`` as in the article; ``pal8`` maps its palette
-    the same way; packed 4:2:2 takes every other byte; anything else is converted to gray by
-    FFmpeg's swscale.
+    Conversions: 9 to 16-bit YUV luma is rounded to 8 bits keeping its coded range (10-bit 64
+    becomes 16), high-depth gray is scaled so that its top code is 255; RGB goes through
+    ``cv2.cvtColor`` as in the article; ``pal8`` maps its palette the same way; packed 4:2:2
+    takes every other byte; anything else is converted to gray (or RGB) by FFmpeg's swscale.
     """
 
     def __init__(self) -> None:
@@ -522,9 +522,14 @@ class LumaReader:
             bits = fmt.components[0].bits
             if bits == 8:
                 return plane_view(plane, height, width)
-            # P010-style formats keep their samples in the high bits of each 16-bit word.
-            shift = 8 if name.startswith("p0") or name.startswith("p2") else bits - 8
-            cv2.convertScaleAbs(plane_view(plane, height, width, np.uint16), out, 2.0**-shift)
+            if name.startswith("gray"):
+                # Full-range gray: the top code maps to 255 (e.g. 65535 / 257).
+                scale = 255 / (2**bits - 1)
+            else:
+                # YUV keeps its coded range: 10-bit 64..940 becomes 16..235. P010-style formats
+                # keep their samples in the high bits of each 16-bit word.
+                scale = 2.0 ** -(8 if name[:2] in ("p0", "p2") else bits - 8)
+            cv2.convertScaleAbs(plane_view(plane, height, width, np.uint16), out, scale)
             return out
         if name in _RGB_TO_GRAY:
             size, first, code = _RGB_TO_GRAY[name]
