@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import cv2
 import numpy as np
@@ -30,8 +30,12 @@ if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
 
 Frame = np.ndarray
+T = TypeVar("T")
 #: Bands shorter than this are not worth a thread: splitting stops there.
 MIN_BAND_ROWS = 64
+#: Rows per strip of the document methods' float32 arithmetic: 32 rows of 1920 float32 pixels
+#: keep a strip's scratch (about 0.5 MB) in a core's L2 cache.
+STRIP_ROWS = 32
 
 _METHODS: dict[str, type[Method]] = {}
 
@@ -69,10 +73,25 @@ class Method:
     #: Whether the result at a pixel depends only on a neighbourhood (so the frame can be split
     #: into bands). Global methods such as Otsu see the whole frame at once.
     is_local: ClassVar[bool] = True
+    #: Whether a local method also needs a few numbers about the whole frame (Wolf's darkest
+    #: pixel and largest deviation). The Binarizer then calls :meth:`gather` on every band,
+    #: folds the results with :meth:`merge`, stores them in ``frame_statistics`` of every band's
+    #: method, and only then calls :meth:`apply`; so bands still run in parallel.
+    gathers: ClassVar[bool] = False
 
     def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
         self.config = config
         self.shape = shape
+        self.frame_statistics: tuple[float, ...] = ()
+
+    def gather(self, src: Frame, first_row: int, rows: int) -> tuple[float, ...]:
+        """Statistics of the band's own rows ``src[first_row:first_row + rows]``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
+        """The frame's statistics from those of its bands."""
+        raise NotImplementedError
 
     @classmethod
     def context_rows(cls, config: ThresholdConfig) -> int:
@@ -183,9 +202,11 @@ class LocalStatistics(Method):
     (the convention of OpenCV's adaptive threshold). Its mean and mean of squares come from
     ``cv2.boxFilter`` and ``cv2.sqrBoxFilter`` on the uint8 input: running sums in integers,
     so the cost per pixel does not depend on the window and the sums are exact; only the final
-    scale to float32 rounds. The surface and the comparison are float32 and run on the band's
-    own rows only. A pixel is foreground (255) when it is strictly brighter than the surface,
-    ``src > T``, as in scikit-image and DoxaPy; ``invert`` gives ``src <= T``.
+    scale to float32 rounds. The surface and the comparison are float32, run on the band's own
+    rows only, in strips of :data:`STRIP_ROWS` rows whose scratch stays in the CPU cache (this
+    halves the time of the arithmetic at 1080p). A pixel is foreground (255) when it is
+    strictly brighter than the surface, ``src > T``, as in scikit-image and DoxaPy; ``invert``
+    gives ``src <= T``.
 
     Subclasses set ``defaults`` for the settings they read and write :meth:`surface`.
     """
@@ -201,8 +222,9 @@ class LocalStatistics(Method):
         self.mean = np.empty(shape, np.float32)
         # Mean of squares, then variance, then standard deviation, in place.
         self.deviation = np.empty(shape, np.float32) if self.uses_deviation else None
-        self.limit = np.empty(shape, np.float32)
-        self.pixels = np.empty(shape, np.float32)
+        strip = (min(STRIP_ROWS, shape[0]), shape[1])
+        self.limit = np.empty(strip, np.float32)
+        self.pixels = np.empty(strip, np.float32)
 
     @classmethod
     def context_rows(cls, config: ThresholdConfig) -> int:
@@ -241,15 +263,23 @@ class LocalStatistics(Method):
         """
         raise NotImplementedError
 
+    def strips(self, first_row: int, rows: int) -> Iterator[tuple[slice, slice]]:
+        """``(band rows, strip rows)`` of each strip covering ``first_row:first_row + rows``."""
+        for start in range(0, rows, STRIP_ROWS):
+            stop = min(rows, start + STRIP_ROWS)
+            yield slice(first_row + start, first_row + stop), slice(start, stop)
+
     def apply(self, src: Frame, out: Frame, first_row: int) -> None:
-        self.local_statistics(src)
-        rows = slice(first_row, first_row + out.shape[0])
-        deviation = self.deviation[rows] if self.deviation is not None else None
-        self.surface(self.mean[rows], deviation, self.limit[rows])
-        pixels = self.pixels[rows]
-        np.copyto(pixels, src[rows])
-        cv2.compare(pixels, self.limit[rows], cv2.CMP_LE if self.config.invert else cv2.CMP_GT,
-                    dst=out)
+        if not self.gathers:  # a gathering method computed its statistics in gather()
+            self.local_statistics(src)
+        compare = cv2.CMP_LE if self.config.invert else cv2.CMP_GT
+        for rows, own in self.strips(first_row, out.shape[0]):
+            count = rows.stop - rows.start
+            limit, pixels = self.limit[:count], self.pixels[:count]
+            deviation = self.deviation[rows] if self.deviation is not None else None
+            self.surface(self.mean[rows], deviation, limit)
+            np.copyto(pixels, src[rows])
+            cv2.compare(pixels, limit, compare, dst=out[own])
 
 
 @register
@@ -300,24 +330,30 @@ class Wolf(LocalStatistics):
     )
     #: R is not defaulted: unset, it is the frame's largest local deviation, as in the paper.
     defaults: ClassVar[dict[str, float]] = {"k": 0.5}
-    #: M and R are statistics of the whole frame, so the frame is processed as one band.
-    is_local = False
+    #: M and R are statistics of the whole frame, gathered from every band first.
+    gathers = True
 
-    def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
-        super().__init__(config, shape)
-        self.darkest = 0.0
+    def gather(self, src: Frame, first_row: int, rows: int) -> tuple[float, ...]:
+        """The band's darkest own pixel and largest own deviation; deviations kept for apply."""
+        assert self.deviation is not None
+        self.local_statistics(src)
+        for band_rows, _ in self.strips(first_row, rows):
+            scratch = self.limit[: band_rows.stop - band_rows.start]
+            self.deviation_from_squares(self.mean[band_rows], self.deviation[band_rows], scratch)
+        own = slice(first_row, first_row + rows)
+        return cv2.minMaxLoc(src[own])[0], cv2.minMaxLoc(self.deviation[own])[1]
 
-    def apply(self, src: Frame, out: Frame, first_row: int) -> None:
-        self.darkest = cv2.minMaxLoc(src)[0]
-        super().apply(src, out, first_row)
+    @staticmethod
+    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
+        return min(p[0] for p in parts), max(p[1] for p in parts)
 
     def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
-        assert deviation is not None
+        assert deviation is not None  # already the standard deviation (see gather)
         k = self.setting("k")
-        self.deviation_from_squares(mean, deviation, limit)
-        spread = self.config.r if self.config.r is not None else cv2.minMaxLoc(deviation)[1]
+        darkest, largest = self.frame_statistics
+        spread = self.config.r if self.config.r is not None else largest
         # T = m + (m - M) * (k * s / R - k); a frame without contrast (R = 0) gives T = m - k(m-M).
-        cv2.subtract(mean, self.darkest, dst=limit)
+        cv2.subtract(mean, darkest, dst=limit)
         scale = k / spread if spread > 0 else 0.0
         np.multiply(deviation, scale, out=deviation)
         np.subtract(deviation, k, out=deviation)
@@ -372,6 +408,7 @@ class _Band:
         self.blur = (config.blur, config.blur) if config.blur else None
         self.blurred = np.empty(shape, np.uint8) if self.blur else None
         self.method = method(config, shape) if method else None
+        self.gathered: Frame | None = None  # the source rows between gather() and finish()
 
     def source(self, gray: Frame) -> Frame:
         """The band's input rows, pre-blurred when the config asks for it."""
@@ -385,6 +422,18 @@ class _Band:
         """Write this band's rows of the mask."""
         assert self.method is not None
         self.method.apply(self.source(gray), out[self.start : self.stop], self.start - self.top)
+
+    def gather(self, gray: Frame) -> tuple[float, ...]:
+        """First phase of a gathering method: this band's share of the frame statistics."""
+        assert self.method is not None
+        self.gathered = self.source(gray)
+        return self.method.gather(self.gathered, self.start - self.top, self.stop - self.start)
+
+    def finish(self, out: Frame, statistics: tuple[float, ...]) -> None:
+        """Second phase: this band's rows of the mask, given the whole frame's statistics."""
+        assert self.method is not None and self.gathered is not None
+        self.method.frame_statistics = statistics
+        self.method.apply(self.gathered, out[self.start : self.stop], self.start - self.top)
 
     def blur_into(self, gray: Frame, blurred: Frame) -> None:
         """Write this band's rows of the pre-blurred frame (for global methods)."""
@@ -432,6 +481,8 @@ class Binarizer:
         self.config = config
         self.shape = (int(height), int(width))
         method = _METHODS[config.method]
+        self._method = method
+        self._gathers = method.is_local and method.gathers
         if method.is_local:
             # Each band blurs and thresholds its own rows, with context for both steps.
             context = config.blur // 2 + method.context_rows(config)
@@ -480,7 +531,10 @@ class Binarizer:
             self.check(out, "out")
             if not out.flags.c_contiguous:
                 raise FrameShapeError("out must be C-contiguous")
-        if self._global is None:
+        if self._global is None and self._gathers:
+            statistics = self._method.merge(self._each_band(lambda band: band.gather(gray)))
+            self._each_band(lambda band: band.finish(out, statistics))
+        elif self._global is None:
             self._each_band(lambda band: band.run(gray, out))
         elif self._blurred is None:
             self._global.apply(gray, out, 0)
@@ -490,16 +544,17 @@ class Binarizer:
             self._global.apply(blurred, out, 0)
         return out
 
-    def _each_band(self, work: Callable[[_Band], None]) -> None:
-        """Run ``work`` on every band: the first in this thread, the others in the pool."""
+    def _each_band(self, work: Callable[[_Band], T]) -> list[T]:
+        """Run ``work`` on every band: the first in this thread, the others in the pool.
+
+        Returns:
+            The results, in band order.
+        """
         if self._pool is None:  # one band, or closed: run them all here
-            for band in self._bands:
-                work(band)
-            return
+            return [work(band) for band in self._bands]
         pending = [self._pool.submit(work, band) for band in self._bands[1:]]
-        work(self._bands[0])
-        for job in pending:
-            job.result()
+        first = work(self._bands[0])
+        return [first] + [job.result() for job in pending]
 
     def check(self, frame: Frame, what: str) -> None:
         """Raise :class:`FrameShapeError` unless ``frame`` is a uint8 image of this shape."""
