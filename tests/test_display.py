@@ -1,0 +1,183 @@
+"""The window sink: key table and layout here, a real window under Xvfb in a subprocess.
+
+OpenCV's Qt aborts the whole process when its X connection goes away, so every test that
+opens a window runs in a child process pointed at a private Xvfb server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from livethresh.display import ESC, WindowSink, x_display_problem
+from livethresh.sinks import ProcessedFrame, StopPipeline
+
+
+def start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:
+    """Start Xvfb on a random unused display number; None if it did not come up."""
+    number = random.SystemRandom().randrange(200, 5000)
+    if any(os.path.exists(p) for p in (f"/tmp/.X{number}-lock", f"/tmp/.X11-unix/X{number}")):
+        return None
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        # -noreset: by default the server resets when its last client leaves, and refuses
+        # connections meanwhile, which would fail the next test's window at random.
+        ["Xvfb", f":{number}", "-displayfd", str(write_fd), "-screen", "0", "1280x720x24",
+         "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as announced:
+        ready = announced.readline().strip()  # written once the server accepts clients
+    if ready != str(number) or server.poll() is not None:
+        server.kill()
+        server.wait(10)
+        return None
+    return server, f":{number}"
+
+
+@pytest.fixture(scope="module")
+def xvfb() -> Iterator[str]:
+    """A private Xvfb server for this module's tests; yields its DISPLAY value."""
+    if shutil.which("Xvfb") is None:
+        message = "Xvfb is not installed (Debian package xvfb); .ci/run installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    for _ in range(5):
+        started = start_xvfb()
+        if started is not None:
+            break
+    else:
+        pytest.fail("Xvfb did not start on any of 5 display numbers")
+    server, display = started
+    try:
+        yield display
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def run_child(code: str, display: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    if display is not None:
+        env["DISPLAY"] = display
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+WINDOW_SCRIPT = """
+    import json, sys
+    import cv2
+    from livethresh.config import ThresholdConfig
+    from livethresh.display import WindowSink
+    from livethresh.pipeline import Pipeline
+    from livethresh.sources import open_source
+
+    key = int(sys.argv[1])
+    presses = iter([-1] * 5 + [key])
+    visible = []
+
+    def wait_key(ms):
+        cv2.waitKey(ms)  # the real GUI event loop still runs
+        visible.append(cv2.getWindowProperty("probe", cv2.WND_PROP_VISIBLE))
+        return next(presses, -1)
+
+    sink = WindowSink("probe", side_by_side=True, wait_key=wait_key)
+    with open_source("testsrc2=size=160x120:rate=30", live=True) as source:
+        stats = Pipeline(source, sink, ThresholdConfig()).run()  # endless: only a key ends it
+    print(json.dumps({"written": stats.frames_written, "stopped": stats.stopped_early,
+                      "visible": visible, "canvas": list(sink._canvas.shape)}))
+"""
+
+
+@pytest.mark.parametrize("key", [ord("q"), ESC], ids=["q", "esc"])
+def test_window_is_shown_and_a_key_quits(xvfb: str, key: int) -> None:
+    done = run_child(WINDOW_SCRIPT, xvfb, str(key))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["written"] == 6 and result["stopped"]
+    assert len(result["visible"]) == 6 and min(result["visible"]) >= 1
+    assert result["canvas"] == [120, 320]  # input and mask side by side
+
+
+def test_preview_command_runs_a_pattern_in_a_window(xvfb: str) -> None:
+    env = {**os.environ, "DISPLAY": xvfb}
+    done = subprocess.run(
+        [sys.executable, "-m", "livethresh", "preview", "testsrc2=size=160x120", "--frames",
+         "5", "--side-by-side", "-m", "mean"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "5 frames" in done.stdout
+
+
+def test_preview_without_a_display_is_one_clear_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "livethresh", "preview", "testsrc2", "--frames", "2"],
+        env={k: v for k, v in os.environ.items() if k != "DISPLAY"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "livethresh: error: cannot open a window: DISPLAY is not set (no X server); use "
+        "`livethresh bench` to run without one"
+    ]
+
+
+def test_display_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("X11 probe")
+    monkeypatch.setenv("DISPLAY", "nonsense")
+    assert "not a display name" in (x_display_problem() or "")
+    monkeypatch.setenv("DISPLAY", ":4242")
+    assert "does not answer" in (x_display_problem() or "")
+
+
+def test_key_table_quits_and_accepts_new_bindings() -> None:
+    sink = WindowSink()
+    sink.handle_key(-1)  # no key: nothing happens
+    for key in (ord("q"), ESC, ord("q") | 0x100000):  # modifier bits are ignored
+        with pytest.raises(StopPipeline):
+            sink.handle_key(key)
+    pressed = []
+    sink.bind("+", lambda: pressed.append("+"))
+    sink.handle_key(ord("+"))
+    sink.handle_key(ord("x"))  # unbound: ignored
+    assert pressed == ["+"]
+
+
+def frame(index: int, decoded_at: float = 0.0) -> ProcessedFrame:
+    gray = np.full((40, 60), 100, np.uint8)
+    mask = np.zeros((40, 60), np.uint8)
+    mask[:, 30:] = 255
+    return ProcessedFrame(index=index, gray=gray, mask=mask, decoded_at=decoded_at)
+
+
+def test_layout_side_by_side_and_overlay() -> None:
+    plain = WindowSink(side_by_side=True, overlay=False)
+    canvas = plain._compose(frame(0))
+    assert canvas.shape == (40, 120)
+    assert (canvas[:, :60] == 100).all() and np.array_equal(canvas[:, 60:], frame(0).mask)
+    assert plain._compose(frame(1)) is canvas  # reused, not reallocated
+    alone = WindowSink(overlay=True)._compose(frame(0))
+    assert alone.shape == (40, 60) and not np.array_equal(alone, frame(0).mask)
+
+
+def test_overlay_counts_drops_from_index_gaps() -> None:
+    sink = WindowSink()
+    for index in (0, 1, 4, 5, 9):
+        sink._measure(frame(index))
+    assert sink.dropped == 5
