@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from livethresh.errors import ConfigError, OutputError
+from livethresh.sources import plane_view
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -532,8 +533,7 @@ class EncoderSink:
 def _plane_view(frame: av.VideoFrame, index: int) -> np.ndarray:
     """A writable (rows, width) uint8 view of one plane, honouring its line stride."""
     plane = frame.planes[index]
-    rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-    return rows[: plane.height, : plane.width]
+    return plane_view(plane, plane.height, plane.width)
 
 
 def _replicate_edges(luma: np.ndarray, width: int, height: int) -> None:

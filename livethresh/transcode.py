@@ -51,10 +51,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Encoder threads. On 2 cores the decoder (2 threads) and the binarizer already compete for
-#: the CPU, and each x264 frame thread holds frames in flight; 2 threads measured as fast as
-#: auto (3 frame threads + lookahead) at lower peak memory (benchmarks/bench_transcode.py).
-DEFAULT_ENCODER_THREADS = 2
+#: Encoder threads. On 2 cores the decoder (2 threads) and the binarizer already keep both
+#: cores busy and x264 ultrafast runs in the output stage, in parallel with them: measured on
+#: 1080p (benchmarks/bench_transcode.py), 1 thread was as fast as 2 or auto, with the least CPU
+#: and 13-25 MiB less peak memory, since every x264 frame thread holds frames in flight.
+DEFAULT_ENCODER_THREADS = 1
 #: Decoder threads of the source.
 DEFAULT_DECODER_THREADS = 2
 #: Slots per pipeline queue: one frame of slack between stages is enough to keep both cores
