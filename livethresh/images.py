@@ -7,6 +7,12 @@ equals the article's code exactly. Files are read and written as bytes (``imdeco
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -14,6 +20,34 @@ import numpy as np
 
 from livethresh.errors import InputError, InputNotFoundError, OutputError
 from livethresh.outputs import atomic_output, check_output_path
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """Route what C libraries print on stderr (libpng, libjpeg, OpenCV) to the debug log.
+
+    Image codecs print their own complaints about damaged files straight to file descriptor 2,
+    which would put several cryptic lines before livethresh's one clear error.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded, some test runners)
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace").strip()
+            if text:
+                logger.debug("image decoder said: %s", text)
 
 
 def read_gray(path: Path) -> np.ndarray:
@@ -31,7 +65,8 @@ def read_gray(path: Path) -> np.ndarray:
         data = np.fromfile(path, np.uint8)
     except OSError as exc:
         raise InputError(f"cannot read input {str(path)!r}: {exc.strerror or exc}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    with native_stderr_to_log():
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise InputError(
             f"input {str(path)!r} is not an image OpenCV can decode "
