@@ -261,19 +261,31 @@ def demo(
     outdir: Annotated[Path, typer.Argument(help="Folder for the demo's files.")] = Path(
         "livethresh-demo"),
 ) -> None:
-    """Binarize a built-in page under uneven light: no camera or file needed.
+    """Run the main job on built-in footage: no camera or file needed.
+
+    Renders a page of text under uneven, moving light, writes a PNG comparing global Otsu with
+    adaptive thresholding, and transcodes a clip of the page into a binarized video.
 
     Example: livethresh demo /tmp/demo
     """
     from livethresh.demo import run_demo
 
-    outputs = run_demo(outdir)
-    console.print(f"input page:  {outputs.page}", markup=False, highlight=False)
-    console.print(f"mask:        {outputs.mask}", markup=False, highlight=False)
-    console.print(f"comparison:  {outputs.comparison}  (input | global Otsu | adaptive)",
-                  markup=False, highlight=False)
-    console.print(f"next: livethresh image {outputs.page} mask.png --method mean -C 5",
-                  markup=False, highlight=False)
+    with console.status("Rendering a page under moving light and binarizing it..."):
+        out = run_demo(outdir)
+    lines = [
+        f"comparison:  {out.comparison}  (input | global Otsu | adaptive: the article's point)",
+        f"page, mask:  {out.page}, {out.mask}",
+        f"input clip:  {out.clip}  (a shadow sweeps across the page)",
+        f"binarized:   {out.result.summary()}",
+        "",
+        "Try next:",
+        f"  livethresh preview {out.clip} --side-by-side      tune it live (press h for keys)",
+        f"  livethresh image {out.page} mask.png --method sauvola",
+        f"  livethresh transcode {out.clip} out.mp4 --preset document --side-by-side",
+        "  livethresh presets                         scenes with ready-made settings",
+    ]
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @command

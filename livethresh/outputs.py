@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,10 +58,14 @@ def atomic_output(output: Path) -> Iterator[Path]:
     temporary name keeps the extension, so that writers choosing a format by extension work.
     """
     folder = output.parent if str(output.parent) else Path(".")
-    fd, name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=f".part{output.suffix}",
-                                dir=folder)
-    os.close(fd)
-    temp = Path(name)
+    while True:
+        temp = folder / f".{output.stem}.{secrets.token_hex(4)}.part{output.suffix}"
+        try:
+            # O_EXCL: never reuse a file; mode 0666 so the umask gives the usual permissions.
+            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         yield temp
         os.replace(temp, output)

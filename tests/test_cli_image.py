@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -126,10 +127,27 @@ def test_version_and_help():
     assert "--block-size" in invoke("image", "--help").stdout
 
 
-def test_demo_writes_the_comparison(tmp_path):
+def test_demo_writes_the_comparison_and_a_binarized_clip(tmp_path):
     result = invoke("demo", tmp_path / "demo")
     assert result.exit_code == 0, result.output
     comparison = cv2.imread(str(tmp_path / "demo" / "comparison.png"))
     page = cv2.imread(str(tmp_path / "demo" / "page.png"), cv2.IMREAD_GRAYSCALE)
     assert comparison.shape[1] > 3 * page.shape[1]
-    assert "comparison" in result.stdout
+    for name in ("comparison.png", "clip.mp4", "clip-binarized.mp4", "Try next"):
+        assert name in result.stdout
+    with av.open(str(tmp_path / "demo" / "clip.mp4")) as clip:
+        frames_in = sum(1 for _ in clip.decode(video=0))
+    with av.open(str(tmp_path / "demo" / "clip-binarized.mp4")) as out:
+        masks = [f.to_ndarray(format="gray") for f in out.decode(video=0)]
+    assert len(masks) == frames_in == 90
+    # Binary content survives the encoder: nearly every pixel is near 0 or 255.
+    near_binary = np.mean((masks[45] < 40) | (masks[45] > 215))
+    assert near_binary > 0.97
+
+
+def test_output_gets_the_usual_file_permissions(photo, tmp_path):
+    out = tmp_path / "m.png"
+    assert invoke("image", photo, out).exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
