@@ -242,7 +242,7 @@ def open_source(
     rate: float | Fraction | None = None,
     input_format: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    decoder_threads: int = 2,
+    decoder_threads: int | None = None,
 ) -> AVSource:
     """Open a video source of any kind (see the module docstring for the accepted specs).
 
@@ -255,7 +255,8 @@ def open_source(
         rate: Frames per second for cameras and patterns.
         input_format: Camera pixel format or codec (``mjpeg``, ``yuyv422``...).
         timeout: Seconds to wait for a network stream to open, and for each read.
-        decoder_threads: Codec threads (frame/slice threading, ``thread_type="AUTO"``).
+        decoder_threads: Codec threads (``thread_type="AUTO"``: frame and slice threading).
+            None picks :func:`default_decoder_threads`.
 
     Returns:
         An open source; use it as a context manager or call ``close()``.
@@ -268,6 +269,18 @@ def open_source(
     if parsed.kind == "file" and not Path(parsed.target).exists():
         raise InputNotFoundError(f"input {spec!r} does not exist: check the path")
     return AVSource(parsed, live=live, timeout=timeout, decoder_threads=decoder_threads)
+
+
+def default_decoder_threads(live: bool) -> int:
+    """Codec threads for a source: 1 when live, 2 otherwise (measured on 2 cores).
+
+    A live source has a whole frame period to decode each frame, and one decoder thread
+    leaves the other core to binarize the previous frame at once, which is what keeps latency
+    low; frame threading would also make the decoder hold one frame back. A file is read as
+    fast as possible, where two decoder threads give the most frames per second overall
+    (``benchmarks/bench_pipeline.py`` compares 1, 2 and FFmpeg's automatic count).
+    """
+    return 1 if live else 2
 
 
 class AVSource:
@@ -284,7 +297,7 @@ class AVSource:
         *,
         live: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT,
-        decoder_threads: int = 2,
+        decoder_threads: int | None = None,
     ) -> None:
         self.spec = spec
         self._paced = bool(live) and spec.kind in ("file", "lavfi")
@@ -293,15 +306,26 @@ class AVSource:
             if not self._container.streams.video:
                 raise InputError(f"{spec.name!r} has no video stream")
             stream = self._container.streams.video[0]
+            if stream.codec_context is None:
+                codec = getattr(stream, "codec_tag", "") or "unknown"
+                raise InputError(
+                    f"{spec.name!r} has a video stream whose codec ({codec}) FFmpeg cannot "
+                    "decode: the file may be damaged, or re-encode it (e.g. to H.264)"
+                )
             stream.thread_type = "AUTO"
-            stream.codec_context.thread_count = max(1, decoder_threads)
+            is_live = spec.live if live is None else live
+            if decoder_threads is None:
+                decoder_threads = default_decoder_threads(is_live)
+            stream.codec_context.thread_count = max(0, decoder_threads)
             self._stream = stream
-            self._decoded = self._container.decode(stream)
+            self._pace_origin: tuple[float, float] | None = None
+            self._packets_read = 0
+            self._decoded = self._decode_packets()
             first = self._next_frame()
             if first is None:
                 raise InputError(f"{spec.name!r} holds no video frames")
             self._first: av.VideoFrame | None = first
-            self.info = self._describe(first, spec.live if live is None else live)
+            self.info = self._describe(first, is_live)
         except BaseException:
             self._container.close()
             raise
@@ -342,23 +366,45 @@ class AVSource:
         except av.FFmpegError as exc:
             raise InputError(f"cannot read {self.spec.name!r}: {_reason(exc)}") from exc
 
+    def _decode_packets(self) -> Iterator[av.VideoFrame]:
+        """Demux and decode, waiting before each packet until it is due when paced."""
+        for packet in self._container.demux(self._stream):
+            if self._paced and packet.size:
+                self._wait_for(packet)
+            yield from packet.decode()
+
+    def _wait_for(self, packet: Any) -> None:
+        """Sleep until ``packet`` is due, as ``ffmpeg -re`` does: by its decoding timestamp.
+
+        Pacing packets rather than decoded frames means that a frame is decoded when it
+        "arrives", as from a camera, instead of ahead of time while the previous frame is still
+        being binarized; so decoding and binarizing do not compete for the cores.
+        """
+        rate = self.info.frame_rate if hasattr(self, "info") else None
+        if packet.dts is not None and packet.time_base is not None:
+            when = float(packet.dts * packet.time_base)
+        else:
+            when = self._packets_read / float(rate or 30)
+        self._packets_read += 1
+        if self._pace_origin is None:
+            self._pace_origin = (time.perf_counter(), when)
+            return
+        clock, origin = self._pace_origin
+        delay = clock + (when - origin) - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+
     def frames(self) -> Iterator[av.VideoFrame]:
-        """Yield decoded frames, paced at their timestamps when playing a file live."""
+        """Yield decoded frames; when playing a file live, each one when it is due."""
         frame, self._first = self._first, None
-        start_clock: float | None = None
-        start_time = 0.0
-        period = 1 / float(self.info.frame_rate) if self.info.frame_rate else 0.0
-        count = 0
+        # The clock starts now, not at open time: the first frame is due at once, and a packet
+        # whose timestamp is t seconds later than it is due t seconds from now.
+        if frame is not None and frame.time is not None:
+            self._pace_origin = (time.perf_counter(), frame.time)
+        else:
+            self._pace_origin = None
         while frame is not None:
-            if self._paced:
-                when = frame.time if frame.time is not None else count * period
-                if start_clock is None:
-                    start_clock, start_time = time.perf_counter(), when
-                delay = start_clock + (when - start_time) - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
             yield frame
-            count += 1
             frame = self._next_frame()
 
     def close(self) -> None:
