@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from livethresh import Binarizer, ThresholdConfig  # noqa: E402
-from livethresh.synthetic import document_photo  # noqa: E402
-from livethresh.threshold import method_defaults  # noqa: E402
+from livethresh import Binarizer, ThresholdConfig
+from livethresh.synthetic import document_photo
+from livethresh.threshold import method_defaults
 
 WINDOW = 25
 METHODS = ["sauvola", "niblack", "wolf", "nick", "bradley", "phansalkar"]

@@ -109,3 +109,58 @@ def write_document_clip(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+#: The degradations of :func:`degraded_document`, each built in three levels (1 mild to 3 strong).
+DEGRADATIONS = ("uneven_light", "shadow", "blur", "noise", "low_contrast", "bleed_through")
+
+
+def degraded_document(
+    kind: str, level: int, height: int = 600, width: int = 800, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A page with one kind of degradation at one level, and its ground truth (255 = ink).
+
+    Every page starts as rendered text photographed flat (ink 40, paper 235, sensor noise 2),
+    then one degradation is applied:
+
+    - ``uneven_light``: the diagonal falloff and soft shadow band of :func:`illumination`,
+      deepened with the level;
+    - ``shadow``: a hard-edged cast shadow over part of the page (light down to 60/40/25 %);
+    - ``blur``: defocus, Gaussian sigma 1, 1.5, 2 pixels;
+    - ``noise``: sensor noise, sigma 8, 16, 24 gray levels;
+    - ``low_contrast``: ink only 90, 50, 30 gray levels darker than the paper;
+    - ``bleed_through``: the mirrored, blurred text of the other side showing through, 25, 45,
+      65 gray levels dark.
+
+    Raises:
+        ValueError: An unknown kind or a level outside 1..3.
+    """
+    if kind not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {kind!r}: use one of {', '.join(DEGRADATIONS)}")
+    if level not in (1, 2, 3):
+        raise ValueError(f"degradation level must be 1, 2 or 3, got {level!r}")
+    step = level - 1
+    rng = np.random.default_rng(seed)
+    page = render_text_page(height, width, seed)
+    truth = np.where(page < 128, 255, 0).astype(np.uint8)
+    paper, ink = 235.0, 40.0
+    if kind == "low_contrast":
+        ink = paper - (90.0, 50.0, 30.0)[step]
+    shot = ink + (paper - ink) * (page.astype(np.float32) / 255.0)
+    if kind == "bleed_through":
+        back = render_text_page(height, width, seed + 1000)[:, ::-1]
+        ghost = cv2.GaussianBlur(255.0 - back.astype(np.float32), (0, 0), 1.5) / 255.0
+        shot -= (25.0, 45.0, 65.0)[step] * ghost
+    if kind == "uneven_light":
+        flat = illumination(height, width, phase=0.3 + 0.2 * seed)
+        shot *= 1.0 - (0.4, 0.6, 0.8)[step] * (1.0 - flat) / 0.8
+    if kind == "shadow":
+        yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+        edge = (xx / width + 0.5 * yy / height) - (0.55 + 0.1 * rng.random())
+        cast = cv2.GaussianBlur((edge > 0).astype(np.float32), (0, 0), 3.0)
+        shot *= 1.0 - (0.4, 0.6, 0.75)[step] * cast
+    if kind == "blur":
+        shot = cv2.GaussianBlur(shot, (0, 0), (1.0, 1.5, 2.0)[step])
+    sigma = (8.0, 16.0, 24.0)[step] if kind == "noise" else 2.0
+    shot += rng.normal(0.0, sigma, shot.shape).astype(np.float32)
+    return np.clip(shot, 0, 255).astype(np.uint8), truth

@@ -211,7 +211,10 @@ class LocalStatistics(Method):
     Subclasses set ``defaults`` for the settings they read and write :meth:`surface`.
     """
 
-    #: The literature's value of each setting the method reads, used when the setting is None.
+    #: Each method's value of a setting left unset (None). These are the literature's values,
+    #: except where ``benchmarks/evaluate.py`` found them more than 2 F-measure points below
+    #: the best on degraded documents: sauvola k 0.5 -> 0.1, niblack k -0.2 -> -0.8,
+    #: phansalkar k 0.25 -> 0.1 (and config p 2 -> 1), bradley t 15 -> 10 (config).
     defaults: ClassVar[dict[str, float]] = {}
     #: Whether :meth:`surface` needs the local standard deviation (not only the mean).
     uses_deviation: ClassVar[bool] = True
@@ -286,7 +289,7 @@ class LocalStatistics(Method):
 class Sauvola(LocalStatistics):
     name = "sauvola"
     description = "T = m * (1 + k * (s / R - 1)) over the window (Sauvola-Pietikainen)"
-    defaults: ClassVar[dict[str, float]] = {"k": 0.5, "r": 128.0}
+    defaults: ClassVar[dict[str, float]] = {"k": 0.1, "r": 128.0}
 
     def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
         assert deviation is not None
@@ -300,7 +303,7 @@ class Sauvola(LocalStatistics):
 class Niblack(LocalStatistics):
     name = "niblack"
     description = "T = m + k * s over the window (Niblack; k < 0 for dark text)"
-    defaults: ClassVar[dict[str, float]] = {"k": -0.2}
+    defaults: ClassVar[dict[str, float]] = {"k": -0.8}
 
     def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
         assert deviation is not None
@@ -376,7 +379,7 @@ class Bradley(LocalStatistics):
 class Phansalkar(LocalStatistics):
     name = "phansalkar"
     description = "T = m * (1 + p * exp(-q * m) + k * (s / R - 1)), m in [0, 1] (Phansalkar et al.)"
-    defaults: ClassVar[dict[str, float]] = {"k": 0.25, "r": 127.5}
+    defaults: ClassVar[dict[str, float]] = {"k": 0.1, "r": 127.5}
 
     def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> None:
         assert deviation is not None

@@ -1,0 +1,96 @@
+"""The DIBCO measures on hand-checkable masks, and the degraded documents they are used on."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from livethresh import ThresholdConfig, binarize
+from livethresh.evaluate import DRD_WEIGHTS, drd, f_measure, ink_of, psnr, score
+from livethresh.synthetic import DEGRADATIONS, degraded_document
+
+
+def square_truth() -> np.ndarray:
+    truth = np.zeros((32, 32), bool)
+    truth[8:16, 8:16] = True  # one 8x8 ink block, aligned: it straddles no block boundary
+    truth[20:22, 4:30] = True  # a stroke: makes 4 mixed 8x8 blocks
+    return truth
+
+
+def test_perfect_mask_scores_best():
+    truth = square_truth()
+    assert score(truth, truth) == score(truth.copy(), truth)
+    assert f_measure(truth, truth) == 100.0
+    assert psnr(truth, truth) == 100.0
+    assert drd(truth, truth) == 0.0
+
+
+def test_f_measure_and_psnr_by_hand():
+    truth = square_truth()
+    ink = truth.copy()
+    ink[8:12, 8:16] = False  # miss 32 of the 64 + 52 = 116 ink pixels
+    ink[0, 0:4] = True  # 4 false alarms
+    precision, recall = 84 / 88, 84 / 116
+    assert f_measure(ink, truth) == pytest.approx(100 * 2 * precision * recall / (precision
+                                                                                + recall))
+    assert psnr(ink, truth) == pytest.approx(10 * math.log10(1024 / 36))
+    assert f_measure(np.zeros_like(truth), truth) == 0.0
+
+
+def test_drd_of_one_isolated_false_pixel():
+    """A lone ink pixel on paper far from text costs sum(W) = 1, divided by mixed blocks."""
+    truth = square_truth()
+    ink = truth.copy()
+    ink[2, 28] = True
+    assert DRD_WEIGHTS.sum() == pytest.approx(1.0) and DRD_WEIGHTS[2, 2] == 0
+    assert drd(ink, truth) == pytest.approx(1.0 / 4)
+
+
+def test_drd_grows_with_distance_from_the_text():
+    truth = square_truth()
+    near, far = truth.copy(), truth.copy()
+    near[8, 16] = True  # touches the ink square: cheaper
+    far[8, 18] = True
+    assert 0 < drd(near, truth) < drd(far, truth)
+
+
+def test_ink_of_follows_invert():
+    mask = np.array([[0, 255]], np.uint8)
+    assert ink_of(mask, ThresholdConfig()).tolist() == [[True, False]]
+    assert ink_of(mask, ThresholdConfig(invert=True)).tolist() == [[False, True]]
+
+
+def test_shapes_must_match():
+    with pytest.raises(ValueError, match="differ in shape"):
+        score(np.zeros((2, 2), bool), np.zeros((2, 3), bool))
+
+
+@pytest.mark.parametrize("kind", DEGRADATIONS)
+def test_degradations_are_deterministic_and_get_harder(kind):
+    first, truth = degraded_document(kind, 1, 200, 300, seed=1)
+    again, _ = degraded_document(kind, 1, 200, 300, seed=1)
+    assert np.array_equal(first, again) and truth.dtype == np.uint8
+    clean_f = []
+    for level in (1, 3):
+        gray, truth = degraded_document(kind, level, 200, 300, seed=1)
+        config = ThresholdConfig(method="sauvola", block_size=25, k=0.2, blur=0)
+        clean_f.append(f_measure(ink_of(binarize(gray, config), config), truth == 255))
+    assert clean_f[1] <= clean_f[0] + 1.0, f"{kind}: level 3 is not harder than level 1"
+
+
+def test_degradation_arguments_are_checked():
+    with pytest.raises(ValueError, match="unknown degradation 'rain'"):
+        degraded_document("rain", 1)
+    with pytest.raises(ValueError, match="level must be 1, 2 or 3"):
+        degraded_document("blur", 4)
+
+
+def test_local_methods_beat_otsu_under_a_shadow():
+    gray, truth = degraded_document("shadow", 3, 300, 400, seed=0)
+    otsu = ThresholdConfig(method="otsu", blur=0)
+    sauvola = ThresholdConfig(method="sauvola", block_size=25, blur=0)
+    f_otsu = f_measure(ink_of(binarize(gray, otsu), otsu), truth == 255)
+    f_sauvola = f_measure(ink_of(binarize(gray, sauvola), sauvola), truth == 255)
+    assert f_sauvola > f_otsu + 20
