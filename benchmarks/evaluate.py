@@ -141,6 +141,7 @@ def page_example(path: Path) -> None:
         ("wolf 25", ThresholdConfig(method="wolf", block_size=25, blur=0)),
         ("nick 25", ThresholdConfig(method="nick", block_size=25, blur=0)),
         ("phansalkar 25", ThresholdConfig(method="phansalkar", block_size=25, blur=0)),
+        ("bradley 25", ThresholdConfig(method="bradley", block_size=25, blur=0)),
     ]:
         panels.append(label(binarize(gray, config), name))
     gap = np.full((panels[0].shape[0], 6, 3), 255, np.uint8)
