@@ -28,9 +28,11 @@ every queue is aborted, which wakes all waiting stages at once; the caller then 
 threads and re-raises that exception (its traceback intact). A sink raising
 :class:`~livethresh.sinks.StopPipeline` ends the run cleanly.
 
-Threads on 2 cores: PyAV decodes with ``thread_type="AUTO"`` and two codec threads; OpenCV's
-own pool is off (``cv2.setNumThreads(1)``) because it would oversubscribe the cores the stages
-already use; and the binarizer runs in :data:`DEFAULT_BANDS` band(s). See
+Threads on 2 cores: PyAV decodes with ``thread_type="AUTO"``, FFmpeg's automatic thread count
+for files and one thread for live sources (:func:`~livethresh.sources.default_decoder_threads`);
+OpenCV's own pool is off (``cv2.setNumThreads(1)``) because it would oversubscribe the cores
+the stages already use; and the binarizer runs in :data:`FILE_BANDS` or :data:`LIVE_BANDS`
+band(s). See
 ``benchmarks/bench_pipeline.py`` and the README for the measurements behind these choices.
 """
 
@@ -58,9 +60,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Binarizer bands. One: on 2 cores the decoder and the three stages already keep both cores
-#: busy, and a second band only adds hand-offs (measured in benchmarks/bench_pipeline.py).
-DEFAULT_BANDS = 1
+#: Binarizer bands for files: one. Read as fast as possible, the decoder already keeps both
+#: cores busy, and a second band measured no faster (benchmarks/bench_pipeline.py).
+FILE_BANDS = 1
+#: Binarizer bands for live sources: two. The decoder sleeps between frames, so both cores are
+#: free when a frame arrives, and splitting it cuts the median latency by about a third.
+LIVE_BANDS = 2
 #: Slots each queue between two stages may hold.
 DEFAULT_QUEUE_SIZE = 1
 #: Seconds to wait for a worker thread to finish once stopped before giving up on it.
@@ -190,7 +195,8 @@ class Pipeline:
         sink: Where masks go. The pipeline opens it before the first frame and closes it at
             the end of :meth:`run`, also on errors.
         config: Threshold settings; see :meth:`set_config` to change them while running.
-        bands: Binarizer bands run in parallel (see :data:`DEFAULT_BANDS`).
+        bands: Binarizer bands run in parallel; None: :data:`LIVE_BANDS` or
+            :data:`FILE_BANDS` by the policy.
         max_frames: Stop after reading this many frames (None: until the source ends).
         policy: Override the queue policy; by default live sources drop the oldest frame and
             files block.
@@ -208,7 +214,7 @@ class Pipeline:
         sink: FrameSink,
         config: ThresholdConfig,
         *,
-        bands: int = DEFAULT_BANDS,
+        bands: int | None = None,
         max_frames: int | None = None,
         policy: LivePolicy | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
@@ -220,11 +226,13 @@ class Pipeline:
         self.source = source
         self.sink = sink
         self.config = config
-        self.bands = max(1, bands)
         self.max_frames = max_frames
         self.policy = policy or (
             LivePolicy.DROP_OLDEST if source.info.is_live else LivePolicy.BLOCK
         )
+        if bands is None:
+            bands = LIVE_BANDS if self.policy is LivePolicy.DROP_OLDEST else FILE_BANDS
+        self.bands = max(1, bands)
         self.stats = Stats()
         shape = (source.info.height, source.info.width)
         # Each stage holds at most one slot and each queue `queue_size`: with this many slots

@@ -272,15 +272,15 @@ def open_source(
 
 
 def default_decoder_threads(live: bool) -> int:
-    """Codec threads for a source: 1 when live, 2 otherwise (measured on 2 cores).
+    """Codec threads for a source: 1 when live, else 0 (FFmpeg's choice: cores + 1).
 
-    A live source has a whole frame period to decode each frame, and one decoder thread
-    leaves the other core to binarize the previous frame at once, which is what keeps latency
-    low; frame threading would also make the decoder hold one frame back. A file is read as
-    fast as possible, where two decoder threads give the most frames per second overall
-    (``benchmarks/bench_pipeline.py`` compares 1, 2 and FFmpeg's automatic count).
+    A live source has a whole frame period to decode each frame; one decoder thread leaves
+    the cores free to binarize the previous frame at once, which is what keeps latency low,
+    and frame threading would also make the decoder hold frames back. A file is read as fast
+    as possible: there FFmpeg's automatic count measured a few percent faster than 2 threads
+    and clearly faster than 1 on 2 cores (``benchmarks/bench_pipeline.py`` compares them).
     """
-    return 1 if live else 2
+    return 1 if live else 0
 
 
 class AVSource:
@@ -367,25 +367,31 @@ class AVSource:
             raise InputError(f"cannot read {self.spec.name!r}: {_reason(exc)}") from exc
 
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
-        """Demux and decode, waiting before each packet until it is due when paced."""
+        """Demux and decode; when paced, wait before each packet until it is due."""
         for packet in self._container.demux(self._stream):
             if self._paced and packet.size:
-                self._wait_for(packet)
-            yield from packet.decode()
+                self._wait_until(self._packet_time(packet))
+            for frame in packet.decode():
+                if self._paced and not packet.size and frame.time is not None:
+                    # The final flush releases the frames the decoder held back for
+                    # reordering all at once: give each its own time slot.
+                    self._wait_until(frame.time)
+                yield frame
 
-    def _wait_for(self, packet: Any) -> None:
-        """Sleep until ``packet`` is due, as ``ffmpeg -re`` does: by its decoding timestamp.
-
-        Pacing packets rather than decoded frames means that a frame is decoded when it
-        "arrives", as from a camera, instead of ahead of time while the previous frame is still
-        being binarized; so decoding and binarizing do not compete for the cores.
-        """
-        rate = self.info.frame_rate if hasattr(self, "info") else None
-        if packet.dts is not None and packet.time_base is not None:
-            when = float(packet.dts * packet.time_base)
-        else:
-            when = self._packets_read / float(rate or 30)
+    def _packet_time(self, packet: Any) -> float:
         self._packets_read += 1
+        if packet.dts is not None and packet.time_base is not None:
+            return float(packet.dts * packet.time_base)
+        rate = self.info.frame_rate if hasattr(self, "info") else None
+        return (self._packets_read - 1) / float(rate or 30)
+
+    def _wait_until(self, when: float) -> None:
+        """Sleep until stream time ``when`` is due, as ``ffmpeg -re`` does with packets.
+
+        Pacing packets (by their decoding timestamp) rather than decoded frames means that a
+        frame is decoded when it "arrives", as from a camera, instead of ahead of time while
+        the previous frame is still being binarized; so the two do not compete for the cores.
+        """
         if self._pace_origin is None:
             self._pace_origin = (time.perf_counter(), when)
             return
