@@ -21,8 +21,9 @@ behaves like a camera.
 :class:`LumaReader` turns a decoded frame into the upright uint8 gray image the binarizer
 wants. For 8-bit planar YUV it is a numpy *view* of the Y plane (honouring its line stride): no
 copy, no BGR round trip. Luma is kept **as coded**: limited-range video (Y in 16-235) is not
-stretched to 0-255. Local methods compare a pixel with its neighbourhood, so an offset does not
-change their masks, and the 255/219 contrast difference only scales the effect of ``C`` by 0.86.
+stretched to 0-255. Local methods compare a pixel with its neighbourhood, so the offset does not
+change their masks, and the 219/255 contrast only makes ``C`` count 255/219 times as much
+(``C=2`` on coded luma acts like 2.33 on stretched gray), at no per-frame cost.
 RGB inputs use ``cv2.cvtColor`` like the article, which gives full-range gray.
 """
 
