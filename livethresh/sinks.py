@@ -82,3 +82,33 @@ class NullSink:
 
     def close(self) -> None:
         self.closed = True
+
+
+class TeeSink:
+    """Feeds every frame to several sinks in order, such as an encoder and a preview window.
+
+    Each sink is opened and closed once; ``close`` closes every sink even if one fails, and
+    re-raises the first failure. A sink raising :class:`StopPipeline` ends the run after the
+    sinks before it have taken the frame, so put the one that must not miss frames first.
+    """
+
+    def __init__(self, sinks: list[FrameSink]) -> None:
+        self.sinks = list(sinks)
+
+    def open(self, info: StreamInfo) -> None:
+        for sink in self.sinks:
+            sink.open(info)
+
+    def write(self, frame: ProcessedFrame) -> None:
+        for sink in self.sinks:
+            sink.write(frame)
+
+    def close(self) -> None:
+        failure: BaseException | None = None
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure

@@ -40,13 +40,13 @@ from livethresh.encoder import (
 )
 from livethresh.errors import InputError, OutputError
 from livethresh.outputs import atomic_output, check_output_path
-from livethresh.sinks import ProcessedFrame
+from livethresh.sinks import FrameSink, ProcessedFrame, TeeSink
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
 
     from livethresh.config import ThresholdConfig
-    from livethresh.sources import StreamInfo
+    from livethresh.sources import FrameSource, StreamInfo
     from livethresh.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -328,7 +328,6 @@ def transcode(
         InputError, OutputError, ConfigError: Bad input, output or settings, before any file is
             created; or a failure during the run, after the frames so far were finalized.
     """
-    from livethresh.pipeline import Pipeline
     from livethresh.sources import open_source
 
     settings = settings or EncodeSettings(threads=DEFAULT_ENCODER_THREADS)
@@ -338,7 +337,6 @@ def transcode(
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
 
-    received: list[int] = []
     with open_source(input, live=False, decoder_threads=decoder_threads) as source:
         if on_start is not None:
             on_start(source.info)
@@ -351,31 +349,82 @@ def transcode(
                 companion = AudioPassthrough(input, plan.format)
                 notes = companion.notes
         try:
-            target = atomic_output(Path(output)) if to_file else nullcontext(output)
-            with target as destination:
-                sink = EncoderSink(destination, settings,
-                                   companions=[companion] if companion else [],
-                                   container_options=_container_options(plan.format, to_file))
-                watched = _ProgressSink(sink, on_progress) if on_progress else sink
-                pipeline = Pipeline(source, watched, config, max_frames=max_frames,
-                                    queue_size=queue_size)
-                stats, error = _run(pipeline, sink, received if handle_signals else None)
-                if sink.frames == 0:
-                    # Nothing to keep: leaving the block with an exception removes the file.
-                    raise error or _NothingWritten()
-                if error is not None:
-                    log.warning("the run failed after %d frames; they are kept in %s",
-                                sink.frames, output)
-        except _NothingWritten:
-            if not received:
-                raise InputError(f"no frame of {input!r} could be decoded") from None
-            stats = pipeline.stats
+            return record(source, output, config, settings, companion=companion, notes=notes,
+                          max_frames=max_frames, queue_size=queue_size,
+                          on_progress=on_progress, handle_signals=handle_signals)
         finally:
             if companion is not None:
                 companion.close()
+
+
+def record(
+    source: FrameSource,
+    output: str,
+    config: ThresholdConfig,
+    settings: EncodeSettings,
+    *,
+    companion: AudioPassthrough | None = None,
+    notes: list[str] | None = None,
+    also: FrameSink | None = None,
+    max_frames: int | None = None,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    on_progress: Callable[[int], None] | None = None,
+    handle_signals: bool = True,
+) -> TranscodeResult:
+    """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
+
+    The caller has checked the output path (:func:`livethresh.outputs.check_output_path`).
+    This is the part of :func:`transcode` that ``preview --record`` shares: the masks are
+    encoded exactly as the pipeline produces them, so a recording follows live tuning.
+
+    Args:
+        source: An open source; the caller closes it.
+        output: A file path, ``-`` for stdout, or a network URL.
+        config: Threshold settings.
+        settings: Encoder settings.
+        companion: Audio to interleave with the video, if any.
+        notes: What happened to the input's audio streams, for the result.
+        also: Another sink fed the same frames after the encoder (the preview window).
+        max_frames: Stop after this many frames.
+        queue_size: Slots per pipeline queue.
+        on_progress: Called with the number of frames written, a few times a second.
+        handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
+
+    Raises:
+        InputError, OutputError: A failure before the first frame (no file is left), or during
+            the run (after the frames so far were finalized and put in place).
+    """
+    from livethresh.pipeline import Pipeline
+
+    plan = plan_encoding(output, settings)
+    to_file = output != STDOUT and not is_network_url(output)
+    received: list[int] = []
+    error: BaseException | None = None
+    try:
+        target = atomic_output(Path(output)) if to_file else nullcontext(output)
+        with target as destination:
+            sink = EncoderSink(destination, settings,
+                               companions=[companion] if companion else [],
+                               container_options=_container_options(plan.format, to_file))
+            watched: FrameSink = _ProgressSink(sink, on_progress) if on_progress else sink
+            if also is not None:
+                watched = TeeSink([watched, also])
+            pipeline = Pipeline(source, watched, config, max_frames=max_frames,
+                                queue_size=queue_size)
+            stats, error = _run(pipeline, sink, received if handle_signals else None)
+            if sink.frames == 0:
+                # Nothing to keep: leaving the block with an exception removes the file.
+                raise error or _NothingWritten()
+            if error is not None:
+                log.warning("the run failed after %d frames; they are kept in %s",
+                            sink.frames, output)
+    except _NothingWritten:
+        if not received:
+            raise InputError(f"no frame of {source.info.name!r} could be decoded") from None
+        stats = pipeline.stats
     if error is not None:
         raise error
-    return TranscodeResult(output=output, stats=stats, frames=sink.frames, audio=notes,
+    return TranscodeResult(output=output, stats=stats, frames=sink.frames, audio=notes or [],
                            signal=received[0] if received else None)
 
 
