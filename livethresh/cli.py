@@ -19,7 +19,7 @@ from rich.console import Console
 
 from livethresh import __version__
 from livethresh.config import ThresholdConfig, resolve
-from livethresh.errors import LivethreshError
+from livethresh.errors import LivethreshError, OutputError
 from livethresh.images import read_gray, write_image
 from livethresh.threshold import Binarizer, method_defaults, method_descriptions
 
@@ -161,7 +161,7 @@ THRESHOLD_OPTIONS: dict[str, tuple[Any, str | None]] = {
 
 
 def threshold_options(fn: Callable[..., Any] | None = None, *,
-                      preset_flag: str = "--preset") -> Any:
+                      speed_presets: frozenset[str] = frozenset()) -> Any:
     """Give a command the shared threshold options; it receives them as ``config``.
 
     The options are appended to the command's signature, so typer shows and parses them like
@@ -170,16 +170,19 @@ def threshold_options(fn: Callable[..., Any] | None = None, *,
 
     Args:
         fn: The command (when used as a plain ``@threshold_options``).
-        preset_flag: The threshold preset's option; ``transcode`` uses ``--threshold-preset``
-            because its ``--preset`` is the encoder's speed preset, as in FFmpeg.
+        speed_presets: Encoder speed presets (``ultrafast`` ... ``veryslow``) that ``--preset``
+            also accepts, as in FFmpeg; such a value is passed to the command as its
+            ``encoder_preset`` (unless that is given too) instead of naming a threshold preset.
+            Their names never clash with the threshold presets'.
     """
     if fn is None:
-        return functools.partial(threshold_options, preset_flag=preset_flag)
+        return functools.partial(threshold_options, speed_presets=speed_presets)
     annotations = {name: ann for name, (ann, _) in THRESHOLD_OPTIONS.items()}
-    if preset_flag != "--preset":
+    if speed_presets:
         annotations["preset"] = Annotated[str | None, typer.Option(
-            preset_flag, help="Threshold preset name (see `livethresh presets`) or path to a "
-            ".toml file.", rich_help_panel=THRESHOLD_PANEL)]
+            "--preset", help="Threshold preset name (see `livethresh presets`) or path to a "
+            ".toml file; or an encoder speed preset (ultrafast ... veryslow), like "
+            "--encoder-preset.", rich_help_panel=THRESHOLD_PANEL)]
     signature = inspect.signature(fn)
     own = [p for name, p in signature.parameters.items() if name != "config"]
     extra = [
@@ -190,6 +193,9 @@ def threshold_options(fn: Callable[..., Any] | None = None, *,
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name, None) for name in THRESHOLD_OPTIONS}
+        if given["preset"] in speed_presets:
+            kwargs["encoder_preset"] = kwargs.get("encoder_preset") or given["preset"]
+            given["preset"] = None
         overrides = {
             setting: given[name] for name, (_, setting) in THRESHOLD_OPTIONS.items() if setting
         }
@@ -202,6 +208,13 @@ def threshold_options(fn: Callable[..., Any] | None = None, *,
         **annotations,
     }
     return wrapper
+
+
+#: x264/x265 speed presets, which ``transcode --preset`` accepts as FFmpeg users expect.
+ENCODER_SPEED_PRESETS = frozenset({
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+    "veryslow", "placebo",
+})
 
 
 def _version(value: bool) -> None:
@@ -365,27 +378,68 @@ def preview(
         help="Camera index or device, video file, URL, or lavfi pattern (e.g. testsrc2).")] = "0",
     frames: FramesOpt = None,
     side_by_side: Annotated[bool, typer.Option(
-        "--side-by-side", help="Show the input beside the mask.")] = False,
+        "--side-by-side", help="Show the input beside the mask (key v toggles).")] = False,
     live: Annotated[bool, typer.Option(
         "--live/--fast", help="Play files and patterns at their native frame rate (--fast: as "
         "fast as they binarize).")] = True,
     size: SourceSizeOpt = None,
     rate: SourceRateOpt = None,
     input_format: InputFormatOpt = None,
+    record: Annotated[Path | None, typer.Option(
+        "--record", help="Also write the masks to this video file, as transcode does; it "
+        "follows the live tuning.", show_default=False)] = None,
+    save_dir: Annotated[Path, typer.Option(
+        "--save-dir", help="Folder for snapshots (key s) and saved presets (key p).")] = Path("."),
+    overwrite: OverwriteOpt = False,
     *,
     config: ThresholdConfig,
 ) -> None:
-    """Show the masks of a camera, file, stream or test pattern in a window; q or Esc quits.
+    """Show the masks of a camera, file, stream or test pattern in a window, and tune them live.
 
-    Example: livethresh preview testsrc2 --side-by-side --method mean -C 5
+    Keys: m/M method, ]/[ block size, +/- C, b/B blur, i invert, t/T fixed threshold, k/K k,
+    v mask or side by side, s snapshot, p save preset, h help, q or Esc quit.
+
+    Example: livethresh preview testsrc2 --side-by-side --method mean -C 5 --record take1.mp4
     """
     from livethresh.display import WindowSink
+    from livethresh.encoder import EncodeSettings
+    from livethresh.outputs import check_output_path
     from livethresh.pipeline import Pipeline
+    from livethresh.transcode import DEFAULT_ENCODER_THREADS
+    from livethresh.transcode import record as record_to
+    from livethresh.tuning import LiveTuner, describe
+
+    if not save_dir.is_dir():
+        raise OutputError(f"--save-dir {str(save_dir)!r} is not a folder; create it first")
+    if record is not None:
+        inputs = [Path(source)] if Path(source).is_file() else []
+        check_output_path(record, inputs, overwrite)
+    window = WindowSink(side_by_side=side_by_side)
+
+    def say(message: str) -> None:
+        err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    tuner = LiveTuner(config, lambda new: None, window, folder=save_dir, notify=say)
+
+    def attach(pipeline: Pipeline) -> None:
+        tuner.apply = pipeline.set_config
 
     with _open_source(source, live, size, rate, input_format) as opened:
-        sink = WindowSink(side_by_side=side_by_side)
-        stats = Pipeline(opened, sink, config, max_frames=frames).run()
+        if record is None:
+            pipeline = Pipeline(opened, window, config, max_frames=frames)
+            attach(pipeline)
+            stats = pipeline.run()
+        else:
+            settings = EncodeSettings(threads=DEFAULT_ENCODER_THREADS)
+            result = record_to(opened, str(record), config, settings, also=window,
+                               max_frames=frames, on_pipeline=attach)
+            stats = result.stats
+            say(result.summary())
     console.print(stats.summary(), markup=False, highlight=False, soft_wrap=True)
+    if tuner.config != config:
+        say(f"last settings: {describe(tuner.config)} (key p saves them as a preset)")
+    if record is not None and result.signal:
+        raise typer.Exit(result.exit_code)
 
 
 @command
@@ -480,7 +534,7 @@ class _TranscodeProgress:
 
 
 @command
-@threshold_options(preset_flag="--threshold-preset")
+@threshold_options(speed_presets=ENCODER_SPEED_PRESETS)
 def transcode(
     input: Annotated[str, typer.Argument(help="Video file to binarize.", show_default=False)],
     output: Annotated[str, typer.Argument(
@@ -493,8 +547,8 @@ def transcode(
         "--crf", help="Constant quality of x264/x265/vpx: lower is better and larger "
         "(x264 default 23).", show_default=False)] = None,
     encoder_preset: Annotated[str | None, typer.Option(
-        "--preset", help="Encoder speed preset, ultrafast (default) ... veryslow.",
-        show_default=False)] = None,
+        "--encoder-preset", help="Encoder speed preset, ultrafast (default) ... veryslow; "
+        "--preset accepts these names too.", show_default=False)] = None,
     pix_fmt: Annotated[str | None, typer.Option(
         "--pix-fmt", help="Encoded pixel format (default yuv420p; gray for ffv1). Odd sizes "
         "are padded by one pixel with yuv420p; gray keeps them.", show_default=False)] = None,

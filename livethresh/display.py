@@ -40,6 +40,7 @@ MAX_WINDOW = (1600, 900)
 FPS_SMOOTHING = 0.1
 
 KeyAction = Callable[[], None]
+FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 def x_display_problem() -> str | None:
@@ -72,6 +73,25 @@ def x_display_problem() -> str | None:
     except OSError as exc:
         return f"the X server at DISPLAY={display} does not answer ({exc.strerror or exc})"
     return None
+
+
+#: Where fonts are found on common Linux systems, for OpenCV's Qt.
+SYSTEM_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/TTF",
+                    "/usr/share/fonts/truetype")
+
+
+def use_system_fonts() -> None:
+    """Point OpenCV's Qt at the system's fonts.
+
+    opencv-python sets ``QT_QPA_FONTDIR`` to a folder inside its wheel that ships no fonts, so
+    Qt warns on stderr when the first window opens. Qt reads the variable at that moment.
+    """
+    if os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "")):
+        return
+    for folder in SYSTEM_FONT_DIRS:
+        if os.path.isdir(folder):
+            os.environ["QT_QPA_FONTDIR"] = folder
+            return
 
 
 def quit_window() -> None:
@@ -114,6 +134,15 @@ class WindowSink:
         self.fps = 0.0
         self.latency_ms = 0.0
         self.shown = False
+        #: Extra overlay lines, set by live tuning: the current settings, a transient message
+        #: and the key help (shown while ``show_help`` is on).
+        self.status: Callable[[], str] | None = None
+        self.message = ""
+        self.message_until = 0.0
+        self.help_lines: list[str] = []
+        self.show_help = False
+        #: The frame being shown, while its key presses are handled (for snapshots).
+        self.current: ProcessedFrame | None = None
         self._canvas: np.ndarray | None = None
         self._last_index = -1
         self._last_time: float | None = None
@@ -136,6 +165,8 @@ class WindowSink:
         if problem:
             raise OutputError(f"cannot open a window: {problem}; use `livethresh bench` to run "
                               "without one")
+        if sys.platform.startswith("linux"):
+            use_system_fonts()
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
         except cv2.error as exc:
@@ -154,7 +185,11 @@ class WindowSink:
         canvas = self._compose(frame)
         cv2.imshow(self.title, canvas)
         self.frames += 1
-        self.handle_key(self.wait_key(self.wait_ms))
+        self.current = frame
+        try:
+            self.handle_key(self.wait_key(self.wait_ms))
+        finally:
+            self.current = None  # the slot is recycled once write returns
         # The window manager's close button: Qt hides the window rather than telling waitKey.
         if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
             raise StopPipeline
@@ -188,16 +223,29 @@ class WindowSink:
             self._draw_overlay(canvas)
         return canvas
 
+    def overlay_lines(self) -> list[str]:
+        """The overlay's text: measurements, then settings, message and help when present."""
+        lines = [f"{self.fps:5.1f} fps  {self.latency_ms:5.1f} ms  {self.dropped} dropped"]
+        if self.status is not None:
+            lines.append(self.status())
+        if self.message and time.monotonic() < self.message_until:
+            lines.append(self.message)
+        if self.show_help:
+            lines += self.help_lines
+        elif self.help_lines:
+            lines.append("h: keys")
+        return lines
+
     def _draw_overlay(self, canvas: np.ndarray) -> None:
-        text = f"{self.fps:5.1f} fps  {self.latency_ms:5.1f} ms  {self.dropped} dropped"
-        scale = max(0.4, canvas.shape[0] / 720)
-        origin = (8, round(24 * scale))
-        thickness = max(1, round(scale))
-        # A dark outline under light text stays readable on both mask colours.
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, 0, thickness + 2,
-                    cv2.LINE_AA)
-        cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness,
-                    cv2.LINE_AA)
+        lines = self.overlay_lines()
+        scale = max(0.45, min(1.0, canvas.shape[0] / 1080))
+        step = round(28 * scale)
+        thickness = 1 if scale < 0.8 else 2
+        width = max(cv2.getTextSize(t, FONT, scale, thickness)[0][0] for t in lines)
+        # Text on a black box stays readable over any picture; slicing keeps this in place.
+        canvas[: min(canvas.shape[0], step * len(lines) + step // 2), : width + 16] = 0
+        for row, text in enumerate(lines, start=1):
+            cv2.putText(canvas, text, (8, row * step), FONT, scale, 255, thickness, cv2.LINE_AA)
 
     def close(self) -> None:
         """Close the window; safe to call more than once."""

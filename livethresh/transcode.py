@@ -38,7 +38,7 @@ from livethresh.encoder import (
     is_network_url,
     plan_encoding,
 )
-from livethresh.errors import InputError, OutputError
+from livethresh.errors import InputError, LivethreshError, OutputError
 from livethresh.outputs import atomic_output, check_output_path
 from livethresh.sinks import FrameSink, ProcessedFrame, TeeSink
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
 
     from livethresh.config import ThresholdConfig
+    from livethresh.pipeline import Pipeline
     from livethresh.sources import FrameSource, StreamInfo
     from livethresh.stats import Stats
 
@@ -262,11 +263,15 @@ class _ProgressSink:
 
 
 @contextmanager
-def _stop_on_signals(stop: Callable[[], None], received: list[int]) -> Iterator[None]:
+def _stop_on_signals(stop: Callable[[], None], received: list[int],
+                     finalizing: Callable[[], bool] = lambda: False) -> Iterator[None]:
     """Turn SIGINT and SIGTERM into a graceful stop of the run; a second one forces it.
 
     The handler only records the signal and asks the pipeline to stop from a helper thread,
     because it runs between two bytecodes of the main thread, which may hold a queue lock.
+    A second signal stops the waiting for the pipeline's threads, but once ``finalizing()``
+    is true it is only noted: interrupting the trailer (or MP4's faststart rewrite) would
+    leave a file that does not play.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -275,6 +280,10 @@ def _stop_on_signals(stop: Callable[[], None], received: list[int]) -> Iterator[
 
     def handle(signum: int, _frame: object) -> None:
         if received:  # a second signal: stop waiting for a clean end
+            if finalizing():
+                log.info("%s received while the output is finalized: finishing it first",
+                         signal.Signals(signum).name)
+                return
             raise KeyboardInterrupt
         received.append(signum)
         log.info("%s received: finalizing the output", signal.Signals(signum).name)
@@ -369,6 +378,7 @@ def record(
     max_frames: int | None = None,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     on_progress: Callable[[int], None] | None = None,
+    on_pipeline: Callable[[Pipeline], None] | None = None,
     handle_signals: bool = True,
 ) -> TranscodeResult:
     """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
@@ -388,6 +398,8 @@ def record(
         max_frames: Stop after this many frames.
         queue_size: Slots per pipeline queue.
         on_progress: Called with the number of frames written, a few times a second.
+        on_pipeline: Called with the pipeline before it runs (live tuning uses its
+            ``set_config``).
         handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
 
     Raises:
@@ -411,13 +423,15 @@ def record(
                 watched = TeeSink([watched, also])
             pipeline = Pipeline(source, watched, config, max_frames=max_frames,
                                 queue_size=queue_size)
+            if on_pipeline is not None:
+                on_pipeline(pipeline)
             stats, error = _run(pipeline, sink, received if handle_signals else None)
-            if sink.frames == 0:
-                # Nothing to keep: leaving the block with an exception removes the file.
+            if sink.frames == 0 or isinstance(error, OutputError):
+                # Nothing to keep, or an output that could not be written or finalized (a full
+                # disk): leaving the block with an exception removes the file.
                 raise error or _NothingWritten()
-            if error is not None:
-                log.warning("the run failed after %d frames; they are kept in %s",
-                            sink.frames, output)
+            if error is not None and to_file:
+                error = _note_kept_frames(error, sink.frames, output)
     except _NothingWritten:
         if not received:
             raise InputError(f"no frame of {source.info.name!r} could be decoded") from None
@@ -432,6 +446,19 @@ class _NothingWritten(Exception):
     """The run ended before its first frame: the output must not be created."""
 
 
+def _note_kept_frames(error: BaseException, frames: int, output: str) -> BaseException:
+    """The same error, telling the user that the frames before it are safe in ``output``.
+
+    It stays one line: the CLI prints a :class:`LivethreshError` as its message only.
+    """
+    log.info("the run failed after %d frames; they are kept in %s", frames, output)
+    if not isinstance(error, LivethreshError):
+        return error
+    kept = type(error)(f"{error}; the {frames} frames before it are kept in {output}")
+    kept.__cause__ = error
+    return kept
+
+
 def _run(pipeline: Any, sink: EncoderSink,
          received: list[int] | None) -> tuple[Stats, BaseException | None]:
     """Run the pipeline to its end and finalize the output whatever happens.
@@ -440,7 +467,8 @@ def _run(pipeline: Any, sink: EncoderSink,
         The stats, and the exception that ended the run (None if it ended normally or on a
         signal listed in ``received``).
     """
-    guard = _stop_on_signals(pipeline.stop, received) if received is not None else nullcontext()
+    guard = (_stop_on_signals(pipeline.stop, received, lambda: sink.closing)
+             if received is not None else nullcontext())
     error: BaseException | None = None
     with guard:
         try:

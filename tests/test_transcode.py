@@ -368,3 +368,29 @@ def test_signal_mid_run_finalizes_a_playable_output(tmp_path: Path, signum: int,
         # Audio was muxed as the video progressed, not all at once at the end.
         assert sum(1 for _ in container.decode(audio=0)) > 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "out.mkv"]
+
+
+def test_preset_takes_a_threshold_preset_or_an_encoder_speed_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--preset`` means the same in every command; transcode also takes x264's names."""
+    from typer.testing import CliRunner
+
+    import livethresh.transcode
+    from livethresh import cli
+
+    seen: list[tuple[object, object]] = []
+
+    def record_call(input, output, config, settings, **kwargs):
+        seen.append((config, settings.preset))
+        raise cli.LivethreshError("stop here")
+
+    monkeypatch.setattr(livethresh.transcode, "transcode", record_call)
+    source = make_video(tmp_path / "in.mp4", size=(64, 48), frames=3)
+    for args in (["--preset", "document"], ["--preset", "veryfast"],
+                 ["--preset", "document", "--encoder-preset", "slow"]):
+        result = CliRunner().invoke(
+            cli.app, ["transcode", str(source), str(tmp_path / "o.mp4"), *args])
+        assert "stop here" in result.stderr
+    document = cli.resolve(preset="document")
+    assert seen == [(document, None), (cli.ThresholdConfig(), "veryfast"), (document, "slow")]

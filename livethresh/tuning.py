@@ -1,0 +1,198 @@
+"""Live tuning: keys in the preview window change the threshold settings while video runs.
+
+The seed article ends on "block size and C are hyperparameters to tune: try out different
+values". :class:`LiveTuner` binds keys on a :class:`~livethresh.display.WindowSink`; each
+change is validated, then handed to the pipeline (``Pipeline.set_config``), which builds the
+new binarizer outside the processing thread and swaps it in on the next frame, so tuning never
+stalls the stream. The same key table drives the window's help overlay and the README.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from livethresh.config import ThresholdConfig, to_toml
+from livethresh.errors import ConfigError
+from livethresh.threshold import available_methods, method_defaults
+
+logger = logging.getLogger(__name__)
+
+#: How long a message (a saved file, a refused value) stays in the overlay, in seconds.
+MESSAGE_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class Key:
+    """One binding: the key characters, the action's name and argument, and its help line.
+
+    The help line is shown once per pair of opposite keys (on the first of the pair), so the
+    whole table fits in the window.
+    """
+
+    keys: str
+    action: str
+    argument: Any = None
+    help: str = ""
+
+
+KEYS: tuple[Key, ...] = (
+    Key("m", "cycle_method", 1, "m M   method: next / previous"),
+    Key("M", "cycle_method", -1),
+    Key("]", "step", ("block_size", 2), "] [   block size +2 / -2"),
+    Key("[", "step", ("block_size", -2)),
+    Key("+=", "step", ("c", 0.5), "+ -   C +0.5 / -0.5"),
+    Key("-_", "step", ("c", -0.5)),
+    Key("b", "step_blur", 2, "b B   blur +2 / -2 (0 = off)"),
+    Key("B", "step_blur", -2),
+    Key("i", "toggle_invert", None, "i     invert on / off"),
+    Key("t", "step", ("threshold", 5), "t T   fixed threshold +5 / -5"),
+    Key("T", "step", ("threshold", -5)),
+    Key("k", "step_k", 0.05, "k K   k +0.05 / -0.05 (sauvola...)"),
+    Key("K", "step_k", -0.05),
+    Key("v", "toggle_view", None, "v     mask / side by side"),
+    Key("s", "snapshot", None, "s     snapshot: input + mask PNG"),
+    Key("p", "save_preset", None, "p     save settings as a preset"),
+    Key("h", "toggle_help", None, "h     show / hide these keys"),
+    Key("q", "quit", None, "q Esc quit"),
+)
+
+
+def describe(config: ThresholdConfig) -> str:
+    """The settings that matter for ``config.method``, on one line."""
+    parts = [config.method]
+    if config.method == "fixed":
+        parts.append(f"threshold {config.threshold:g}")
+    elif config.method != "otsu":
+        parts.append(f"block {config.block_size}")
+        if config.method in ("mean", "gaussian"):
+            parts.append(f"C {config.c:g}")
+        defaults = method_defaults("k")
+        if config.method in defaults:
+            k = defaults[config.method] if config.k is None else config.k
+            parts.append(f"k {k:g}")
+    parts.append(f"blur {config.blur}" if config.blur else "no blur")
+    if config.invert:
+        parts.append("inverted")
+    return "  ".join(parts)
+
+
+class LiveTuner:
+    """Binds the tuning keys of :data:`KEYS` to a window and applies the changes.
+
+    Args:
+        config: The settings the run starts with.
+        apply: Called with each new, valid config (``Pipeline.set_config``).
+        window: The :class:`~livethresh.display.WindowSink` whose keys and overlay to use.
+        folder: Where snapshots and saved presets go.
+        notify: Called with a one-line message for the user (the CLI prints it).
+    """
+
+    def __init__(
+        self,
+        config: ThresholdConfig,
+        apply: Callable[[ThresholdConfig], None],
+        window: Any,
+        folder: Path = Path("."),
+        notify: Callable[[str], None] = logger.info,
+    ) -> None:
+        self.config = config
+        self.apply = apply
+        self.window = window
+        self.folder = folder
+        self.notify = notify
+        for key in KEYS:
+            if key.action == "quit":
+                continue  # the window binds q and Esc itself
+            action = getattr(self, key.action)
+            for char in key.keys:
+                window.bind(char, self._bound(action, key.argument))
+        window.status = lambda: describe(self.config)
+        window.help_lines = [key.help for key in KEYS if key.help]
+
+    @staticmethod
+    def _bound(action: Callable[..., None], argument: Any) -> Callable[[], None]:
+        return (lambda: action(argument)) if argument is not None else action
+
+    def say(self, message: str) -> None:
+        """Show a message in the overlay for a few seconds and pass it to ``notify``."""
+        self.window.message = message
+        self.window.message_until = time.monotonic() + MESSAGE_SECONDS
+        self.notify(message)
+
+    def change(self, **changes: Any) -> bool:
+        """Validate and apply a change; an invalid value is refused with a message."""
+        try:
+            config = self.config.replace(**changes)
+        except ConfigError as exc:
+            self.say(str(exc))
+            return False
+        if config != self.config:
+            self.config = config
+            self.apply(config)
+        return True
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def cycle_method(self, step: int) -> None:
+        methods = available_methods()
+        index = (methods.index(self.config.method) + step) % len(methods)
+        self.change(method=methods[index])
+
+    def step(self, setting_and_delta: tuple[str, float]) -> None:
+        setting, delta = setting_and_delta
+        value = getattr(self.config, setting) + delta
+        if setting == "threshold":
+            value = min(255.0, max(0.0, value))
+        self.change(**{setting: value})
+
+    def step_blur(self, delta: int) -> None:
+        blur = self.config.blur
+        # 0 (off) <-> 3, then odd steps: 3, 5, 7...
+        new = (3 if delta > 0 else 0) if blur == 0 else blur + delta
+        self.change(blur=0 if new < 3 else new)
+
+    def step_k(self, delta: float) -> None:
+        defaults = method_defaults("k")
+        if self.config.method not in defaults:
+            self.say(f"k is not used by {self.config.method}")
+            return
+        k = defaults[self.config.method] if self.config.k is None else self.config.k
+        self.change(k=round(k + delta, 4))
+
+    def toggle_invert(self) -> None:
+        self.change(invert=not self.config.invert)
+
+    def toggle_view(self) -> None:
+        self.window.side_by_side = not self.window.side_by_side
+
+    def toggle_help(self) -> None:
+        self.window.show_help = not self.window.show_help
+
+    def snapshot(self) -> tuple[Path, Path] | None:
+        """Write the current input and mask as PNGs."""
+        frame = self.window.current
+        if frame is None:
+            return None
+        stem = self.folder / f"livethresh-{time.strftime('%Y%m%d-%H%M%S')}-{frame.index:06d}"
+        paths = (stem.with_name(stem.name + "-input.png"), stem.with_name(stem.name + "-mask.png"))
+        for path, image in zip(paths, (frame.gray, frame.mask), strict=True):
+            if not cv2.imwrite(str(path), image):
+                self.say(f"could not write {path}")
+                return None
+        self.say(f"saved {paths[0]} and {paths[1].name}")
+        return paths
+
+    def save_preset(self) -> Path:
+        """Write the current settings as a TOML preset that ``--preset PATH`` loads back."""
+        path = self.folder / f"livethresh-preset-{time.strftime('%Y%m%d-%H%M%S')}.toml"
+        description = f"Tuned live: {describe(self.config)}"
+        path.write_text(to_toml(self.config, description), encoding="utf-8")
+        self.say(f"saved preset {path}: use it with --preset {path}")
+        return path

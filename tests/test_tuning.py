@@ -1,0 +1,171 @@
+"""Live tuning in ``preview``: the key actions, and real key presses in a window under Xvfb."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from livethresh.config import ThresholdConfig, load_preset
+from livethresh.display import WindowSink
+from livethresh.sinks import ProcessedFrame
+from livethresh.threshold import available_methods, method_defaults
+from livethresh.tuning import KEYS, LiveTuner, describe
+from tests.conftest import document_frame
+
+
+@pytest.fixture
+def tuned(tmp_path):
+    """A tuner on an unopened window; ``applied`` lists every config handed to the pipeline."""
+    window = WindowSink()
+    applied: list[ThresholdConfig] = []
+    messages: list[str] = []
+    tuner = LiveTuner(ThresholdConfig(), applied.append, window, folder=tmp_path,
+                      notify=messages.append)
+
+    def press(*keys: str) -> None:
+        for key in keys:
+            window.handle_key(ord(key))
+
+    return tuner, window, press, applied, messages
+
+
+def test_keys_change_settings_and_each_change_reaches_the_pipeline(tuned):
+    tuner, _, press, applied, _ = tuned
+    press("]", "]", "+", "i", "b")
+    assert tuner.config == ThresholdConfig(block_size=15, c=2.5, invert=True, blur=9)
+    assert [c.block_size for c in applied] == [13, 15, 15, 15, 15]
+    assert applied[-1] == tuner.config
+    press("[", "-", "-", "B", "B", "B")
+    assert (tuner.config.block_size, tuner.config.c, tuner.config.blur) == (13, 1.5, 3)
+    press("B")
+    assert tuner.config.blur == 0
+    press("b")
+    assert tuner.config.blur == 3
+
+
+def test_methods_cycle_both_ways(tuned):
+    tuner, _, press, _, _ = tuned
+    methods = available_methods()
+    start = methods.index(tuner.config.method)
+    press("m")
+    assert tuner.config.method == methods[(start + 1) % len(methods)]
+    press("M", "M")
+    assert tuner.config.method == methods[(start - 1) % len(methods)]
+
+
+def test_invalid_values_are_refused_with_a_message_and_not_applied(tuned):
+    tuner, window, press, applied, messages = tuned
+    tuner.change(block_size=3)
+    count = len(applied)
+    press("[")
+    assert tuner.config.block_size == 3 and len(applied) == count
+    assert "block_size" in messages[-1] and window.message == messages[-1]
+    assert window.message in window.overlay_lines()
+
+
+def test_threshold_and_k_keys(tuned):
+    tuner, _, press, _, messages = tuned
+    press("k")
+    assert "k is not used by gaussian" in messages[-1]
+    tuner.change(method="sauvola")
+    press("k")
+    assert tuner.config.k == pytest.approx(method_defaults("k")["sauvola"] + 0.05)
+    tuner.change(method="fixed", threshold=250)
+    press("t", "t")
+    assert tuner.config.threshold == 255
+    press("T")
+    assert tuner.config.threshold == 250
+
+
+def test_view_help_and_overlay(tuned):
+    tuner, window, press, _, _ = tuned
+    assert describe(tuner.config) == "gaussian  block 11  C 2  blur 7"
+    press("v")
+    assert window.side_by_side
+    press("v", "h")
+    assert not window.side_by_side and window.show_help
+    lines = window.overlay_lines()
+    assert describe(tuner.config) in lines
+    assert all(key.help in lines for key in KEYS if key.help)
+    press("h")
+    assert "h: keys" in window.overlay_lines()
+
+
+def test_snapshot_writes_input_and_mask(tuned, tmp_path):
+    _, window, press, _, _ = tuned
+    gray = document_frame(48, 64)
+    mask = np.where(gray > 128, 255, 0).astype(np.uint8)
+    window.current = ProcessedFrame(index=7, gray=gray, mask=mask)
+    press("s")
+    inputs = list(tmp_path.glob("*-000007-input.png"))
+    masks = list(tmp_path.glob("*-000007-mask.png"))
+    assert len(inputs) == len(masks) == 1
+    assert np.array_equal(cv2.imread(str(inputs[0]), cv2.IMREAD_GRAYSCALE), gray)
+    assert np.array_equal(cv2.imread(str(masks[0]), cv2.IMREAD_GRAYSCALE), mask)
+
+
+def test_saved_preset_loads_back(tuned, tmp_path):
+    tuner, _, press, _, messages = tuned
+    press("]", "i", "m")
+    press("p")
+    saved = list(tmp_path.glob("livethresh-preset-*.toml"))
+    assert len(saved) == 1 and str(saved[0]) in messages[-1]
+    assert load_preset(str(saved[0])) == tuner.config
+
+
+def xdotool(*args: str, display: str) -> str:
+    done = subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display},
+                          capture_output=True, text=True, timeout=30)
+    return done.stdout.strip()
+
+
+@pytest.mark.slow
+def test_real_key_presses_tune_preview_and_the_recording_follows(xvfb, tmp_path):
+    """Drive ``livethresh preview --record`` with X key events, as a user would."""
+    if shutil.which("xdotool") is None:
+        message = "xdotool is not installed (Debian package xdotool); .ci/run installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    recording = tmp_path / "take.mkv"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "livethresh", "preview", "testsrc2=size=320x240:rate=30",
+         "--record", str(recording), "--save-dir", str(tmp_path), "--frames", "900"],
+        env={**os.environ, "DISPLAY": xvfb}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        window = xdotool("search", "--sync", "--name", "^livethresh$", display=xvfb)
+        assert window, "the preview window never appeared"
+        window = window.splitlines()[0]
+        xdotool("windowfocus", "--sync", window, display=xvfb)
+        time.sleep(0.5)
+        for key in ("bracketright", "bracketright", "i", "s", "p"):
+            xdotool("key", "--window", window, key, display=xvfb)
+            time.sleep(0.3)
+        time.sleep(0.5)
+        xdotool("key", "--window", window, "q", display=xvfb)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert len(list(tmp_path.glob("*-input.png"))) == 1
+    assert len(list(tmp_path.glob("*-mask.png"))) == 1
+    (preset,) = tmp_path.glob("livethresh-preset-*.toml")
+    assert load_preset(str(preset)) == ThresholdConfig(block_size=15, invert=True)
+    assert "gaussian  block 15  C 2  blur 7  inverted" in stderr
+    # The recording holds every frame shown, and follows the tuning: the pattern's flat areas
+    # are white (255) before `i` and black after it.
+    with av.open(str(recording)) as container:
+        white = [np.mean(f.to_ndarray(format="gray") > 128) for f in container.decode(video=0)]
+    assert len(white) > 20
+    assert white[0] > 0.6 and white[-1] < 0.4
