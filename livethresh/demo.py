@@ -33,15 +33,14 @@ class DemoOutputs:
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:
-    """Return a BGR copy of a gray image with a caption bar on top."""
-    bar = np.full((40, image.shape[1], 3), 32, np.uint8)
-    cv2.putText(bar, text, (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2,
-                cv2.LINE_AA)
-    return np.vstack([bar, cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)])
+    """Return a gray copy of a gray image with a caption bar on top."""
+    bar = np.full((40, image.shape[1]), 32, np.uint8)
+    cv2.putText(bar, text, (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2, cv2.LINE_AA)
+    return np.vstack([bar, image])
 
 
 def comparison_image(gray: np.ndarray, adaptive: ThresholdConfig) -> np.ndarray:
-    """Input, global Otsu and adaptive mask side by side, each captioned."""
+    """Input, global Otsu and adaptive mask side by side, each captioned (one gray image)."""
     otsu = binarize(gray, adaptive.replace(method="otsu"))
     mask = binarize(gray, adaptive)
     panels = [
@@ -49,7 +48,7 @@ def comparison_image(gray: np.ndarray, adaptive: ThresholdConfig) -> np.ndarray:
         label(otsu, "global Otsu"),
         label(mask, f"adaptive {adaptive.method}, block {adaptive.block_size}, C {adaptive.c:g}"),
     ]
-    gap = np.full((panels[0].shape[0], 8, 3), 255, np.uint8)
+    gap = np.full((panels[0].shape[0], 8), 255, np.uint8)
     return np.hstack([panels[0], gap, panels[1], gap, panels[2]])
 
 

@@ -130,7 +130,7 @@ def test_version_and_help():
 def test_demo_writes_the_comparison_and_a_binarized_clip(tmp_path):
     result = invoke("demo", tmp_path / "demo")
     assert result.exit_code == 0, result.output
-    comparison = cv2.imread(str(tmp_path / "demo" / "comparison.png"))
+    comparison = cv2.imread(str(tmp_path / "demo" / "comparison.png"), cv2.IMREAD_GRAYSCALE)
     page = cv2.imread(str(tmp_path / "demo" / "page.png"), cv2.IMREAD_GRAYSCALE)
     assert comparison.shape[1] > 3 * page.shape[1]
     for name in ("comparison.png", "clip.mp4", "clip-binarized.mp4", "Try next"):
