@@ -9,6 +9,7 @@ import functools
 import inspect
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -598,6 +599,26 @@ def transcode(
         raise typer.Exit(result.exit_code)
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the command-line parser's usage error (click's, as vendored by typer)."""
+    return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage errors, too, become one line and exit code 2."""
+    try:
+        result = app(prog_name="livethresh", standalone_mode=False)
+    except Exception as exc:
+        if not _is_usage_error(exc) or _state["debug"]:
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(EXIT_BAD_INPUT)
+        context = getattr(exc, "ctx", None)
+        where = context.command_path if context is not None else "livethresh"
+        fail(f"{exc.format_message()} (see `{where} --help`)")  # type: ignore[attr-defined]
+        sys.exit(EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        fail("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(result if isinstance(result, int) else 0)

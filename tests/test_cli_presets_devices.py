@@ -83,3 +83,60 @@ def test_parse_avfoundation_and_dshow_device_lists():
     dshow = ['"Integrated Camera" (video)', '  Alternative name "@device_pnp_x"',
              '"Microphone (Realtek)" (audio)']
     assert devices.parse_dshow_devices(dshow) == ["Integrated Camera"]
+
+
+COMMANDS = ["image", "preview", "transcode", "bench", "demo", "presets", "devices"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_an_example(name):
+    result = runner.invoke(app, [name, "--help"])
+    assert result.exit_code == 0
+    assert f"Example: livethresh {name}" in " ".join(result.stdout.split())
+
+
+def test_threshold_options_read_the_same_in_every_command():
+    import typer.main
+
+    group = typer.main.get_command(app)
+
+    def options(name: str) -> dict[str, tuple[tuple[str, ...], str]]:
+        params = group.commands[name].params  # type: ignore[attr-defined]
+        return {p.name: (tuple(p.opts + p.secondary_opts), p.help) for p in params
+                if getattr(p, "rich_help_panel", None) == "Threshold options"}
+
+    first = options("image")
+    assert {"method", "block_size", "offset", "blur", "invert", "threshold", "preset"} <= set(first)
+    for name in ("preview", "transcode", "bench"):
+        other = options(name)
+        assert other.keys() == first.keys()
+        for key, (flags, text) in first.items():
+            assert other[key][0] == flags, (name, key)
+            if key != "preset":  # transcode's --preset also names encoder speed presets
+                assert other[key][1] == text, (name, key)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["image"], "Missing argument 'input'. (see `livethresh image --help`)"),
+        (["imag"], "No such command 'imag'."),
+        (["image", "a.png", "b.png", "--bogus"], "No such option: --bogus"),
+        (["bench", "--frames", "many"], "Invalid value for '--frames'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_a_hint(args, message):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "livethresh", *args], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livethresh: error: "), done.stderr
+    assert message in lines[0] and "--help" in lines[0]
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("livethresh ")
