@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livethresh import Binarizer, ConfigError, ThresholdConfig
+from livethresh import Binarizer, ConfigError, ThresholdConfig, threshold
 from livethresh.config import load_preset, to_toml
 from livethresh.threshold import method_defaults
 from tests.conftest import document_frame, random_frame
@@ -206,6 +206,28 @@ def test_flat_frames_have_no_nan_and_a_defined_answer(method):
         inverted = run(gray, config.replace(invert=True), threads=2)
         assert np.array_equal(inverted, 255 - plain), f"{method} on flat {value}"
         assert np.array_equal(plain, formula_reference(gray, config)), f"{method} flat {value}"
+
+
+@pytest.mark.parametrize("method", DOCUMENT_METHODS)
+def test_chunks_and_strips_give_the_whole_frame_output_exactly(method, monkeypatch):
+    """Box filters per chunk and arithmetic per strip change no pixel, wherever they cut.
+
+    The frame is shorter than one default chunk, so the default run filters it whole; tiny
+    chunk and strip settings then put boundaries every few rows (a chunk is never shorter
+    than 8 window radii, so window 3 gets the smallest chunks).
+    """
+    gray = document_frame(150, 170, seed=6)
+    for window, threads in [(3, 1), (25, 1), (25, 2), (61, 1)]:
+        config = ThresholdConfig(method=method, block_size=window, blur=0)
+        whole = run(gray, config, threads)
+        for chunk, strip in [(1, 1), (5, 2), (7, 3), (40, 16)]:
+            monkeypatch.setattr(threshold, "CHUNK_ROWS", chunk)
+            monkeypatch.setattr(threshold, "STRIP_ROWS", strip)
+            try:
+                got = run(gray, config, threads)
+            finally:
+                monkeypatch.undo()
+            assert np.array_equal(got, whole), f"{method} w{window} chunk {chunk} strip {strip}"
 
 
 @pytest.mark.parametrize("method", DOCUMENT_METHODS)
