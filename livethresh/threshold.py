@@ -263,20 +263,19 @@ class LocalStatistics(Method):
         for start in range(first_row, stop_row, self.chunk_rows):
             stop = min(stop_row, start + self.chunk_rows)
             top, bottom = max(0, start - self.context), min(src.shape[0], stop + self.context)
-            count = bottom - top
+            mean = self.mean[: bottom - top]
             cv2.boxFilter(
-                src[top:bottom], cv2.CV_32F, self.ksize, dst=self.mean[:count],
-                borderType=cv2.BORDER_REPLICATE,
+                src[top:bottom], cv2.CV_32F, self.ksize, dst=mean, borderType=cv2.BORDER_REPLICATE
             )
             if self.squares is not None:
                 cv2.sqrBoxFilter(
-                    src[top:bottom], cv2.CV_32F, self.ksize, dst=self.squares[:count],
+                    src[top:bottom], cv2.CV_32F, self.ksize, dst=self.squares[: bottom - top],
                     borderType=cv2.BORDER_REPLICATE,
                 )
             for strip in range(start, stop, STRIP_ROWS):
                 here = slice(strip - top, min(stop, strip + STRIP_ROWS) - top)
                 squares = self.squares[here] if self.squares is not None else None
-                yield slice(strip, here.stop + top), self.mean[here], squares
+                yield slice(strip, here.stop + top), mean[here], squares
 
     def surface_inputs(
         self, src: Frame, first_row: int, rows: int
@@ -285,8 +284,10 @@ class LocalStatistics(Method):
         return self.window_statistics(src, first_row, rows)
 
     @staticmethod
-    def deviation_from_squares(mean: Frame, squares: Frame, scratch: Frame) -> None:
-        """Turn the mean of squares into the standard deviation, in place.
+    def deviation_from_squares(
+        mean: Frame, squares: Frame, scratch: Frame, deviation: Frame | None = None
+    ) -> None:
+        """Turn the mean of squares into the standard deviation, in place or into ``deviation``.
 
         ``E[x^2] - E[x]^2`` cancels in float32 and can come out slightly negative on flat
         regions; it is clamped at 0 (a threshold to zero, cheaper than ``max``) so that
@@ -295,7 +296,7 @@ class LocalStatistics(Method):
         cv2.multiply(mean, mean, dst=scratch)
         cv2.subtract(squares, scratch, dst=squares)
         cv2.threshold(squares, 0.0, 0.0, cv2.THRESH_TOZERO, dst=squares)
-        cv2.sqrt(squares, dst=squares)
+        cv2.sqrt(squares, dst=squares if deviation is None else deviation)
 
     def surface(self, mean: Frame, deviation: Frame | None, limit: Frame) -> Frame:
         """Compute the threshold ``T`` for the given rows.
@@ -385,10 +386,10 @@ class Wolf(LocalStatistics):
         largest = 0.0
         for band_rows, mean, squares in self.window_statistics(src, first_row, rows):
             assert squares is not None
-            self.deviation_from_squares(mean, squares, self.limit[: len(mean)])
-            largest = max(largest, cv2.minMaxLoc(squares)[1])
             np.copyto(self.band_mean[band_rows], mean)
-            np.copyto(self.band_deviation[band_rows], squares)
+            deviation = self.band_deviation[band_rows]
+            self.deviation_from_squares(mean, squares, self.limit[: len(mean)], deviation)
+            largest = max(largest, cv2.minMaxLoc(deviation)[1])
         return cv2.minMaxLoc(src[first_row : first_row + rows])[0], largest
 
     @staticmethod
