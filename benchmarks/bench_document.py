@@ -129,9 +129,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
+    load = os.getloadavg()[0]  # other jobs on the machine take the second band's core
     print(f"1080p, window {WINDOW}, no blur, {args.rounds} rounds x 4 frames, "
-          f"{os.cpu_count()} CPUs, OpenCV {cv2.__version__}; median ms per frame; "
-          "ratio = livethresh / DoxaPy")
+          f"{os.cpu_count()} CPUs, load average {load:.2f} after the run, "
+          f"OpenCV {cv2.__version__}; median ms per frame; ratio = livethresh / DoxaPy")
     print(f"| {'method':10} | {'livethresh 1 band':>17} | {'livethresh 2 bands':>18} | "
           f"{'DoxaPy':>9} | {'scikit-image':>12} | {'ratio 1 band':>12} | {'ratio 2 bands':>13} |")
     print("|---|--:|--:|--:|--:|--:|--:|")
