@@ -572,6 +572,7 @@ def transcode(
     Example: livethresh transcode talk.mp4 masks.mp4 --method mean -C 5
     """
     import json
+    import signal
     from contextlib import nullcontext
 
     from livethresh.encoder import EncodeSettings
@@ -591,6 +592,10 @@ def transcode(
             input, output, config, settings, audio=not no_audio, overwrite=overwrite,
             max_frames=frames, on_start=progress.start if progress else None,
             on_progress=progress.update if progress else None)
+    if result.signal:
+        # The output is in place: a further Ctrl-C must not cut the report or the exit code.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     if json_output:
         print(json.dumps(result.to_dict()))
     else:

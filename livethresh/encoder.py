@@ -22,6 +22,7 @@ Output rules, decided here once for every caller:
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -283,6 +284,17 @@ class _NullWriter:
         return 0
 
 
+def write_failure(exc: BaseException) -> str:
+    """Why writing failed, in words, with what to do for the usual causes (full disk, pipe)."""
+    code = getattr(exc, "errno", None)
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"{reason}; free some space or write to another disk"
+    if code in (errno.EPIPE, errno.ECONNRESET):
+        return f"{reason}; the reader of the output went away"
+    return str(reason)
+
+
 def padded_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
     """The encoded size: ``width x height`` rounded up to whole chroma samples of ``pix_fmt``."""
     fmt = av.VideoFormat(pix_fmt)
@@ -389,12 +401,15 @@ class EncoderSink:
         source = frame.frame
         if isinstance(source, av.VideoFrame) and source.duration and source.time_base:
             picture.duration = round(source.duration * source.time_base / self._time_base)
-        self._mux(self._stream.encode(picture))
-        self.frames += 1
-        if self.companions:
-            now = float(pts * self._time_base)
-            for companion in self.companions:
-                companion.advance(self.container, now)
+        try:
+            self._mux(self._stream.encode(picture))
+            self.frames += 1
+            if self.companions:
+                now = float(pts * self._time_base)
+                for companion in self.companions:
+                    companion.advance(self.container, now)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot write the output: {write_failure(exc)}") from exc
 
     def close(self) -> None:
         """Flush the encoder, let companions finish, write the trailer; safe to call again.
@@ -413,21 +428,26 @@ class EncoderSink:
                 self._mux(self._stream.encode(None), container)
             for companion in self.companions:
                 companion.finish(container)
-        except av.error.FFmpegError as exc:
-            raise OutputError(f"cannot finalize the output: {exc}") from exc
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot finalize the output: {write_failure(exc)}") from exc
         finally:
             self._stream = None
             self._frame = None
             try:
                 container.close()
-            except av.error.FFmpegError as exc:
-                raise OutputError(f"cannot finalize the output: {exc}") from exc
+            except (av.error.FFmpegError, OSError) as exc:
+                raise OutputError(f"cannot finalize the output: {write_failure(exc)}") from exc
 
     def __enter__(self) -> EncoderSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` has begun: the output is being (or has been) finalized."""
+        return self._closed
 
     @property
     def time_base(self) -> Fraction:

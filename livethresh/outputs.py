@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,15 @@ def same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
     except OSError:
         return False
+
+
+def is_special_file(path: Path) -> bool:
+    """Whether ``path`` exists and is a device, FIFO or socket rather than a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None:
@@ -39,6 +49,8 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
             )
     if output.is_dir():
         raise OutputError(f"output {str(output)!r} is a directory; give a file name")
+    if is_special_file(output):
+        return  # a device or pipe holds no data to clobber, and is written in place
     if output.exists() and not overwrite:
         raise OutputError(
             f"output {str(output)!r} already exists; pass -y/--overwrite to replace it"
@@ -56,7 +68,19 @@ def atomic_output(output: Path) -> Iterator[Path]:
 
     On any exception the temporary file is removed and ``output`` is left as it was. The
     temporary name keeps the extension, so that writers choosing a format by extension work.
+
+    A symlink is followed: the file it points to is replaced and the link is kept. A device or
+    a pipe (``/dev/null``, a FIFO) is yielded as it is and written in place, because renaming a
+    regular file over it would replace the device node itself.
+
+    Raises:
+        OutputError: The temporary file cannot be created (read-only or vanished folder).
     """
+    if output.is_symlink():
+        output = Path(os.path.realpath(output))
+    if is_special_file(output):
+        yield output
+        return
     folder = output.parent if str(output.parent) else Path(".")
     while True:
         temp = folder / f".{output.stem}.{secrets.token_hex(4)}.part{output.suffix}"
@@ -66,6 +90,11 @@ def atomic_output(output: Path) -> Iterator[Path]:
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create a file in {str(folder)!r}: {exc.strerror or exc}; "
+                "choose a writable folder"
+            ) from exc
     try:
         yield temp
         os.replace(temp, output)

@@ -303,7 +303,8 @@ class Pipeline:
         self.sink.open(self.source.info)
         try:
             self._threads = [
-                threading.Thread(target=self._guard, args=(self._decode_loop, self._decoded),
+                threading.Thread(target=self._guard,
+                                 args=(self._decode_loop, self._decoded, True),
                                  name="livethresh-decode", daemon=True),
                 threading.Thread(target=self._guard, args=(self._process_loop, self._processed),
                                  name="livethresh-process", daemon=True),
@@ -323,21 +324,34 @@ class Pipeline:
             raise self._error
         return self.stats
 
-    def _guard(self, loop: Callable[[], None], output: SlotQueue) -> None:
-        """Run a worker loop; record its failure; always send end-of-stream downstream."""
+    def _guard(self, loop: Callable[[], None], output: SlotQueue, drain: bool = False) -> None:
+        """Run a worker loop; record its failure; always send end-of-stream downstream.
+
+        Args:
+            drain: On failure, let the later stages finish the frames already passed on before
+                the error is raised (the source: a camera unplugged or a stream cut after N
+                frames still delivers those N). Otherwise the run stops at once.
+        """
         try:
             loop()
         except Aborted:
             pass
         except BaseException as exc:
-            self._fail(exc)
+            if drain:
+                self._record(exc)
+            else:
+                self._fail(exc)
         finally:
             output.end()
 
-    def _fail(self, exc: BaseException) -> None:
+    def _record(self, exc: BaseException) -> None:
+        """Keep the run's first exception, to be re-raised by :meth:`run`."""
         with self._error_lock:
             if self._error is None:
                 self._error = exc
+
+    def _fail(self, exc: BaseException) -> None:
+        self._record(exc)
         self.stop()
 
     def _abort_queues(self) -> None:
@@ -403,6 +417,8 @@ class Pipeline:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
+            # Sources that skip damaged packets count them (AVSource.decode_errors).
+            stats.decode_errors = getattr(self.source, "decode_errors", 0)
 
     def _process_loop(self) -> None:
         stats, times = self.stats, self.stats.stage_seconds

@@ -302,10 +302,15 @@ class AVSource:
     ) -> None:
         self.spec = spec
         self._paced = bool(live) and spec.kind in ("file", "lavfi")
+        self._timeout = timeout
+        #: Packets the decoder rejected as damaged; they are skipped and the run goes on.
+        self.decode_errors = 0
+        self._delivered = 0
         self._container = _open_container(spec, timeout)
         try:
             if not self._container.streams.video:
-                raise InputError(f"{spec.name!r} has no video stream")
+                what = "only audio" if self._container.streams.audio else "no video stream"
+                raise InputError(f"{spec.name!r} has {what}; give a video")
             stream = self._container.streams.video[0]
             if stream.codec_context is None:
                 codec = getattr(stream, "codec_tag", "") or "unknown"
@@ -324,7 +329,8 @@ class AVSource:
             self._decoded = self._decode_packets()
             first = self._next_frame()
             if first is None:
-                raise InputError(f"{spec.name!r} holds no video frames")
+                damaged = f" ({self.decode_errors} damaged packets)" if self.decode_errors else ""
+                raise InputError(f"{spec.name!r} holds no decodable video frames{damaged}")
             self._first: av.VideoFrame | None = first
             self.info = self._describe(first, is_live)
         except BaseException:
@@ -365,14 +371,42 @@ class AVSource:
         except StopIteration:
             return None
         except av.FFmpegError as exc:
-            raise InputError(f"cannot read {self.spec.name!r}: {_reason(exc)}") from exc
+            raise InputError(self._read_failure(exc)) from exc
+
+    def _read_failure(self, exc: av.FFmpegError) -> str:
+        """What to tell the user when reading stops with an error: what, after how much."""
+        name, kind = self.spec.name, self.spec.kind
+        reason = _reason(exc)
+        if kind == "url" and reason.endswith("(timed out)"):
+            reason = f"no data for {self._timeout:g} s (read timeout)"
+        if not self._delivered:
+            return f"cannot read {name!r}: {reason}"
+        hint = {
+            "camera": "check that the camera is still connected",
+            "url": "check the stream and the network",
+            "file": "the file may be damaged or cut short",
+        }.get(kind, "")
+        return (f"{name!r} stopped after {self._delivered} frames: {reason}"
+                + (f"; {hint}" if hint else ""))
+
+    def _skip_damaged(self, exc: av.FFmpegError) -> None:
+        self.decode_errors += 1
+        # Logged once per source; the count is in the run's stats (``decode_errors``).
+        level = logging.INFO if self.decode_errors == 1 else logging.DEBUG
+        logger.log(level, "%r: skipping a damaged packet (%s); the run goes on",
+                   self.spec.name, _reason(exc))
 
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
         """Demux and decode; when paced, wait before each packet until it is due."""
         for packet in self._container.demux(self._stream):
             if self._paced and packet.size:
                 self._wait_until(self._packet_time(packet))
-            for frame in packet.decode():
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError as exc:
+                self._skip_damaged(exc)
+                continue
+            for frame in decoded:
                 if self._paced and not packet.size and frame.time is not None:
                     # The final flush releases the frames the decoder held back for
                     # reordering all at once: give each its own time slot.
@@ -411,6 +445,7 @@ class AVSource:
         else:
             self._pace_origin = None
         while frame is not None:
+            self._delivered += 1
             yield frame
             frame = self._next_frame()
 
@@ -446,9 +481,58 @@ def _open_container(spec: SourceSpec, timeout: float) -> Any:
             what = "is busy: close the program using it" if exc.errno == errno.EBUSY else (
                 "cannot be accessed: check your permissions (e.g. the video group)")
             raise InputError(f"camera {spec.name!r} ({spec.target}) {what}") from exc
+        if spec.kind == "file":
+            raise InputError(_unreadable_file(spec.name, Path(spec.target), exc)) from exc
         raise InputError(f"cannot open {spec.name!r}: {_reason(exc)}") from exc
     except ValueError as exc:  # an input format this FFmpeg build lacks
         raise InputError(f"cannot open {spec.name!r}: {exc}") from exc
+
+
+def _unreadable_file(name: str, path: Path, exc: av.FFmpegError) -> str:
+    """Why FFmpeg cannot open a file that exists, and what the user can do about it."""
+    if path.is_dir():
+        return f"input {name!r} is a directory; give a video file"
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = -1
+    if size == 0 and path.is_file():
+        return f"input {name!r} is empty (0 bytes); give a video file"
+    if _mp4_without_index(path):
+        return (f"cannot open {name!r}: it is an MP4/MOV without its index (moov box), as when "
+                "a recording is cut short before it is finalized; it cannot be read as it is: "
+                "re-record it, or record to .mkv or .ts, which stay readable when cut")
+    if isinstance(exc, av.error.InvalidDataError):
+        return (f"cannot open {name!r}: {_reason(exc)}: it is not a video FFmpeg can read, or "
+                "it is damaged")
+    return f"cannot open {name!r}: {_reason(exc)}"
+
+
+def _mp4_without_index(path: Path) -> bool:
+    """Whether ``path`` starts like an MP4/MOV (``ftyp``) but has no top-level ``moov`` box.
+
+    Only the box headers are read (a seek per box), so it is cheap on any file size.
+    """
+    try:
+        with path.open("rb") as stream:
+            size = path.stat().st_size
+            offset, seen = 0, []
+            while offset + 8 <= size and len(seen) < 1024:
+                stream.seek(offset)
+                header = stream.read(16)
+                length = int.from_bytes(header[:4], "big")
+                kind = header[4:8]
+                if length == 1 and len(header) == 16:
+                    length = int.from_bytes(header[8:16], "big")
+                elif length == 0:
+                    length = size - offset
+                if length < 8 or not kind.isalnum():
+                    break
+                seen.append(kind)
+                offset += length
+    except OSError:
+        return False
+    return bool(seen) and seen[0] == b"ftyp" and b"moov" not in seen
 
 
 def _reason(exc: Exception) -> str:

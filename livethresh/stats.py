@@ -61,6 +61,8 @@ class Stats:
         dropped_before_processing: Live frames replaced by a newer one while waiting to be
             binarized.
         dropped_before_output: Live masks replaced by a newer one while waiting for the sink.
+        decode_errors: Damaged packets the source skipped (its frames are missing; the run went
+            on).
         stage_seconds: Busy time of each stage: ``read`` (waiting for and decoding the next
             frame, including live pacing), ``gray``, ``binarize`` and ``write`` (the sink).
         latency: Decode-to-sink latency of every written frame.
@@ -74,6 +76,7 @@ class Stats:
     frames_written: int = 0
     dropped_before_processing: int = 0
     dropped_before_output: int = 0
+    decode_errors: int = 0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     latency: LatencyRing = field(default_factory=LatencyRing)
     started: float = field(default_factory=time.perf_counter)
@@ -121,6 +124,7 @@ class Stats:
             "latency_ms": self.latency.percentiles_ms(),
             "frames_read": self.frames_read,
             "frames_processed": self.frames_processed,
+            "decode_errors": self.decode_errors,
             "stage_ms": self.stage_ms_per_frame(),
             "stopped_early": self.stopped_early,
         }
@@ -133,7 +137,9 @@ class Stats:
             if lat["p50"] is not None
             else "no latency recorded"
         )
+        damaged = (f", {self.decode_errors} damaged packets skipped" if self.decode_errors
+                   else "")
         return (
             f"{self.frames_written} frames in {self.wall_s:.2f} s ({self.fps:.1f} fps), "
-            f"{self.dropped} dropped, {latency}"
+            f"{self.dropped} dropped{damaged}, {latency}"
         )

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,8 +111,10 @@ class TranscodeResult:
         stats = self.stats
         audio = f", audio: {'; '.join(self.audio)}" if self.audio else ""
         stopped = f" (stopped by {signal.Signals(self.signal).name})" if self.signal else ""
+        damaged = (f", {stats.decode_errors} damaged input packets skipped"
+                   if stats.decode_errors else "")
         return (f"wrote {self.output}: {self.frames} frames in {stats.wall_s:.2f} s "
-                f"({stats.fps:.1f} fps){audio}{stopped}")
+                f"({stats.fps:.1f} fps){damaged}{audio}{stopped}")
 
 
 @dataclass
@@ -342,7 +344,9 @@ def transcode(
     settings = settings or EncodeSettings(threads=DEFAULT_ENCODER_THREADS)
     plan = plan_encoding(output, settings)  # fail fast on bad settings, before any I/O
     to_file = output != STDOUT and not is_network_url(output)
-    input_is_file = not is_network_url(input) and Path(input).exists()
+    # Audio is read by a second demuxer: only a regular file can be opened twice (a FIFO or a
+    # device would block or lose the data).
+    input_is_file = not is_network_url(input) and Path(input).is_file()
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
 
@@ -412,10 +416,16 @@ def record(
     to_file = output != STDOUT and not is_network_url(output)
     received: list[int] = []
     error: BaseException | None = None
+    control = _RunControl()
+    # The guard spans the rename too: a second Ctrl-C after the trailer cannot lose the file.
+    guard = (_stop_on_signals(control.stop, received, control.finalizing) if handle_signals
+             else nullcontext())
+    target = atomic_output(Path(output)) if to_file else nullcontext(output)
     try:
-        target = atomic_output(Path(output)) if to_file else nullcontext(output)
-        with target as destination:
-            sink = EncoderSink(destination, settings,
+        with guard, target as destination:
+            # The container is the one OUTPUT names, whatever the file written to is called
+            # (a temporary name, or the target of a symlink).
+            sink = EncoderSink(destination, replace(settings, format=plan.format),
                                companions=[companion] if companion else [],
                                container_options=_container_options(plan.format, to_file))
             watched: FrameSink = _ProgressSink(sink, on_progress) if on_progress else sink
@@ -425,7 +435,8 @@ def record(
                                 queue_size=queue_size)
             if on_pipeline is not None:
                 on_pipeline(pipeline)
-            stats, error = _run(pipeline, sink, received if handle_signals else None)
+            control.attach(pipeline, sink)
+            stats, error = _run(pipeline, sink, received)
             if sink.frames == 0 or isinstance(error, OutputError):
                 # Nothing to keep, or an output that could not be written or finalized (a full
                 # disk): leaving the block with an exception removes the file.
@@ -446,6 +457,29 @@ class _NothingWritten(Exception):
     """The run ended before its first frame: the output must not be created."""
 
 
+class _RunControl:
+    """What the signal handler acts on, from before the pipeline exists to the final rename."""
+
+    def __init__(self) -> None:
+        self._pipeline: Any = None
+        self._sink: EncoderSink | None = None
+        self._stop_requested = False
+
+    def attach(self, pipeline: Any, sink: EncoderSink) -> None:
+        self._pipeline, self._sink = pipeline, sink
+        if self._stop_requested:  # a signal came while the output was being opened
+            pipeline.stop()
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        if self._pipeline is not None:
+            self._pipeline.stop()
+
+    def finalizing(self) -> bool:
+        """True from the start of the encoder's close to the end: no more forced stops."""
+        return self._sink is not None and self._sink.closing
+
+
 def _note_kept_frames(error: BaseException, frames: int, output: str) -> BaseException:
     """The same error, telling the user that the frames before it are safe in ``output``.
 
@@ -460,27 +494,24 @@ def _note_kept_frames(error: BaseException, frames: int, output: str) -> BaseExc
 
 
 def _run(pipeline: Any, sink: EncoderSink,
-         received: list[int] | None) -> tuple[Stats, BaseException | None]:
+         received: list[int]) -> tuple[Stats, BaseException | None]:
     """Run the pipeline to its end and finalize the output whatever happens.
 
     Returns:
         The stats, and the exception that ended the run (None if it ended normally or on a
         signal listed in ``received``).
     """
-    guard = (_stop_on_signals(pipeline.stop, received, lambda: sink.closing)
-             if received is not None else nullcontext())
     error: BaseException | None = None
-    with guard:
+    try:
+        stats = pipeline.run()
+    except (Exception, KeyboardInterrupt) as exc:
+        error = exc
+        stats = pipeline.stats
+    finally:
         try:
-            stats = pipeline.run()
-        except (Exception, KeyboardInterrupt) as exc:
-            error = exc
-            stats = pipeline.stats
-        finally:
-            try:
-                sink.close()  # idempotent; the pipeline normally closed it already
-            except OutputError as exc:
-                error = error or exc
+            sink.close()  # idempotent; the pipeline normally closed it already
+        except OutputError as exc:
+            error = error or exc
     if received and isinstance(error, KeyboardInterrupt):
         error = None  # a second signal forced the stop; it is reported as the first one
     return stats, error
