@@ -2,10 +2,12 @@
 
 Each case is a seed file (generated here at start-up: PNG, JPEG, BMP, TIFF; MP4, MKV, AVI,
 MPEG-TS) whose bytes are mutated, written to a temporary file, and fed through the same entry
-points the commands use: ``images.read_gray`` + ``binarize`` for stills, ``open_source`` +
-the pipeline into a null sink for videos. A case passes when it succeeds or raises a
-``LivethreshError`` (a clear message for the user); any other exception is a crash, and a case
-that runs longer than ``--case-timeout`` is a hang. Both make the run fail.
+points the commands use: ``images.read_gray`` + ``binarize`` for stills; for videos, in turn,
+``open_source`` + the pipeline into a null sink (``bench``) and ``transcode.transcode`` into an
+MKV file (``transcode``: encoder, audio copy, atomic output; one seed has an audio track).
+A case passes when it succeeds or raises a ``LivethreshError`` (a clear message for the user);
+any other exception is a crash, and a case that runs longer than ``--case-timeout`` is a hang.
+Both make the run fail.
 
 The mutator is a seeded byte-level one (bit flips, byte overwrites with interesting values,
 chunk deletion, duplication and insertion, truncation), so every run is reproducible: a
@@ -61,7 +63,27 @@ def make_seeds(folder: Path) -> list[Path]:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, "gray")))
             container.mux(stream.encode(None))
         seeds.append(path)
+    seeds.append(_with_audio(folder / "seed-audio.mkv", gray))
     return seeds
+
+
+def _with_audio(path: Path, gray: np.ndarray) -> Path:
+    """A small MKV with H.264 video and an AAC track, interleaved."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream("aac", rate=8000)
+        audio.layout = "mono"
+        for i in range(6):
+            frame = np.roll(gray, i * 3, axis=1)
+            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, "gray")))
+            tone = (np.sin(np.arange(800) / 9) * 0.2).astype(np.float32)[None]
+            chunk = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 8000, i * 800
+            container.mux(audio.encode(chunk))
+        container.mux(video.encode(None))
+        container.mux(audio.encode(None))
+    return path
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
@@ -103,8 +125,21 @@ def video_target(path: Path) -> None:
         Pipeline(source, NullSink(), ThresholdConfig(), max_frames=30).run()
 
 
-def target_for(path: Path) -> Callable[[Path], None]:
-    return image_target if path.suffix in (".png", ".jpg", ".bmp", ".tif") else video_target
+def transcode_target(path: Path) -> None:
+    from livethresh.transcode import transcode
+
+    out = path.with_name("case-out.mkv")
+    try:
+        transcode(str(path), str(out), ThresholdConfig(), max_frames=30, overwrite=True,
+                  handle_signals=False)
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def target_for(path: Path, case: int = 0) -> Callable[[Path], None]:
+    if path.suffix in (".png", ".jpg", ".bmp", ".tif"):
+        return image_target
+    return transcode_target if (case // 9) % 2 else video_target
 
 
 @dataclass
@@ -148,9 +183,10 @@ def fuzz(iterations: int, seed: int, case_timeout: float, budget_s: float) -> Re
             source, data = seeds[case % len(seeds)]
             path = folder / f"case{source.suffix}"
             path.write_bytes(mutate(data, rng))
-            outcome, detail = run_case(target_for(source), path, case_timeout)
+            target = target_for(source, case)
+            outcome, detail = run_case(target, path, case_timeout)
             report.cases += 1
-            label = f"seed={seed} case={case} kind={source.suffix}"
+            label = f"seed={seed} case={case} kind={source.name} via {target.__name__}"
             if outcome == "ok":
                 report.ok += 1
             elif outcome == "refused":
