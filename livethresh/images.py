@@ -66,7 +66,11 @@ def read_gray(path: Path) -> np.ndarray:
     except OSError as exc:
         raise InputError(f"cannot read input {str(path)!r}: {exc.strerror or exc}") from exc
     with native_stderr_to_log():
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        except cv2.error as exc:  # e.g. a damaged header claiming a huge size
+            logger.debug("imdecode refused %s: %s", path, exc)
+            image = None
     if image is None:
         raise InputError(
             f"input {str(path)!r} is not an image OpenCV can decode "

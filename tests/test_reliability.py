@@ -239,6 +239,20 @@ def test_8k_frames(tmp_path: Path) -> None:
     assert len(frames) == 2 and (frames[0].width, frames[0].height) == (width, height)
 
 
+def test_image_whose_header_claims_a_huge_size(tmp_path: Path) -> None:
+    """A damaged BMP header (found by the fuzzer) made OpenCV raise instead of refusing."""
+    import cv2
+
+    page = tmp_path / "page.bmp"
+    cv2.imwrite(str(page), pattern(48, 64))
+    data = bytearray(page.read_bytes())
+    data[22:26] = (2**31 - 1).to_bytes(4, "little")  # biHeight
+    page.write_bytes(bytes(data))
+    result = invoke("image", page, tmp_path / "mask.png")
+    assert_one_line(result.stderr, result.exit_code, 2, "is not an image OpenCV can decode")
+    assert not (tmp_path / "mask.png").exists()
+
+
 # -- outputs -----------------------------------------------------------------------------------
 
 
