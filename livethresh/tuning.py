@@ -176,23 +176,40 @@ class LiveTuner:
         self.window.show_help = not self.window.show_help
 
     def snapshot(self) -> tuple[Path, Path] | None:
-        """Write the current input and mask as PNGs."""
+        """Write the current input and mask as PNGs; a failure is reported, never raised."""
         frame = self.window.current
         if frame is None:
             return None
-        stem = self.folder / f"livethresh-{time.strftime('%Y%m%d-%H%M%S')}-{frame.index:06d}"
+        stem = self._unused_stem(f"livethresh-{time.strftime('%Y%m%d-%H%M%S')}-{frame.index:06d}")
         paths = (stem.with_name(stem.name + "-input.png"), stem.with_name(stem.name + "-mask.png"))
         for path, image in zip(paths, (frame.gray, frame.mask), strict=True):
             if not cv2.imwrite(str(path), image):
-                self.say(f"could not write {path}")
+                self.say(f"could not write {path}: is --save-dir writable?")
                 return None
         self.say(f"saved {paths[0]} and {paths[1].name}")
         return paths
 
-    def save_preset(self) -> Path:
-        """Write the current settings as a TOML preset that ``--preset PATH`` loads back."""
-        path = self.folder / f"livethresh-preset-{time.strftime('%Y%m%d-%H%M%S')}.toml"
+    def save_preset(self) -> Path | None:
+        """Write the current settings as a TOML preset that ``--preset PATH`` loads back.
+
+        A failure (a full disk, a folder gone) is reported in the window and on the console; it
+        never stops the stream or a recording.
+        """
+        path = self._unused_stem(f"livethresh-preset-{time.strftime('%Y%m%d-%H%M%S')}")
+        path = path.with_name(path.name + ".toml")
         description = f"Tuned live: {describe(self.config)}"
-        path.write_text(to_toml(self.config, description), encoding="utf-8")
+        try:
+            path.write_text(to_toml(self.config, description), encoding="utf-8")
+        except OSError as exc:
+            self.say(f"could not write {path}: {exc.strerror or exc}")
+            return None
         self.say(f"saved preset {path}: use it with --preset {path}")
         return path
+
+    def _unused_stem(self, stem: str) -> Path:
+        """``folder/stem``, with ``-2``, ``-3``... added if files of that name already exist."""
+        candidate, number = self.folder / stem, 1
+        while any(self.folder.glob(f"{candidate.name}*")):
+            number += 1
+            candidate = self.folder / f"{stem}-{number}"
+        return candidate

@@ -169,3 +169,16 @@ def test_real_key_presses_tune_preview_and_the_recording_follows(xvfb, tmp_path)
         white = [np.mean(f.to_ndarray(format="gray") > 128) for f in container.decode(video=0)]
     assert len(white) > 20
     assert white[0] > 0.6 and white[-1] < 0.4
+
+
+def test_saving_never_stops_the_stream_and_never_overwrites(tuned, tmp_path):
+    tuner, window, press, _, messages = tuned
+    press("p", "p")
+    assert len(list(tmp_path.glob("livethresh-preset-*.toml"))) == 2
+    tuner.folder = tmp_path / "gone"
+    press("p")
+    assert "could not write" in messages[-1]
+    window.current = ProcessedFrame(index=1, gray=document_frame(8, 8),
+                                    mask=np.zeros((8, 8), np.uint8))
+    press("s")
+    assert "could not write" in messages[-1]
