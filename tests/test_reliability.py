@@ -308,6 +308,23 @@ def test_stdout_on_a_full_disk(clip: Path) -> None:
                     "No space left on device")
 
 
+def test_stdout_reader_that_goes_away(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=200)
+    child = subprocess.Popen([sys.executable, "-m", "livethresh", "transcode", source, "-"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.read(1000)
+    child.stdout.close()  # like `| head -c 1000`
+    try:
+        stderr = child.stderr.read().decode()
+        child.wait(timeout=HANG)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        pytest.fail("transcode hung after its reader went away")
+    assert_one_line(stderr, child.returncode, 2, "Broken pipe",
+                    "the reader of the output went away")
+
+
 def limit_file_size() -> None:
     """In the child: files may not grow past 200 kB, as on a disk that fills up mid-run.
 
