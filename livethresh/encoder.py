@@ -15,6 +15,9 @@ Output rules, decided here once for every caller:
 * timestamps are the input's: each frame keeps its ``pts`` in the input's time base, so a
   variable frame rate stays variable (only a missing or non-increasing ``pts`` is replaced by
   the next tick, because encoders refuse them);
+* each packet carries its input frame's duration, so the output lasts as long as the input even
+  when the last frames are sparse (encoders leave packet durations at 0, and muxers would fill
+  in one frame at the *average* rate, seconds long for a sparse file);
 * with a 4:2:0 or 4:2:2 format, an odd width or height is padded by one pixel that repeats the
   last column or row, because those formats cannot describe half a chroma sample. ``gray``
   (and 4:4:4) keep the exact size.
@@ -337,6 +340,8 @@ class EncoderSink:
         self._time_base = Fraction(1, 30)
         self._tick = 1
         self._last_pts: int | None = None
+        # Input frame durations by output pts, until the encoder returns the frame's packet.
+        self._durations: dict[int, int] = {}
         self._resized: np.ndarray | None = None
         self._resized_gray: np.ndarray | None = None
         self._warned_resize = False
@@ -398,9 +403,10 @@ class EncoderSink:
         pts = self._next_pts(frame)
         picture.pts = pts
         picture.time_base = self._time_base
-        source = frame.frame
-        if isinstance(source, av.VideoFrame) and source.duration and source.time_base:
-            picture.duration = round(source.duration * source.time_base / self._time_base)
+        duration = self._input_duration(frame)
+        if duration:
+            picture.duration = duration
+            self._durations[pts] = duration
         try:
             self._mux(self._stream.encode(picture))
             self.frames += 1
@@ -433,6 +439,7 @@ class EncoderSink:
         finally:
             self._stream = None
             self._frame = None
+            self._durations.clear()
             try:
                 container.close()
             except (av.error.FFmpegError, OSError) as exc:
@@ -460,7 +467,17 @@ class EncoderSink:
         target = container or self.container
         assert target is not None
         for packet in packets:
+            if packet.pts is not None and packet.pts in self._durations:
+                # The packet is still in the codec time base; mux rescales pts and duration.
+                packet.duration = self._durations.pop(packet.pts)
             target.mux(packet)
+
+    def _input_duration(self, frame: ProcessedFrame) -> int:
+        """The decoded frame's duration in the output time base; 0 when it has none."""
+        source = frame.frame
+        if not isinstance(source, av.VideoFrame) or not source.duration or not source.time_base:
+            return 0
+        return max(1, round(source.duration * source.time_base / self._time_base))
 
     def _next_pts(self, frame: ProcessedFrame) -> int:
         """The frame's pts in the output time base, forced strictly increasing."""

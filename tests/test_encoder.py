@@ -111,6 +111,28 @@ def test_default_is_h264_yuv420p_mp4_and_keeps_vfr(tmp_path: Path) -> None:
         assert np.abs(frame.to_ndarray(format="yuv444p")[1:].astype(int) - 128).max() <= 3
 
 
+@pytest.mark.parametrize(("name", "settings"), [("out.mp4", EncodeSettings()),
+                                              ("out.mkv", LOSSLESS)])
+def test_packets_keep_the_input_frame_durations(tmp_path: Path, name: str,
+                                                settings: EncodeSettings) -> None:
+    """Sparse frames (average rate 0.2 fps): the output ends one input frame after the last."""
+    stamps = [0, 33, 66, 140, 150, 183, 40000]
+    sources = masks(32, 48, len(stamps))
+    out = tmp_path / name
+    sink = EncoderSink(out, settings)
+    sink.open(StreamInfo("test", 48, 32, Fraction(len(stamps) * 1000, 40033), MS))
+    for index, (stamp, mask) in enumerate(zip(stamps, sources, strict=True)):
+        decoded = av.VideoFrame(48, 32, "yuv420p")
+        decoded.pts, decoded.time_base, decoded.duration = stamp, MS, 33
+        sink.write(ProcessedFrame(index, mask, mask, decoded, pts=stamp, time_base=MS))
+    sink.close()
+    with av.open(out) as container:
+        assert container.duration / 1e6 == pytest.approx(40.033, abs=0.002)
+        last = [p for p in container.demux(video=0) if p.size][-1]
+    # (mp4 derives the other samples' durations from the gaps between them.)
+    assert float(last.duration * last.time_base) == pytest.approx(0.033, abs=1e-3)
+
+
 @pytest.mark.parametrize(("pix_fmt", "size"), [("yuv420p", (98, 66)), ("gray", (97, 65))])
 def test_odd_size_is_padded_only_for_subsampled_chroma(tmp_path: Path, pix_fmt: str,
                                                        size: tuple[int, int]) -> None:

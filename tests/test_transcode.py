@@ -188,6 +188,22 @@ def test_variable_frame_rate_stays_variable(tmp_path: Path) -> None:
         assert abs(a.duration - b.duration) / 1e6 < 1 / 30
 
 
+@pytest.mark.parametrize("source_ext", ["mp4", "mkv"])
+@pytest.mark.parametrize("output_ext", ["mp4", "mkv"])
+def test_sparse_variable_frame_rate_keeps_its_duration(tmp_path: Path, source_ext: str,
+                                                       output_ext: str) -> None:
+    """A 40 s gap before the last frame makes the average rate tiny; the last frame must
+    still last one input frame, not one frame at that average rate (seconds)."""
+    stamps = [0, 33, 66, 140, 150, 183, 300, 40000]
+    source = make_video(tmp_path / f"sparse.{source_ext}", pts_ms=stamps)
+    out = tmp_path / f"out.{output_ext}"
+    assert invoke(source, out).exit_code == 0
+    assert [round(t * 1000) for t in frame_times(out)] == stamps
+    with av.open(str(out)) as a, av.open(str(source)) as b:
+        assert b.duration / 1e6 == pytest.approx(40.033, abs=0.002)
+        assert abs(a.duration - b.duration) / 1e6 < 1 / 30
+
+
 @pytest.mark.parametrize(("extra", "size"), [((), (162, 122)), (("--pix-fmt", "gray"), (161, 121))])
 def test_odd_dimensions(tmp_path: Path, extra: tuple[str, ...], size: tuple[int, int]) -> None:
     source = make_video(tmp_path / "odd.mkv", size=(161, 121), codec="ffv1", pix_fmt="gray")
