@@ -218,6 +218,19 @@ ENCODER_SPEED_PRESETS = frozenset({
 })
 
 
+class _LogFormat(logging.Formatter):
+    """Log records as the CLI's other lines: ``livethresh: warning: ...`` (plus the logger's
+    name with ``--debug``)."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__()
+        self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        where = f" [{record.name}]" if self.debug else ""
+        return f"livethresh: {record.levelname.lower()}{where}: {record.getMessage()}"
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"livethresh {__version__}", markup=False, highlight=False)
@@ -233,7 +246,10 @@ def main_options(
 ) -> None:
     """Real-time adaptive binarization of camera and video frames."""
     _state["debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LogFormat(debug))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler],
+                        force=True)
     # Parallelism is chosen by livethresh (bands, pipeline stages), not by OpenCV's own pool,
     # which on 2 cores fights the decoder and the other stages for the same cores.
     cv2.setNumThreads(1)

@@ -8,6 +8,7 @@ spec is opened (see :func:`parse_spec`):
 spec                           opened as
 =============================  ==============================================================
 ``clip.mp4`` (any path)        a file: never dropped, read as fast as the pipeline goes
+                               (unless ``live=True``: then paced, and dropped like a camera)
 ``rtsp://``, ``http://``...    a network stream, with open and read timeouts; live
 ``0``, ``/dev/video0``         a camera: v4l2 (Linux), avfoundation (macOS), dshow (Windows)
 ``dshow:video=Cam``            an explicit FFmpeg input device, ``FORMAT:TARGET``
@@ -33,6 +34,7 @@ import errno
 import logging
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,6 +52,9 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a network stream to open and for each read before giving up.
 DEFAULT_TIMEOUT = 10.0
+#: A paced file never waits longer than this for its next packet: a longer gap is a timestamp
+#: discontinuity (or a pause in a variable-rate file) and restarts the pacing clock.
+MAX_PACING_GAP = 2.0
 #: FFmpeg lavfi video sources that may be named without the ``lavfi:`` prefix.
 LAVFI_SOURCES = frozenset({
     "allrgb", "allyuv", "cellauto", "color", "colorchart", "colorspectrum", "gradients",
@@ -325,6 +330,7 @@ class AVSource:
             stream.codec_context.thread_count = max(0, decoder_threads)
             self._stream = stream
             self._pace_origin: tuple[float, float] | None = None
+            self._interrupted = threading.Event()
             self._packets_read = 0
             self._decoded = self._decode_packets()
             first = self._next_frame()
@@ -426,14 +432,26 @@ class AVSource:
         Pacing packets (by their decoding timestamp) rather than decoded frames means that a
         frame is decoded when it "arrives", as from a camera, instead of ahead of time while
         the previous frame is still being binarized; so the two do not compete for the cores.
+        A jump of more than :data:`MAX_PACING_GAP` seconds and two frame intervals (a
+        timestamp discontinuity, a long pause in a variable-rate file) restarts the clock
+        instead of waiting it out. The wait ends at once when :meth:`interrupt` is called.
         """
+        now = time.perf_counter()
         if self._pace_origin is None:
-            self._pace_origin = (time.perf_counter(), when)
+            self._pace_origin = (now, when)
             return
         clock, origin = self._pace_origin
-        delay = clock + (when - origin) - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
+        delay = clock + (when - origin) - now
+        rate = getattr(self, "info", None) and self.info.frame_rate
+        longest = max(MAX_PACING_GAP, 2 / float(rate)) if rate else MAX_PACING_GAP
+        if delay > longest or when < origin:
+            self._pace_origin = (now, when)
+        elif delay > 0:
+            self._interrupted.wait(delay)
+
+    def interrupt(self) -> None:
+        """Stop waiting for the next frame to be due (from any thread); frames then end."""
+        self._interrupted.set()
 
     def frames(self) -> Iterator[av.VideoFrame]:
         """Yield decoded frames; when playing a file live, each one when it is due."""
@@ -444,7 +462,7 @@ class AVSource:
             self._pace_origin = (time.perf_counter(), frame.time)
         else:
             self._pace_origin = None
-        while frame is not None:
+        while frame is not None and not self._interrupted.is_set():
             self._delivered += 1
             yield frame
             frame = self._next_frame()

@@ -40,13 +40,13 @@ from livethresh.encoder import (
 )
 from livethresh.errors import InputError, LivethreshError, OutputError
 from livethresh.outputs import atomic_output, check_output_path
+from livethresh.pipeline import DEFAULT_QUEUE_SIZE, Pipeline
 from livethresh.sinks import FrameSink, ProcessedFrame, TeeSink
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
 
     from livethresh.config import ThresholdConfig
-    from livethresh.pipeline import Pipeline
     from livethresh.sources import FrameSource, StreamInfo
     from livethresh.stats import Stats
 
@@ -57,11 +57,9 @@ log = logging.getLogger(__name__)
 #: 1080p (benchmarks/bench_transcode.py), 1 thread was as fast as 2 or auto, with the least CPU
 #: and 13-25 MiB less peak memory, since every x264 frame thread holds frames in flight.
 DEFAULT_ENCODER_THREADS = 1
-#: Decoder threads of the source.
+#: Decoder threads of the source. Not FFmpeg's automatic count (3 on 2 cores), which ``bench``
+#: uses: here the encoder needs a share of the cores, and each decoder thread holds frames.
 DEFAULT_DECODER_THREADS = 2
-#: Slots per pipeline queue: one frame of slack between stages is enough to keep both cores
-#: busy; each extra slot is another decoded 1080p frame (3 MiB) held in memory.
-DEFAULT_QUEUE_SIZE = 1
 #: Audio codecs a container falls back to when it cannot hold the input's, if FFmpeg's own
 #: default is not the usual one for that container.
 AUDIO_CODEC_BY_FORMAT = {"webm": "libopus", "mpegts": "aac", "matroska": "aac", "flv": "aac",
@@ -109,8 +107,10 @@ class TranscodeResult:
     def summary(self) -> str:
         """One line for the console."""
         stats = self.stats
-        audio = f", audio: {'; '.join(self.audio)}" if self.audio else ""
         stopped = f" (stopped by {signal.Signals(self.signal).name})" if self.signal else ""
+        if self.frames == 0:
+            return f"nothing written to {self.output}: stopped before the first frame{stopped}"
+        audio = f", audio: {'; '.join(self.audio)}" if self.audio else ""
         damaged = (f", {stats.decode_errors} damaged input packets skipped"
                    if stats.decode_errors else "")
         return (f"wrote {self.output}: {self.frames} frames in {stats.wall_s:.2f} s "
@@ -353,6 +353,11 @@ def transcode(
     with open_source(input, live=False, decoder_threads=decoder_threads) as source:
         if on_start is not None:
             on_start(source.info)
+        if max_frames is None and source.spec.kind == "lavfi":
+            # Cameras and streams are recorded until Ctrl-C as a matter of course; a test
+            # pattern running forever surprises.
+            log.warning("%s does not end by itself: stop with Ctrl-C (the output is finalized) "
+                        "or give --frames N", input)
         companion: AudioPassthrough | None = None
         notes: list[str] = []
         if audio and input_is_file:
@@ -410,8 +415,6 @@ def record(
         InputError, OutputError: A failure before the first frame (no file is left), or during
             the run (after the frames so far were finalized and put in place).
     """
-    from livethresh.pipeline import Pipeline
-
     plan = plan_encoding(output, settings)
     to_file = output != STDOUT and not is_network_url(output)
     received: list[int] = []

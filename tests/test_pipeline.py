@@ -302,3 +302,54 @@ def test_no_frame_sized_allocation_in_steady_state(copy: bool) -> None:
         assert probe.peak >= frame_bytes
     else:
         assert probe.peak < frame_bytes // 4, probe.peak
+
+
+def test_sink_whose_open_fails_is_still_closed() -> None:
+    class FailingOpen(RecordingSink):
+        def open(self, info: StreamInfo) -> None:
+            raise OutputError("no window")
+
+    sink = FailingOpen()
+    with pytest.raises(OutputError, match="no window"):
+        Pipeline(ArraySource(5), sink, ThresholdConfig()).run()
+    assert sink.closed == 1
+
+
+def write_gappy_clip(path: Any, times: list[float]) -> None:
+    """An H.264 file whose frames are shown at ``times`` seconds (millisecond time base)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(document_frame(48, 64), "gray")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def test_paced_file_does_not_wait_out_a_long_timestamp_gap(tmp_path: Any) -> None:
+    path = tmp_path / "gap.mp4"
+    write_gappy_clip(path, [0.0, 0.033, 0.067, 30.0, 30.033])
+    started = time.monotonic()
+    with open_source(str(path), live=True) as source:
+        stats = Pipeline(source, NullSink(), ThresholdConfig(), policy=LivePolicy.BLOCK).run()
+    assert stats.frames_written == 5
+    assert time.monotonic() - started < 15  # not the 30 s of the gap
+
+
+def test_stop_interrupts_a_paced_source_waiting_for_its_next_frame() -> None:
+    # One frame every 20 s: stop() must not wait for the next one to be due.
+    with open_source("testsrc2=size=64x48:rate=1/20", live=True) as source:
+        sink = RecordingSink()
+        pipeline = Pipeline(source, sink, ThresholdConfig())
+        timer = threading.Timer(1.0, pipeline.stop)
+        timer.start()
+        started = time.monotonic()
+        pipeline.run()
+        timer.join()
+    assert time.monotonic() - started < 10
+    assert sink.indices == [0]
