@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from livethresh.errors import ConfigError, OutputError
-from livethresh.sources import plane_view
+from livethresh.sources import _ROTATE, plane_view, upright_rotation
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -344,6 +344,8 @@ class EncoderSink:
         self._durations: dict[int, int] = {}
         self._resized: np.ndarray | None = None
         self._resized_gray: np.ndarray | None = None
+        # Upright copies of the input's two chroma planes, for rotated inputs.
+        self._upright_chroma: list[np.ndarray | None] = [None, None]
         self._warned_resize = False
         self._closed = False
 
@@ -551,20 +553,46 @@ class EncoderSink:
         return picture
 
     def _copy_input_chroma(self, frame: ProcessedFrame, picture: av.VideoFrame) -> None:
-        """Give the input half its colors, when the decoded frame matches the mask's geometry."""
+        """Give the input half its colors, turned upright like its luma.
+
+        The input half's luma is the pipeline's gray, which is upright; the decoded frame's
+        chroma is not, so it is rotated the same way first. A frame whose upright size is not
+        the stream's (a resolution change, scaled) keeps neutral chroma.
+        """
         source = frame.frame
         width, height = self._size
-        if (len(picture.planes) < 3 or not isinstance(source, av.VideoFrame)
-                or (source.width, source.height) != (width, height)):
+        if len(picture.planes) < 3 or not isinstance(source, av.VideoFrame):
+            return
+        rotation = upright_rotation(source)
+        upright = ((source.height, source.width) if rotation in (90, 270)
+                   else (source.width, source.height))
+        if upright != (width, height):
             return
         if source.format.name != self.plan.pix_fmt:
             source = source.reformat(format=self.plan.pix_fmt)
         for index in (1, 2):
             src = _plane_view(source, index)
+            if rotation:
+                src = self._rotate_chroma(src, rotation, index - 1)
             dst = _plane_view(picture, index)
-            cols = min(src.shape[1], width * dst.shape[1] // picture.width)
-            rows = min(src.shape[0], dst.shape[0])
-            dst[:rows, :cols] = src[:rows, :cols]
+            cols = width * dst.shape[1] // picture.width
+            rows = min(dst.shape[0], picture.format.chroma_height(height))
+            if src.shape[0] >= rows and src.shape[1] >= cols:
+                dst[:rows, :cols] = src[:rows, :cols]
+            else:
+                # 4:2:2-like subsampling turned by 90 degrees: the upright plane has the
+                # other shape, so it is resampled to the chroma grid of the output.
+                cv2.resize(src, (cols, rows), dst=dst[:rows, :cols],
+                           interpolation=cv2.INTER_LINEAR)
+
+    def _rotate_chroma(self, plane: np.ndarray, rotation: int, slot: int) -> np.ndarray:
+        """``plane`` turned clockwise by ``rotation`` degrees, into a reused buffer."""
+        shape = plane.shape[::-1] if rotation in (90, 270) else plane.shape
+        out = self._upright_chroma[slot]
+        if out is None or out.shape != shape:
+            out = self._upright_chroma[slot] = np.empty(shape, np.uint8)
+        cv2.rotate(plane, _ROTATE[rotation], dst=out)
+        return out
 
 
 def _plane_view(frame: av.VideoFrame, index: int) -> np.ndarray:

@@ -70,6 +70,25 @@ def make_video(path: Path, *, size: tuple[int, int] = (160, 120), frames: int = 
     return path
 
 
+def make_color_video(path: Path, rgb: np.ndarray, *, rotation: int | None = None,
+                     frames: int = 2) -> Path:
+    """Encode one color picture (H.264, yuv420p, limited range as FFmpeg converts RGB by
+    default) a few times; ``rotation`` sets the display matrix (counter-clockwise degrees)."""
+    height, width = rgb.shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"qp": "0", "preset": "ultrafast"}
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
 def video_frames(path: Path | str) -> list[av.VideoFrame]:
     with av.open(str(path)) as container:
         return list(container.decode(container.streams.video[0]))
@@ -247,6 +266,42 @@ def test_side_by_side(tmp_path: Path) -> None:
     assert picture.shape == (120, 320)
     assert len(np.unique(picture[:, :160])) > 2  # the input, in gray levels
     assert set(np.unique(picture[:, 160:])) == {0, 255}  # the mask
+
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+@pytest.mark.parametrize(("size", "angle", "upright", "pix_fmt"), [
+    # The coded picture is red above blue; ``upright`` is where red is once turned upright.
+    ((64, 48), 180, "bottom", "yuv420p"),
+    ((64, 48), -90, "right", "yuv420p"),  # a display matrix of -90 turns 90 clockwise
+    ((48, 48), -90, "right", "yuv420p"),  # square: the size alone cannot tell it is rotated
+    ((48, 48), 90, "left", "yuv420p"),
+    ((64, 48), 90, "left", "yuv422p"),  # turned 4:2:2 chroma has the other shape
+])
+def test_side_by_side_colors_follow_the_rotation(tmp_path: Path, size: tuple[int, int],
+                                                 angle: int, upright: str,
+                                                 pix_fmt: str) -> None:
+    width, height = size
+    rgb = np.empty((height, width, 3), np.uint8)
+    rgb[:height // 2], rgb[height // 2:] = RED, BLUE
+    source = make_color_video(tmp_path / "phone.mp4", rgb, rotation=angle)
+    out = tmp_path / "sbs.mkv"
+    result = invoke(source, out, "--side-by-side", "--codec", "ffv1", "--pix-fmt", pix_fmt)
+    assert result.exit_code == 0, result.output
+    decoded = video_frames(out)[1]
+    assert decoded.format.name == pix_fmt
+    picture = decoded.to_ndarray(format="rgb24").astype(int)
+    half = picture[:, :picture.shape[1] // 2]  # the upright input
+    rows, cols = half.shape[:2]
+    assert (cols, rows) == (size if angle == 180 else size[::-1])
+    # Centers of the two halves, away from the color edge that 4:2:0 blurs.
+    first, second = ((half[rows // 4, cols // 2], half[3 * rows // 4, cols // 2])
+                     if upright in ("top", "bottom") else
+                     (half[rows // 2, cols // 4], half[rows // 2, 3 * cols // 4]))
+    red, blue = (first, second) if upright in ("top", "left") else (second, first)
+    assert red[0] > 200 and red[2] < 50, red
+    assert blue[2] > 200 and blue[0] < 50, blue
 
 
 def test_lossless_output_equals_the_article_masks(tmp_path: Path) -> None:
