@@ -555,7 +555,9 @@ class Binarizer:
             spans = plan_bands(height, threads if config.blur else 1, config.blur // 2)
             self._bands = [_Band(config, None, width, span) for span in spans]
             self._global = method(config, self.shape)
-            self._blurred = np.empty(self.shape, np.uint8) if config.blur else None
+            # With one band, that band's own buffer is the whole blurred frame.
+            several = len(self._bands) > 1
+            self._blurred = np.empty(self.shape, np.uint8) if config.blur and several else None
         self._pool = (
             ThreadPoolExecutor(len(self._bands) - 1, thread_name_prefix="livethresh-band")
             if len(self._bands) > 1
@@ -596,7 +598,7 @@ class Binarizer:
         elif self._global is None:
             self._each_band(lambda band: band.run(gray, out))
         elif self._blurred is None:
-            self._global.apply(gray, out, 0)
+            self._global.apply(self._bands[0].source(gray), out, 0)
         else:
             blurred = self._blurred
             self._each_band(lambda band: band.blur_into(gray, blurred))
