@@ -357,8 +357,10 @@ def devices() -> None:
         console.print(f"{camera.source}  ({camera.backend}){name}", markup=False, highlight=False)
         for fmt in camera.formats:
             kind = "compressed" if fmt.compressed else "raw"
-            console.print(f"    {fmt.pix_fmt:10} {kind:10} {' '.join(fmt.sizes)}",
-                          markup=False, highlight=False)
+            sizes = [f"{size} ({', '.join(fmt.rates[size])} fps)" if fmt.rates.get(size)
+                     else size for size in fmt.sizes]
+            console.print(f"    {fmt.pix_fmt:10} {kind:10} {', '.join(sizes)}",
+                          markup=False, highlight=False, soft_wrap=True)
         if camera.note:
             console.print(f"    {camera.note}", markup=False, highlight=False)
 

@@ -1,16 +1,21 @@
 """Camera discovery: which cameras exist and what sizes, rates and formats they offer.
 
-FFmpeg's capture devices answer these questions only in their log (``list_devices`` and
-``list_formats``), so the log lines are captured through PyAV and parsed. On Linux the
-candidates are the ``/dev/video*`` nodes, each asked for its formats through v4l2; on macOS
-(avfoundation) and Windows (dshow) the device list comes from the platform input itself, which
-does not report formats without opening the camera.
+On Linux each ``/dev/video*`` node is asked directly through the V4L2 ioctls that enumerate
+formats, frame sizes and frame intervals, which is the only way to learn the rates; when a node
+does not answer them, FFmpeg's ``list_formats`` log (formats and sizes only) is the fallback.
+On macOS (avfoundation) and Windows (dshow) FFmpeg's ``list_devices`` log gives the device
+names; those inputs report no formats without opening the camera. FFmpeg says all of this only
+in its log, so the log lines are captured through PyAV and parsed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
 import glob
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -36,6 +41,8 @@ class CameraFormat:
     description: str
     compressed: bool
     sizes: tuple[str, ...]
+    #: Frame rates per size, where the driver tells them (V4L2), e.g. ``{"640x480": ("30",)}``.
+    rates: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -93,14 +100,110 @@ def parse_dshow_devices(lines: list[str]) -> list[str]:
     return [m["name"] for m in matches if m and m["kind"] == "video"]
 
 
+# V4L2's enumeration structures (linux/videodev2.h) and the ioctls that fill them.
+class _FmtDesc(ctypes.Structure):
+    _fields_ = [("index", ctypes.c_uint32), ("type", ctypes.c_uint32),
+                ("flags", ctypes.c_uint32), ("description", ctypes.c_char * 32),
+                ("pixelformat", ctypes.c_uint32), ("mbus_code", ctypes.c_uint32),
+                ("reserved", ctypes.c_uint32 * 3)]
+
+
+class _FrameSize(ctypes.Structure):
+    _fields_ = [("index", ctypes.c_uint32), ("pixel_format", ctypes.c_uint32),
+                ("type", ctypes.c_uint32), ("data", ctypes.c_uint32 * 6),
+                ("reserved", ctypes.c_uint32 * 2)]
+
+
+class _FrameInterval(ctypes.Structure):
+    _fields_ = [("index", ctypes.c_uint32), ("pixel_format", ctypes.c_uint32),
+                ("width", ctypes.c_uint32), ("height", ctypes.c_uint32),
+                ("type", ctypes.c_uint32), ("data", ctypes.c_uint32 * 6),
+                ("reserved", ctypes.c_uint32 * 2)]
+
+
+def _iowr(number: int, struct: type[ctypes.Structure]) -> int:
+    """The ioctl request code ``_IOWR('V', number, struct)``."""
+    return (3 << 30) | (ctypes.sizeof(struct) << 16) | (ord("V") << 8) | number
+
+
+VIDIOC_ENUM_FMT = _iowr(2, _FmtDesc)
+VIDIOC_ENUM_FRAMESIZES = _iowr(74, _FrameSize)
+VIDIOC_ENUM_FRAMEINTERVALS = _iowr(75, _FrameInterval)
+_CAPTURE = 1  # V4L2_BUF_TYPE_VIDEO_CAPTURE
+_DISCRETE = 1  # V4L2_FRMSIZE_TYPE_DISCRETE and V4L2_FRMIVAL_TYPE_DISCRETE
+_COMPRESSED = 1  # V4L2_FMT_FLAG_COMPRESSED
+#: FFmpeg's names (what ``--input-format`` takes) for common V4L2 fourccs.
+_FOURCC_NAMES = {"YUYV": "yuyv422", "MJPG": "mjpeg", "JPEG": "mjpeg", "H264": "h264",
+                 "NV12": "nv12", "YU12": "yuv420p", "UYVY": "uyvy422", "RGB3": "rgb24",
+                 "BGR3": "bgr24", "GREY": "gray", "Y16 ": "gray16le"}
+
+
+def _enumerate(fd: int, request: int, struct: ctypes.Structure) -> list[ctypes.Structure]:
+    """Fill ``struct`` for index 0, 1, ... until the driver answers EINVAL (the end)."""
+    found = []
+    for index in range(256):
+        struct.index = index  # type: ignore[attr-defined]
+        try:
+            fcntl.ioctl(fd, request, struct)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                break
+            raise
+        found.append(type(struct).from_buffer_copy(struct))
+    return found
+
+
+def _rate(numerator: int, denominator: int) -> str:
+    """A frame interval as frames per second: 1/30 -> "30", 1001/30000 -> "29.97"."""
+    return f"{denominator / numerator:.2f}".rstrip("0").rstrip(".") if numerator else "?"
+
+
+def query_v4l2(path: str) -> tuple[CameraFormat, ...]:
+    """Formats, sizes and rates of a V4L2 capture device, asked through its ioctls.
+
+    Raises:
+        OSError: The node cannot be opened or does not answer V4L2's enumeration.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        formats = []
+        for desc in _enumerate(fd, VIDIOC_ENUM_FMT, _FmtDesc(type=_CAPTURE)):
+            fourcc = desc.pixelformat.to_bytes(4, "little").decode("ascii", "replace")
+            sizes: list[str] = []
+            rates: dict[str, tuple[str, ...]] = {}
+            for size in _enumerate(fd, VIDIOC_ENUM_FRAMESIZES,
+                                   _FrameSize(pixel_format=desc.pixelformat)):
+                if size.type != _DISCRETE:  # continuous or stepwise: min, max, step
+                    low_w, high_w, _, low_h, high_h, _ = size.data
+                    sizes.append(f"{low_w}x{low_h}-{high_w}x{high_h}")
+                    continue
+                width, height = size.data[0], size.data[1]
+                name = f"{width}x{height}"
+                sizes.append(name)
+                intervals = _enumerate(fd, VIDIOC_ENUM_FRAMEINTERVALS, _FrameInterval(
+                    pixel_format=desc.pixelformat, width=width, height=height))
+                rates[name] = tuple(_rate(i.data[0], i.data[1]) for i in intervals)
+            formats.append(CameraFormat(
+                _FOURCC_NAMES.get(fourcc, fourcc.strip().lower()),
+                desc.description.decode(errors="replace"),
+                bool(desc.flags & _COMPRESSED), tuple(sizes), rates))
+        return tuple(formats)
+    finally:
+        os.close(fd)
+
+
 def list_cameras() -> list[Camera]:
     """Every camera this platform can enumerate; an empty list when there is none."""
     if sys.platform.startswith("linux"):
         cameras = []
         for path in sorted(glob.glob("/dev/video*"), key=_natural):
-            lines = _device_log(path, "v4l2", {"list_formats": "all"})
-            formats = parse_v4l2_formats(lines)
-            note = "" if formats else (lines[-1] if lines else "no formats reported")
+            try:
+                formats = query_v4l2(path)
+                note = "" if formats else "no capture formats (a metadata or output node)"
+            except OSError:
+                lines = _device_log(path, "v4l2", {"list_formats": "all"})
+                formats = parse_v4l2_formats(lines)
+                note = "" if formats else (lines[-1] if lines else "no formats reported")
             cameras.append(Camera(path, path, "v4l2", formats, note))
         return cameras
     if sys.platform == "darwin":

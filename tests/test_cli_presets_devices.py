@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -140,3 +142,68 @@ def test_usage_errors_are_one_line_with_a_hint(args, message):
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("livethresh ")
+
+
+def test_v4l2_ioctl_codes_match_the_kernel_headers():
+    # The values of VIDIOC_ENUM_FMT, _ENUM_FRAMESIZES, _ENUM_FRAMEINTERVALS on Linux.
+    assert devices.VIDIOC_ENUM_FMT == 0xC0405602
+    assert devices.VIDIOC_ENUM_FRAMESIZES == 0xC02C564A
+    assert devices.VIDIOC_ENUM_FRAMEINTERVALS == 0xC034564B
+
+
+class FakeCamera:
+    """Answers V4L2's enumeration ioctls like a webcam with YUYV and MJPEG."""
+
+    FORMATS: ClassVar = ((b"YUYV", "YUYV 4:2:2", 0), (b"MJPG", "Motion-JPEG", 1))
+    SIZES: ClassVar = {b"YUYV": ((640, 480), (1280, 720)), b"MJPG": "stepwise"}
+    RATES: ClassVar = {(640, 480): ((1, 30), (1, 15)), (1280, 720): ((1001, 30000),)}
+
+    def ioctl(self, fd, request, struct):
+        import errno as errnos
+
+        def end():
+            raise OSError(errnos.EINVAL, "end of list")
+
+        if request == devices.VIDIOC_ENUM_FMT:
+            if struct.index >= len(self.FORMATS):
+                end()
+            fourcc, text, flags = self.FORMATS[struct.index]
+            struct.pixelformat = int.from_bytes(fourcc, "little")
+            struct.description, struct.flags = text.encode(), flags
+        elif request == devices.VIDIOC_ENUM_FRAMESIZES:
+            sizes = self.SIZES[struct.pixel_format.to_bytes(4, "little")]
+            if sizes == "stepwise":
+                if struct.index:
+                    end()
+                struct.type = 3
+                struct.data[:] = [32, 1920, 8, 32, 1080, 8]
+            else:
+                if struct.index >= len(sizes):
+                    end()
+                struct.type = 1
+                struct.data[0], struct.data[1] = sizes[struct.index]
+        elif request == devices.VIDIOC_ENUM_FRAMEINTERVALS:
+            rates = self.RATES[(struct.width, struct.height)]
+            if struct.index >= len(rates):
+                end()
+            struct.type = 1
+            struct.data[0], struct.data[1] = rates[struct.index]
+        else:
+            raise OSError(errnos.ENOTTY, "not a V4L2 request")
+        return 0
+
+
+def test_devices_lists_formats_sizes_and_rates_from_v4l2(monkeypatch, tmp_path):
+    node = tmp_path / "video0"
+    node.write_bytes(b"")
+    monkeypatch.setattr(devices.glob, "glob", lambda pattern: [str(node)])
+    monkeypatch.setattr(devices.fcntl, "ioctl", FakeCamera().ioctl)
+    (camera,) = devices.list_cameras()
+    yuyv, mjpeg = camera.formats
+    assert (yuyv.pix_fmt, yuyv.description, yuyv.compressed) == ("yuyv422", "YUYV 4:2:2", False)
+    assert yuyv.sizes == ("640x480", "1280x720")
+    assert yuyv.rates == {"640x480": ("30", "15"), "1280x720": ("29.97",)}
+    assert (mjpeg.pix_fmt, mjpeg.compressed, mjpeg.sizes) == ("mjpeg", True, ("32x32-1920x1080",))
+    text = " ".join(runner.invoke(app, ["devices"]).stdout.split())
+    assert "yuyv422 raw 640x480 (30, 15 fps), 1280x720 (29.97 fps)" in text
+    assert "mjpeg compressed 32x32-1920x1080" in text
