@@ -20,7 +20,10 @@ Output rules, decided here once for every caller:
   in one frame at the *average* rate, seconds long for a sparse file);
 * with a 4:2:0 or 4:2:2 format, an odd width or height is padded by one pixel that repeats the
   last column or row, because those formats cannot describe half a chroma sample. ``gray``
-  (and 4:4:4) keep the exact size.
+  (and 4:4:4) keep the exact size;
+* the output is flagged full range (masks are exactly 0 and 255), so with ``side_by_side`` an
+  input in the limited (MPEG) range, the usual one for YUV video, is stretched to full range
+  on the way in; its colors are turned upright with its luma when the input is rotated.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ LUMA_PLANE_FORMATS = frozenset({
     "yuvj440p", "yuv411p", "yuv410p", "nv12", "nv21", "nv16",
 })
 NEUTRAL_CHROMA = 128
+#: ``cv2.LUT`` tables from the limited (MPEG) range to full range: luma 16..235 -> 0..255,
+#: chroma 16..240 -> 0..255 around 128 (FFmpeg's range conversion, up to rounding).
+_CODES = np.arange(256, dtype=np.float64)
+LUMA_TO_FULL_RANGE = np.clip(np.rint((_CODES - 16) * 255 / 219), 0, 255).astype(np.uint8)
+CHROMA_TO_FULL_RANGE = np.clip(np.rint((_CODES - 128) * 255 / 224 + 128), 0, 255).astype(
+    np.uint8)
 FALLBACK_RATE = Fraction(30)
 
 
@@ -546,18 +555,21 @@ class EncoderSink:
         if gray is None:
             luma[:height, :width] = mask
         else:
-            luma[:height, :width] = gray
+            _copy_to_full_range(gray, luma[:height, :width], LUMA_TO_FULL_RANGE
+                                if _is_limited_range(frame.frame) else None)
             luma[:height, width:2 * width] = mask
             self._copy_input_chroma(frame, picture)
         _replicate_edges(luma, width * (2 if gray is not None else 1), height)
         return picture
 
     def _copy_input_chroma(self, frame: ProcessedFrame, picture: av.VideoFrame) -> None:
-        """Give the input half its colors, turned upright like its luma.
+        """Give the input half its colors, turned upright and in full range like its luma.
 
         The input half's luma is the pipeline's gray, which is upright; the decoded frame's
         chroma is not, so it is rotated the same way first. A frame whose upright size is not
-        the stream's (a resolution change, scaled) keeps neutral chroma.
+        the stream's (a resolution change, scaled) keeps neutral chroma. With an odd width,
+        the last chroma column is shared by the input's last pixel and the mask's first, and
+        it takes the input's color.
         """
         source = frame.frame
         width, height = self._size
@@ -568,22 +580,26 @@ class EncoderSink:
                    else (source.width, source.height))
         if upright != (width, height):
             return
-        if source.format.name != self.plan.pix_fmt:
+        if _layout_name(source.format.name) != _layout_name(self.plan.pix_fmt):
+            # Another layout. (Converting into a yuvj format expands the range already, and
+            # _is_limited_range sees that; yuv and yuvj twins share a layout and are copied.)
             source = source.reformat(format=self.plan.pix_fmt)
+        table = CHROMA_TO_FULL_RANGE if _is_limited_range(source) else None
+        cols = picture.format.chroma_width(width)
+        rows = picture.format.chroma_height(height)
         for index in (1, 2):
             src = _plane_view(source, index)
             if rotation:
                 src = self._rotate_chroma(src, rotation, index - 1)
-            dst = _plane_view(picture, index)
-            cols = width * dst.shape[1] // picture.width
-            rows = min(dst.shape[0], picture.format.chroma_height(height))
+            dst = _plane_view(picture, index)[:rows, :cols]
             if src.shape[0] >= rows and src.shape[1] >= cols:
-                dst[:rows, :cols] = src[:rows, :cols]
+                _copy_to_full_range(src[:rows, :cols], dst, table)
             else:
                 # 4:2:2-like subsampling turned by 90 degrees: the upright plane has the
                 # other shape, so it is resampled to the chroma grid of the output.
-                cv2.resize(src, (cols, rows), dst=dst[:rows, :cols],
-                           interpolation=cv2.INTER_LINEAR)
+                cv2.resize(src, (cols, rows), dst=dst, interpolation=cv2.INTER_LINEAR)
+                if table is not None:
+                    cv2.LUT(dst, table, dst=dst)
 
     def _rotate_chroma(self, plane: np.ndarray, rotation: int, slot: int) -> np.ndarray:
         """``plane`` turned clockwise by ``rotation`` degrees, into a reused buffer."""
@@ -599,6 +615,33 @@ def _plane_view(frame: av.VideoFrame, index: int) -> np.ndarray:
     """A writable (rows, width) uint8 view of one plane, honouring its line stride."""
     plane = frame.planes[index]
     return plane_view(plane, plane.height, plane.width)
+
+
+def _is_limited_range(frame: object) -> bool:
+    """Whether ``frame``'s YUV samples are in the limited (MPEG) range.
+
+    An unspecified range means limited for YUV, as in FFmpeg; ``yuvj`` formats, gray, RGB and
+    palette formats are full range, and so is anything that is not a decoded frame.
+    """
+    if not isinstance(frame, av.VideoFrame):
+        return False
+    fmt = frame.format
+    if fmt.is_rgb or fmt.has_palette or len(fmt.components) < 3 or fmt.name.startswith("yuvj"):
+        return False
+    return frame.color_range != av.video.reformatter.ColorRange.JPEG
+
+
+def _layout_name(pix_fmt: str) -> str:
+    """``pix_fmt`` without the ``j`` of the full-range twins: the plane layout's name."""
+    return pix_fmt.replace("yuvj", "yuv", 1)
+
+
+def _copy_to_full_range(src: np.ndarray, dst: np.ndarray, table: np.ndarray | None) -> None:
+    """Copy ``src`` into ``dst``, through ``table`` when the samples need a range stretch."""
+    if table is None:
+        np.copyto(dst, src)
+    else:
+        cv2.LUT(src, table, dst=dst)
 
 
 def _replicate_edges(luma: np.ndarray, width: int, height: int) -> None:

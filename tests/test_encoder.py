@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from av.video.reformatter import ColorRange
 
 from livethresh.encoder import (
     EncoderSink,
@@ -69,9 +70,13 @@ def decode(source: str | Path | io.BytesIO) -> tuple[list[av.VideoFrame], av.Vid
     return frames, stream
 
 
+def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
+    data = frame.planes[index]
+    return np.frombuffer(data, np.uint8).reshape(-1, data.line_size)[:data.height, :data.width]
+
+
 def luma(frame: av.VideoFrame) -> np.ndarray:
-    plane = frame.planes[0]
-    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:plane.height, :plane.width]
+    return plane(frame, 0)
 
 
 def test_is_a_frame_sink() -> None:
@@ -182,6 +187,42 @@ def test_side_by_side_keeps_the_input_colors(tmp_path: Path) -> None:
     yuv = frames[0].to_ndarray(format="yuv444p")
     assert abs(int(yuv[2, 32, 20]) - 128) > 40  # V of red, far from neutral
     assert abs(int(yuv[2, 32, 150]) - 128) <= 1  # the mask half stays neutral
+
+
+@pytest.mark.parametrize(("pix_fmt", "color_range", "limited"), [
+    ("yuv420p", ColorRange.MPEG, True),
+    ("yuv420p", ColorRange.UNSPECIFIED, True),  # unspecified YUV means limited
+    ("yuv420p", ColorRange.JPEG, False),
+    ("yuvj420p", ColorRange.UNSPECIFIED, False),
+])
+def test_side_by_side_input_half_is_full_range(tmp_path: Path, pix_fmt: str, color_range: int,
+                                               limited: bool) -> None:
+    """The output is flagged full range, so a limited-range input is stretched on the way in;
+    the mask half stays exact. The odd width shares the last chroma column with the mask."""
+    width, height = 97, 64
+    coded = np.array([16, 126, 235], np.uint8)
+    source = av.VideoFrame(width, height, pix_fmt)
+    source.color_range = color_range
+    plane(source, 0)[:] = coded[np.arange(width) % 3]
+    plane(source, 1)[:], plane(source, 2)[:] = 90, 240
+    mask = masks(height, width, 1)[0]
+    out = tmp_path / "range.mkv"
+    sink = EncoderSink(out, EncodeSettings(codec="ffv1", pix_fmt="yuv420p", side_by_side=True))
+    sink.open(StreamInfo("test", width, height, Fraction(30), MS))
+    sink.write(ProcessedFrame(0, plane(source, 0).copy(), mask, source, pts=0, time_base=MS))
+    sink.close()
+    frames, _ = decode(out)
+    (decoded,) = frames
+    assert decoded.color_range == ColorRange.JPEG
+    full = np.array([0, 128, 255] if limited else coded, np.uint8)
+    expected = np.broadcast_to(full[np.arange(width) % 3], (height, width))
+    np.testing.assert_array_equal(luma(decoded)[:height, :width], expected)
+    np.testing.assert_array_equal(luma(decoded)[:height, width:], mask)
+    chroma_cols = (width + 1) // 2  # 49: the last one covers the input's last pixel too
+    u, v = plane(decoded, 1), plane(decoded, 2)
+    assert (u[:, :chroma_cols] == (85 if limited else 90)).all()
+    assert (v[:, :chroma_cols] == (255 if limited else 240)).all()
+    assert (u[:, chroma_cols:] == 128).all() and (v[:, chroma_cols:] == 128).all()
 
 
 def test_buffers_reused_after_write_do_not_leak_into_the_output(tmp_path: Path) -> None:

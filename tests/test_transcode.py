@@ -304,6 +304,21 @@ def test_side_by_side_colors_follow_the_rotation(tmp_path: Path, size: tuple[int
     assert blue[2] > 200 and blue[0] < 50, blue
 
 
+def test_side_by_side_limited_range_input_keeps_its_colors(tmp_path: Path) -> None:
+    """Pure red, coded in the limited range, comes back as pure red: not washed out."""
+    rgb = np.empty((48, 64, 3), np.uint8)
+    rgb[:] = RED
+    source = make_color_video(tmp_path / "red.mp4", rgb)
+    coded = video_frames(source)[0]
+    # Limited range, unflagged as most YUV video: red's luma is coded as 81, not 76.
+    assert coded.color_range != av.video.reformatter.ColorRange.JPEG
+    assert int(np.median(coded.to_ndarray()[:48])) == 81
+    out = tmp_path / "sbs.mp4"
+    assert invoke(source, out, "--side-by-side").exit_code == 0  # the lossy default, x264
+    picture = video_frames(out)[1].to_ndarray(format="rgb24").astype(int)
+    assert np.abs(picture[8:40, 8:56] - RED).max() <= 6, picture[24, 32]
+
+
 def test_lossless_output_equals_the_article_masks(tmp_path: Path) -> None:
     import cv2
 
