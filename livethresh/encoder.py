@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from livethresh.errors import ConfigError, OutputError
-from livethresh.sources import _ROTATE, plane_view, upright_rotation
+from livethresh.sources import ROTATE_CODES, plane_view, upright_rotation
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -162,6 +162,11 @@ def is_network_url(target: str) -> bool:
     return "://" in target and len(urlsplit(target).scheme) > 1
 
 
+def is_file_target(target: str) -> bool:
+    """Whether an output goes to a file, rather than to stdout (``-``) or a network URL."""
+    return target != STDOUT and not is_network_url(target)
+
+
 def container_format(target: str | Path | BinaryIO, format: str | None = None) -> str:
     """The FFmpeg container for an output: ``format`` if given, else implied by the target.
 
@@ -276,14 +281,14 @@ def container_accepts(fmt: str, codec: str) -> bool:
     if fmt in KNOWN_CONTAINER_CODECS:
         return codec in KNOWN_CONTAINER_CODECS[fmt]
     try:
-        with av.open(_NullWriter(), "w", format=fmt) as probe:
+        with av.open(NullWriter(), "w", format=fmt) as probe:
             accepted = set(probe.supported_codecs)
     except (ValueError, av.error.FFmpegError):
         return True
     return not accepted or codec in accepted
 
 
-class _NullWriter:
+class NullWriter:
     """A file object that discards writes: lets FFmpeg describe a muxer without a file."""
 
     def write(self, data: bytes) -> int:
@@ -607,7 +612,7 @@ class EncoderSink:
         out = self._upright_chroma[slot]
         if out is None or out.shape != shape:
             out = self._upright_chroma[slot] = np.empty(shape, np.uint8)
-        cv2.rotate(plane, _ROTATE[rotation], dst=out)
+        cv2.rotate(plane, ROTATE_CODES[rotation], dst=out)
         return out
 
 

@@ -574,7 +574,10 @@ def upright_rotation(frame: Any) -> int:
     return round(-angle / 90) * 90 % 360
 
 
-_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+#: cv2.rotate codes that turn a frame upright, by the rotation in degrees.
+ROTATE_CODES = {
+    90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
 _RGB_TO_GRAY = {
     # format -> (bytes per pixel, first byte of the colour triple, conversion)
     "rgb24": (3, 0, cv2.COLOR_RGB2GRAY),
@@ -655,7 +658,7 @@ class LumaReader:
         if self._scratch is None or self._scratch.shape != (frame.height, frame.width):
             self._scratch = np.empty((frame.height, frame.width), np.uint8)
         gray = self._luma(frame, self._scratch)
-        cv2.rotate(gray, _ROTATE[rotation], dst=out)
+        cv2.rotate(gray, ROTATE_CODES[rotation], dst=out)
         return out
 
     @staticmethod

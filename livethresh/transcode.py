@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from livethresh.encoder import (
-    STDOUT,
     EncoderSink,
     EncodeSettings,
+    NullWriter,
     container_accepts,
+    is_file_target,
     is_network_url,
     plan_encoding,
 )
@@ -235,9 +236,7 @@ class AudioPassthrough:
 
 
 def _default_audio_codec(fmt: str) -> str:
-    from livethresh.encoder import _NullWriter
-
-    with av.open(_NullWriter(), "w", format=fmt) as probe:
+    with av.open(NullWriter(), "w", format=fmt) as probe:
         return str(probe.default_audio_codec or "aac")
 
 
@@ -343,7 +342,7 @@ def transcode(
 
     settings = settings or EncodeSettings(threads=DEFAULT_ENCODER_THREADS)
     plan = plan_encoding(output, settings)  # fail fast on bad settings, before any I/O
-    to_file = output != STDOUT and not is_network_url(output)
+    to_file = is_file_target(output)
     # Audio is read by a second demuxer: only a regular file can be opened twice (a FIFO or a
     # device would block or lose the data).
     input_is_file = not is_network_url(input) and Path(input).is_file()
@@ -416,7 +415,7 @@ def record(
             the run (after the frames so far were finalized and put in place).
     """
     plan = plan_encoding(output, settings)
-    to_file = output != STDOUT and not is_network_url(output)
+    to_file = is_file_target(output)
     received: list[int] = []
     error: BaseException | None = None
     control = _RunControl()
