@@ -162,7 +162,7 @@ THRESHOLD_OPTIONS: dict[str, tuple[Any, str | None]] = {
 
 
 def threshold_options(fn: Callable[..., Any] | None = None, *,
-                      speed_presets: frozenset[str] = frozenset()) -> Any:
+                      speed_presets: frozenset[str] = frozenset()) -> Callable[..., Any]:
     """Give a command the shared threshold options; it receives them as ``config``.
 
     The options are appended to the command's signature, so typer shows and parses them like

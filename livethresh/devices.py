@@ -142,7 +142,7 @@ def _enumerate(fd: int, request: int, struct: ctypes.Structure) -> list[ctypes.S
     """Fill ``struct`` for index 0, 1, ... until the driver answers EINVAL (the end)."""
     found = []
     for index in range(256):
-        struct.index = index  # type: ignore[attr-defined]
+        struct.index = index
         try:
             fcntl.ioctl(fd, request, struct)
         except OSError as exc:

@@ -387,6 +387,7 @@ class EncoderSink:
             raise OutputError(f"cannot open output {where}: {exc}") from exc
         try:
             stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
+            assert isinstance(stream, av.VideoStream)  # plan.codec is a video encoder
             stream.width, stream.height, stream.pix_fmt = enc_width, enc_height, plan.pix_fmt
             stream.time_base = self._time_base
             context = stream.codec_context
@@ -479,7 +480,8 @@ class EncoderSink:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _mux(self, packets: list[av.Packet], container: OutputContainer | None = None) -> None:
+    def _mux(self, packets: list[av.Packet[av.VideoStream]],
+             container: OutputContainer | None = None) -> None:
         target = container or self.container
         assert target is not None
         for packet in packets:
@@ -517,7 +519,8 @@ class EncoderSink:
             return av.VideoFrame(width, height, self.plan.pix_fmt)
         picture = av.VideoFrame(width, height, self.plan.pix_fmt)
         for plane in picture.planes[1:]:
-            np.frombuffer(plane, np.uint8)[:] = NEUTRAL_CHROMA
+            # A plane is a buffer; numpy's stubs accept only bytes-like types before 3.12.
+            np.frombuffer(plane, np.uint8)[:] = NEUTRAL_CHROMA  # type: ignore[call-overload]
         picture.color_range = av.video.reformatter.ColorRange.JPEG
         return picture
 
@@ -531,7 +534,7 @@ class EncoderSink:
                         width, height, image.shape[1], image.shape[0])
             self._warned_resize = True
         attr = "_resized_gray" if gray else "_resized"
-        out = getattr(self, attr)
+        out: np.ndarray | None = getattr(self, attr)
         if out is None:
             out = np.empty((height, width), np.uint8)
             setattr(self, attr, out)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -30,7 +31,7 @@ def _drd_weights(size: int = 5) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size] - centre
     distance = np.hypot(yy, xx)
     weights = np.divide(1.0, distance, out=np.zeros((size, size)), where=distance > 0)
-    return weights / weights.sum()
+    return cast(np.ndarray, weights / weights.sum())
 
 
 DRD_WEIGHTS = _drd_weights()
@@ -48,7 +49,7 @@ class Scores:
 
 def ink_of(mask: np.ndarray, config: ThresholdConfig) -> np.ndarray:
     """The ink (text) pixels of a livethresh mask made with ``config``."""
-    return mask == 255 if config.invert else mask == 0
+    return cast(np.ndarray, mask == 255 if config.invert else mask == 0)
 
 
 def f_measure(ink: np.ndarray, truth: np.ndarray) -> float:
@@ -86,7 +87,7 @@ def drd(ink: np.ndarray, truth: np.ndarray) -> float:
     padded[:height, :width] = truth
     counts = padded.reshape(blocks_y, DRD_BLOCK, blocks_x, DRD_BLOCK).sum(axis=(1, 3))
     # Blocks cut by the image edge count as full blocks whose missing pixels are paper.
-    mixed = np.count_nonzero((counts > 0) & (counts < DRD_BLOCK * DRD_BLOCK))
+    mixed = int(np.count_nonzero((counts > 0) & (counts < DRD_BLOCK * DRD_BLOCK)))
     return cost / max(mixed, 1)
 
 

@@ -438,6 +438,7 @@ class Pipeline:
                 return
             started = time.perf_counter()
             binarize = self._binarizer_for(slot.shape)
+            assert slot.gray is not None  # the read stage always sets it
             binarize(slot.gray, slot.mask)
             times["binarize"] += time.perf_counter() - started
             stats.frames_processed += 1

@@ -534,7 +534,8 @@ def _mp4_without_index(path: Path) -> bool:
     try:
         with path.open("rb") as stream:
             size = path.stat().st_size
-            offset, seen = 0, []
+            offset = 0
+            seen: list[bytes] = []
             while offset + 8 <= size and len(seen) < 1024:
                 stream.seek(offset)
                 header = stream.read(16)

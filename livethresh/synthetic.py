@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 _WORDS = (
     "adaptive", "thresholding", "compares", "each", "pixel", "with", "its", "own",
@@ -65,7 +67,7 @@ def illumination(height: int, width: int, phase: float = 0.0) -> np.ndarray:
     falloff = 1.0 - 0.55 * (0.6 * u + 0.4 * v)
     centre = 0.25 + 0.5 * (0.5 - 0.5 * math.cos(2 * math.pi * phase))
     shadow = 1.0 - 0.6 * np.exp(-(((u - centre) / 0.12) ** 2))
-    return (falloff * shadow).astype(np.float32)
+    return cast(np.ndarray, (falloff * shadow).astype(np.float32))
 
 
 def light_page(page: np.ndarray, light: np.ndarray, paper: float = 235.0, ink: float = 40.0,
@@ -74,7 +76,7 @@ def light_page(page: np.ndarray, light: np.ndarray, paper: float = 235.0, ink: f
     rng = np.random.default_rng(seed)
     tone = ink + (paper - ink) * (page.astype(np.float32) / 255.0)
     shot = tone * light + rng.normal(0.0, noise, page.shape).astype(np.float32)
-    return np.clip(shot, 0, 255).astype(np.uint8)
+    return cast(np.ndarray, np.clip(shot, 0, 255).astype(np.uint8))
 
 
 def document_photo(
@@ -105,7 +107,8 @@ def write_document_clip(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "18"}
         for gray in document_frames(frames, height, width):
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), "bgr24")
+            bgr = cast(npt.NDArray[np.uint8], cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+            frame = av.VideoFrame.from_ndarray(bgr, "bgr24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
@@ -146,7 +149,7 @@ def degraded_document(
     paper, ink = 235.0, 40.0
     if kind == "low_contrast":
         ink = paper - (90.0, 50.0, 30.0)[step]
-    shot = ink + (paper - ink) * (page.astype(np.float32) / 255.0)
+    shot: np.ndarray = ink + (paper - ink) * (page.astype(np.float32) / 255.0)
     if kind == "bleed_through":
         back = render_text_page(height, width, seed + 1000)[:, ::-1]
         ghost = cv2.GaussianBlur(255.0 - back.astype(np.float32), (0, 0), 1.5) / 255.0

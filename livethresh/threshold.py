@@ -57,11 +57,12 @@ def method_descriptions() -> dict[str, str]:
 
 def method_defaults(setting: str) -> dict[str, float]:
     """Each method's own default for an optional ``setting`` (``k``, ``r``), by method name."""
-    return {
-        name: cls.defaults[setting]
-        for name, cls in _METHODS.items()
-        if setting in getattr(cls, "defaults", {})
-    }
+    found: dict[str, float] = {}
+    for name, cls in _METHODS.items():
+        defaults: dict[str, float] = getattr(cls, "defaults", {})
+        if setting in defaults:
+            found[name] = defaults[setting]
+    return found
 
 class Method:
     """One way of turning a (pre-blurred) gray image into a mask.
@@ -411,7 +412,8 @@ class Wolf(LocalStatistics):
         spread = self.config.r if self.config.r is not None else largest
         # T = m + (m - M) * (k * s / R - k); a frame without contrast (R = 0) gives T = m - k(m-M).
         # Kept in this form (not (1 - k) m + k M + ...) so that T is exactly m where m = M.
-        cv2.subtract(mean, darkest, dst=limit)
+        # OpenCV takes a Python number as a scalar operand; its stubs allow only arrays.
+        cv2.subtract(mean, darkest, dst=limit)  # type: ignore[call-overload]
         scale = k / spread if spread > 0 else 0.0
         cv2.addWeighted(deviation, scale, deviation, 0.0, -k, dst=deviation)
         cv2.accumulateProduct(limit, deviation, mean)

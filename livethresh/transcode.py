@@ -159,8 +159,8 @@ class AudioPassthrough:
                             fmt, name, stream.index, fallback)
                 self.tracks.append(_AudioTrack(stream, fallback))
                 self.notes.append(f"{label} re-encoded to {fallback}")
-        self._packets: Iterator[av.Packet] | None = None
-        self._pending: av.Packet | None = None
+        self._packets: Iterator[av.Packet[av.stream.Stream]] | None = None
+        self._pending: av.Packet[av.stream.Stream] | None = None
         if self.tracks:
             self._packets = self._input.demux([t.source for t in self.tracks])
         else:
@@ -217,7 +217,7 @@ class AudioPassthrough:
             self._input.close()
             self._input = None
 
-    def _mux(self, container: OutputContainer, packet: av.Packet) -> None:
+    def _mux(self, container: OutputContainer, packet: av.Packet[av.stream.Stream]) -> None:
         track = next(t for t in self.tracks if t.source.index == packet.stream.index)
         if track.codec is None:
             if packet.dts is None and packet.size == 0:
