@@ -491,7 +491,7 @@ def _open_container(spec: SourceSpec, timeout: float) -> Any:
         if spec.kind == "camera":
             raise InputNotFoundError(
                 f"camera {spec.name!r} ({spec.target}) not found: check that it is connected "
-                "(on Linux: ls /dev/video*)"
+                "(`livethresh devices` lists the cameras), or try a test pattern: testsrc2"
             ) from exc
         raise InputNotFoundError(f"input {spec.name!r} does not exist: check the path") from exc
     except av.FFmpegError as exc:
