@@ -33,6 +33,7 @@ from typer.testing import CliRunner
 
 import livethresh.sources
 from livethresh.cli import app
+from tests.conftest import wait_for_partial_output
 from tests.test_sources import encode, pattern
 from tests.test_transcode import make_video, video_frames
 
@@ -556,15 +557,7 @@ def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(tmp_path:
         [sys.executable, "-m", "livethresh", "transcode", source, out, "--json", "--crf", "0",
          "--method", "mean", "-b", "3", "--blur", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        parts = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
-        if parts and parts[0].stat().st_size > 8_000_000:
-            break
-        time.sleep(0.02)
-    else:
-        child.kill()
-        pytest.fail("the output never grew")
+    wait_for_partial_output(tmp_path, 8_000_000, child)
     child.send_signal(signal.SIGINT)
     time.sleep(gap)
     child.send_signal(signal.SIGINT)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from livethresh.cli import app
 from livethresh.config import ThresholdConfig
 from livethresh.encoder import EncodeSettings
 from livethresh.transcode import AudioPassthrough, transcode
-from tests.conftest import document_frame
+from tests.conftest import document_frame, wait_for_partial_output
 
 runner = CliRunner()
 MS = Fraction(1, 1000)
@@ -431,15 +430,7 @@ def test_signal_mid_run_finalizes_a_playable_output(tmp_path: Path, signum: int,
     out = tmp_path / "out.mkv"
     # A slow encoder preset makes the run last long enough to be interrupted in the middle.
     process = run_cli("transcode", source, out, "--preset", "veryslow", "--json")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        parts = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
-        if parts and parts[0].stat().st_size > 20_000:
-            break
-        time.sleep(0.05)
-    else:
-        process.kill()
-        pytest.fail("the output never started growing")
+    wait_for_partial_output(tmp_path, 20_000, process)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr.decode()
