@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from livethresh import Binarizer, ThresholdConfig
+from livethresh.binarize.registry import method_defaults
 from livethresh.synthetic import document_photo
-from livethresh.threshold import method_defaults
 
 WINDOW = 25
 METHODS = ["sauvola", "niblack", "wolf", "nick", "bradley", "phansalkar"]
@@ -73,7 +73,7 @@ def measure(variants: dict[str, Variant], inputs: list[np.ndarray], rounds: int)
     samples: dict[str, list[float]] = {name: [] for name in variants}
     names = list(variants)
     for i in range(rounds):
-        for name in names[i % len(names):] + names[: i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             fn = variants[name]
             fn(inputs[0])  # warm-up, untimed: caches and the band threads
             for frame in inputs:
@@ -119,8 +119,12 @@ def fmt(value: float | None, spec: str = "9.2f") -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--skimage-rounds", type=int, default=3,
-                        help="rounds of 2 frames for scikit-image (slow); 0 to skip it")
+    parser.add_argument(
+        "--skimage-rounds",
+        type=int,
+        default=3,
+        help="rounds of 2 frames for scikit-image (slow); 0 to skip it",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     cv2.setNumThreads(1)
@@ -130,17 +134,23 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     load = os.getloadavg()[0]  # other jobs on the machine take the second band's core
-    print(f"1080p, window {WINDOW}, no blur, {args.rounds} rounds x 4 frames, "
-          f"{os.cpu_count()} CPUs, load average {load:.2f} after the run, "
-          f"OpenCV {cv2.__version__}; median ms per frame; ratio = livethresh / DoxaPy")
-    print(f"| {'method':10} | {'livethresh 1 band':>17} | {'livethresh 2 bands':>18} | "
-          f"{'DoxaPy':>9} | {'scikit-image':>12} | {'ratio 1 band':>12} | {'ratio 2 bands':>13} |")
+    print(
+        f"1080p, window {WINDOW}, no blur, {args.rounds} rounds x 4 frames, "
+        f"{os.cpu_count()} CPUs, load average {load:.2f} after the run, "
+        f"OpenCV {cv2.__version__}; median ms per frame; ratio = livethresh / DoxaPy"
+    )
+    print(
+        f"| {'method':10} | {'livethresh 1 band':>17} | {'livethresh 2 bands':>18} | "
+        f"{'DoxaPy':>9} | {'scikit-image':>12} | {'ratio 1 band':>12} | {'ratio 2 bands':>13} |"
+    )
     print("|---|--:|--:|--:|--:|--:|--:|")
     for method, r in results.items():
         m = r["median_ms"]
-        print(f"| {method:10} | {m['livethresh 1 band']:17.2f} | {m['livethresh 2 bands']:18.2f} | "
-              f"{fmt(m.get('doxapy'))} | {fmt(m.get('scikit-image'), '12.1f')} | "
-              f"{fmt(r.get('ratio_1_band'), '12.2f')} | {fmt(r.get('ratio_2_bands'), '13.2f')} |")
+        print(
+            f"| {method:10} | {m['livethresh 1 band']:17.2f} | {m['livethresh 2 bands']:18.2f} | "
+            f"{fmt(m.get('doxapy'))} | {fmt(m.get('scikit-image'), '12.1f')} | "
+            f"{fmt(r.get('ratio_1_band'), '12.2f')} | {fmt(r.get('ratio_2_bands'), '13.2f')} |"
+        )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,9 @@ def naive_loop(clip: str, cv2_threads: int | None) -> dict[str, Any]:
             img = frame.to_ndarray(format="bgr24")
             gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
             blurred = cv2.GaussianBlur(gray, (7, 7), 0)
-            cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
-                                  cv2.THRESH_BINARY, 11, 2)
+            cv2.adaptiveThreshold(
+                blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 11, 2
+            )
             frames += 1
         wall = time.perf_counter() - start
     return {"frames": frames, "wall_s": wall, "fps": frames / wall}
@@ -98,8 +99,11 @@ def cli(*args: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clip", type=Path,
-                        default=Path(tempfile.gettempdir()) / "livethresh-bench" / "doc1080p30.mp4")
+    parser.add_argument(
+        "--clip",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "livethresh-bench" / "doc1080p30.mp4",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -123,12 +127,13 @@ def main() -> None:
         for bands in (1, 2):
             name = f"pipeline: decoder threads {decoder or 'auto'}, {bands} band(s)"
             unpaced[name] = lambda d=decoder, b=bands: child(  # type: ignore[misc]
-                script, "--child", "pipeline", clip, str(d), str(b))
+                script, "--child", "pipeline", clip, str(d), str(b)
+            )
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in unpaced}
     live: list[dict[str, Any]] = []
     names = list(unpaced)
     for round_ in range(args.rounds):
-        order = names[round_ % len(names):] + names[: round_ % len(names)]
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
         for name in order:
             samples[name].append(unpaced[name]())
         live.append(cli(clip, "--live"))
@@ -139,8 +144,10 @@ def main() -> None:
 
     baseline = median("naive (default threads)", "fps")
     rows = {
-        name: {"fps": round(median(name, "fps"), 1),
-               "ratio_vs_naive": round(median(name, "fps") / baseline, 2)}
+        name: {
+            "fps": round(median(name, "fps"), 1),
+            "ratio_vs_naive": round(median(name, "fps") / baseline, 2),
+        }
         for name in names
     }
     live_summary = {
@@ -150,21 +157,31 @@ def main() -> None:
         "p99_ms_worst": max(r["latency_ms"]["p99"] for r in live),
         "fps": statistics.median(r["fps"] for r in live),
     }
-    result = {"clip": clip, "frames": FRAMES, "cores": os.cpu_count(), "rounds": args.rounds,
-              "unpaced": rows, "live": live_summary}
+    result = {
+        "clip": clip,
+        "frames": FRAMES,
+        "cores": os.cpu_count(),
+        "rounds": args.rounds,
+        "unpaced": rows,
+        "live": live_summary,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"1080p30 H.264 clip, {FRAMES} frames, article settings, {args.rounds} rounds, "
-          f"medians; {os.cpu_count()} cores")
+    print(
+        f"1080p30 H.264 clip, {FRAMES} frames, article settings, {args.rounds} rounds, "
+        f"medians; {os.cpu_count()} cores"
+    )
     print(f"| {'unpaced, into the null sink':52} | {'fps':>6} | {'vs naive':>8} |")
     print(f"|{'-' * 54}|{'-' * 8}|{'-' * 10}|")
     for name, row in rows.items():
         print(f"| {name:52} | {row['fps']:6.1f} | {row['ratio_vs_naive']:7.2f}x |")
     print()
-    print(f"live (paced at 30 fps): dropped per run {live_summary['dropped']}, latency p50 "
-          f"{live_summary['p50_ms']:.2f} ms, p99 {live_summary['p99_ms']:.2f} ms (worst run "
-          f"{live_summary['p99_ms_worst']:.2f} ms), {live_summary['fps']:.1f} fps")
+    print(
+        f"live (paced at 30 fps): dropped per run {live_summary['dropped']}, latency p50 "
+        f"{live_summary['p50_ms']:.2f} ms, p99 {live_summary['p99_ms']:.2f} ms (worst run "
+        f"{live_summary['p99_ms_worst']:.2f} ms), {live_summary['fps']:.1f} fps"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from livethresh import Binarizer, ThresholdConfig
+from livethresh.binarize.opencv import article_reference as reference
 from livethresh.synthetic import document_photo
-from livethresh.threshold import reference
 
 CASES = {
     "article: blur 7 + gaussian 11": ThresholdConfig(method="gaussian", block_size=11, blur=7),
@@ -61,7 +61,7 @@ def bench_case(config: ThresholdConfig, inputs: list[np.ndarray], rounds: int) -
     # starts with a warm-up call that is not timed.
     names = list(variants)
     for i in range(rounds):
-        for name in names[i % len(names):] + names[: i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             threads, fn = variants[name]
             cv2.setNumThreads(threads)
             fn(inputs[0])
@@ -89,15 +89,21 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"1080p, {args.rounds} rounds x 4 frames, {os.cpu_count()} CPUs, "
-          f"OpenCV {cv2.__version__}; median ms per frame; ratio = livethresh / best cv2")
-    print(f"{'case':32} {'cv2 dflt':>9} {'cv2 1thr':>9} {'lt 1band':>9} {'lt 2band':>9}"
-          f" {'ratio 1':>8} {'ratio 2':>8}")
+    print(
+        f"1080p, {args.rounds} rounds x 4 frames, {os.cpu_count()} CPUs, "
+        f"OpenCV {cv2.__version__}; median ms per frame; ratio = livethresh / best cv2"
+    )
+    print(
+        f"{'case':32} {'cv2 dflt':>9} {'cv2 1thr':>9} {'lt 1band':>9} {'lt 2band':>9}"
+        f" {'ratio 1':>8} {'ratio 2':>8}"
+    )
     for name, r in results.items():
         m = r["median_ms"]
-        print(f"{name:32} {m['cv2 (default threads)']:9.2f} {m['cv2 (1 thread)']:9.2f} "
-              f"{m['livethresh 1 band']:9.2f} {m['livethresh 2 bands']:9.2f} "
-              f"{r['ratio_1_band']:8.2f} {r['ratio_2_bands']:8.2f}")
+        print(
+            f"{name:32} {m['cv2 (default threads)']:9.2f} {m['cv2 (1 thread)']:9.2f} "
+            f"{m['livethresh 1 band']:9.2f} {m['livethresh 2 bands']:9.2f} "
+            f"{r['ratio_1_band']:8.2f} {r['ratio_2_bands']:8.2f}"
+        )
 
 
 if __name__ == "__main__":

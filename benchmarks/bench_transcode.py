@@ -6,7 +6,8 @@ subprocess so that its peak RSS is its own:
 * ``floor``: a plain PyAV decode -> encode of the same file, with no processing and the same
   encoder settings as ``ultrafast`` (x264 ultrafast, yuv420p, crf 23), and FFmpeg's automatic
   thread counts for both codecs, its fastest setting;
-* ``ultrafast``: ``livethresh transcode --codec libx264 --preset ultrafast --pix-fmt yuv420p``;
+* ``ultrafast``: ``livethresh transcode --codec libx264 --encoder-preset ultrafast``
+  ``--pix-fmt yuv420p``;
 * ``default``: ``livethresh transcode`` with its defaults;
 * ``article``: the seed article's loop, ``cv2.VideoCapture`` -> ``cvtColor`` -> ``GaussianBlur``
   -> ``adaptiveThreshold`` -> ``cv2.VideoWriter`` (mp4v), with OpenCV's default threads.
@@ -63,10 +64,10 @@ def run_floor(source: str, target: str) -> int:
 
 def run_livethresh(source: str, target: str, extra: dict[str, str]) -> int:
     from livethresh.config import ThresholdConfig
-    from livethresh.encoder import EncodeSettings
-    from livethresh.transcode import DEFAULT_ENCODER_THREADS, transcode
+    from livethresh.sinks.plan import EncodeSettings
+    from livethresh.transcode import transcode
 
-    settings = EncodeSettings(threads=DEFAULT_ENCODER_THREADS, **extra)
+    settings = EncodeSettings(**extra)
     return transcode(source, target, ThresholdConfig(), settings, overwrite=True).frames
 
 
@@ -77,8 +78,9 @@ def run_article(source: str, target: str) -> int:
     fps = capture.get(cv2.CAP_PROP_FPS)
     width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    writer = cv2.VideoWriter(target, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height),
-                             isColor=False)
+    writer = cv2.VideoWriter(
+        target, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height), isColor=False
+    )
     count = 0
     while True:
         ok, frame = capture.read()
@@ -86,8 +88,9 @@ def run_article(source: str, target: str) -> int:
             break
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         blurred = cv2.GaussianBlur(gray, (7, 7), 0)
-        mask = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
-                                     cv2.THRESH_BINARY, 11, 2)
+        mask = cv2.adaptiveThreshold(
+            blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 11, 2
+        )
         writer.write(mask)
         count += 1
     capture.release()
@@ -99,8 +102,9 @@ def child(variant: str, source: str, target: str) -> None:
     """Run one variant and print its wall time, frame count and peak RSS as JSON."""
     runners = {
         "floor": lambda: run_floor(source, target),
-        "ultrafast": lambda: run_livethresh(source, target, {
-            "codec": "libx264", "preset": "ultrafast", "pix_fmt": "yuv420p"}),
+        "ultrafast": lambda: run_livethresh(
+            source, target, {"codec": "libx264", "preset": "ultrafast", "pix_fmt": "yuv420p"}
+        ),
         "default": lambda: run_livethresh(source, target, {}),
         "article": lambda: run_article(source, target),
     }
@@ -115,9 +119,18 @@ def child(variant: str, source: str, target: str) -> None:
     frames = runners[variant]()
     wall = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"variant": variant, "wall_s": wall, "frames": frames,
-                      "cpu_s": usage.ru_utime + usage.ru_stime,
-                      "peak_rss_mib": peak_rss_mib(), "bytes": os.path.getsize(target)}))
+    print(
+        json.dumps(
+            {
+                "variant": variant,
+                "wall_s": wall,
+                "frames": frames,
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "peak_rss_mib": peak_rss_mib(),
+                "bytes": os.path.getsize(target),
+            }
+        )
+    )
 
 
 def peak_rss_mib() -> float:
@@ -133,8 +146,12 @@ def peak_rss_mib() -> float:
 def measure(variant: str, source: Path, folder: Path) -> dict:
     target = folder / f"{variant}.mp4"
     target.unlink(missing_ok=True)
-    done = subprocess.run([sys.executable, __file__, "--child", variant, str(source),
-                           str(target)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", variant, str(source), str(target)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -143,8 +160,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "INPUT", "OUTPUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=3, metavar=("VARIANT", "INPUT", "OUTPUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -175,30 +193,42 @@ def main() -> None:
             "kib_per_frame": round(runs[0]["bytes"] / frames / 1024, 1),
         }
     ratios = {
-        "ultrafast_vs_floor_wall": round(summary["ultrafast"]["wall_s"]
-                                         / summary["floor"]["wall_s"], 3),
-        "article_vs_default_wall": round(summary["article"]["wall_s"]
-                                         / summary["default"]["wall_s"], 3),
-        "default_vs_article_size": round(summary["default"]["kib_per_frame"]
-                                         / summary["article"]["kib_per_frame"], 3),
-        "default_vs_article_rss": round(summary["default"]["peak_rss_mib"]
-                                        / summary["article"]["peak_rss_mib"], 3),
+        "ultrafast_vs_floor_wall": round(
+            summary["ultrafast"]["wall_s"] / summary["floor"]["wall_s"], 3
+        ),
+        "article_vs_default_wall": round(
+            summary["article"]["wall_s"] / summary["default"]["wall_s"], 3
+        ),
+        "default_vs_article_size": round(
+            summary["default"]["kib_per_frame"] / summary["article"]["kib_per_frame"], 3
+        ),
+        "default_vs_article_rss": round(
+            summary["default"]["peak_rss_mib"] / summary["article"]["peak_rss_mib"], 3
+        ),
     }
-    report = {"input": f"1080p30 H.264, {args.frames} frames, {input_mib:.1f} MiB",
-              "rounds": args.rounds, "cores": len(os.sched_getaffinity(0)),
-              "variants": summary, "ratios": ratios,
-              "targets": {"ultrafast_vs_floor_wall": "<= 1.10",
-                          "article_vs_default_wall": ">= 1.5",
-                          "default_vs_article_size": "<= 1.0",
-                          "default_vs_article_rss": "<= 1.5"}}
+    report = {
+        "input": f"1080p30 H.264, {args.frames} frames, {input_mib:.1f} MiB",
+        "rounds": args.rounds,
+        "cores": len(os.sched_getaffinity(0)),
+        "variants": summary,
+        "ratios": ratios,
+        "targets": {
+            "ultrafast_vs_floor_wall": "<= 1.10",
+            "article_vs_default_wall": ">= 1.5",
+            "default_vs_article_size": "<= 1.0",
+            "default_vs_article_rss": "<= 1.5",
+        },
+    }
     if args.json:
         print(json.dumps(report, indent=2))
         return
     print(f"input: {report['input']}; {args.rounds} rounds; medians")
     print(f"{'variant':<10} {'wall s':>8} {'fps':>7} {'peak RSS MiB':>13} {'KiB/frame':>10}")
     for variant, row in summary.items():
-        print(f"{variant:<10} {row['wall_s']:>8.2f} {row['fps']:>7.1f} "
-              f"{row['peak_rss_mib']:>13.1f} {row['kib_per_frame']:>10.1f}")
+        print(
+            f"{variant:<10} {row['wall_s']:>8.2f} {row['fps']:>7.1f} "
+            f"{row['peak_rss_mib']:>13.1f} {row['kib_per_frame']:>10.1f}"
+        )
     for name, value in ratios.items():
         print(f"{name}: {value} (target {report['targets'][name]})")
 

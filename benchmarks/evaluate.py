@@ -3,7 +3,7 @@
 The data are :func:`livethresh.synthetic.degraded_document` pages: six degradations (uneven
 light, cast shadow, blur, noise, low contrast, bleed-through), three levels each, two pages per
 level, 600x800, all with exact ground truth. Each method is scored with the DIBCO measures
-(F-measure, PSNR, DRD; :mod:`livethresh.evaluate`).
+(F-measure, PSNR, DRD; :mod:`livethresh.metrics`).
 
 The grid search has two parts. The window (``block_size``) and the pre-blur are settings of the
 scene, shared by all local methods, so each is searched for every method. A method's own
@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from livethresh import Binarizer, ThresholdConfig, available_methods
-from livethresh.evaluate import Scores, ink_of, mean_scores, score
+from livethresh.metrics import Scores, ink_of, mean_scores, score
 from livethresh.synthetic import DEGRADATIONS, degraded_document
 
 WINDOWS = [11, 15, 25, 35, 51]
@@ -72,13 +72,15 @@ def evaluate(config: ThresholdConfig, data: list[Page], full: bool = False) -> d
         return {"f": float(np.mean(values))}
     overall = mean_scores([s for vs in per_kind.values() for s in vs])  # type: ignore[misc]
     return {
-        "f": overall.f_measure, "psnr": overall.psnr, "drd": overall.drd,
+        "f": overall.f_measure,
+        "psnr": overall.psnr,
+        "drd": overall.drd,
         "f_by_kind": {k: mean_scores(v).f_measure for k, v in per_kind.items()},  # type: ignore[arg-type]
     }
 
 
 def _f(ink: np.ndarray, truth: np.ndarray) -> float:
-    from livethresh.evaluate import f_measure
+    from livethresh.metrics import f_measure
 
     return f_measure(ink, truth)
 
@@ -106,13 +108,24 @@ def search(method: str, data: list[Page]) -> dict[str, Any]:
     default_config = base.replace(block_size=default_scene[0], blur=default_scene[1])
     return {
         "cli_defaults": evaluate(base, data)["f"],
-        "defaults": {"window": default_scene[0], "blur": default_scene[1],
-                     **dict(zip(own, (_shown(method, n, v) for n, v in zip(own, defaults,
-                                                                             strict=True)),
-                                strict=True)),
-                     **evaluate(default_config, data, full=True)},
-        "best": {"window": window, "blur": blur, **dict(zip(own, values, strict=True)),
-                 **evaluate(best_config, data, full=True)},
+        "defaults": {
+            "window": default_scene[0],
+            "blur": default_scene[1],
+            **dict(
+                zip(
+                    own,
+                    (_shown(method, n, v) for n, v in zip(own, defaults, strict=True)),
+                    strict=True,
+                )
+            ),
+            **evaluate(default_config, data, full=True),
+        },
+        "best": {
+            "window": window,
+            "blur": blur,
+            **dict(zip(own, values, strict=True)),
+            **evaluate(best_config, data, full=True),
+        },
     }
 
 
@@ -120,7 +133,7 @@ def _shown(method: str, name: str, value: Any) -> Any:
     """A default as the user sees it: an unset k or r shows the method's own value."""
     if value is not None:
         return value
-    from livethresh.threshold import method_defaults
+    from livethresh.binarize.registry import method_defaults
 
     return method_defaults(name).get(method, "frame")
 
@@ -148,39 +161,56 @@ def page_example(path: Path) -> None:
     rows = [np.hstack([a, gap, b]) for a, b in zip(panels[::2], panels[1::2], strict=True)]
     sheet = np.vstack([np.vstack([r, np.full((6, r.shape[1], 3), 255, np.uint8)]) for r in rows])
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_BGR2GRAY),
-                [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    cv2.imwrite(
+        str(path), cv2.cvtColor(sheet, cv2.COLOR_BGR2GRAY), [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    )
 
 
 def print_tables(results: dict[str, dict[str, Any]]) -> None:
-    short = {"uneven_light": "uneven light", "shadow": "shadow", "blur": "blur",
-             "noise": "noise", "low_contrast": "low contrast", "bleed_through": "bleed-through"}
-    print("Quality at each method's default parameters (window and blur searched), mean over "
-          "all pages; F per degradation:")
-    print("| method | window | blur | " + " | ".join(short.values())
-          + " | F | PSNR | DRD |")
+    short = {
+        "uneven_light": "uneven light",
+        "shadow": "shadow",
+        "blur": "blur",
+        "noise": "noise",
+        "low_contrast": "low contrast",
+        "bleed_through": "bleed-through",
+    }
+    print(
+        "Quality at each method's default parameters (window and blur searched), mean over "
+        "all pages; F per degradation:"
+    )
+    print("| method | window | blur | " + " | ".join(short.values()) + " | F | PSNR | DRD |")
     print("|---|--:|--:|" + "--:|" * (len(short) + 3))
     for method, r in results.items():
         d = r["defaults"]
         per = " | ".join(f"{d['f_by_kind'][k]:.1f}" for k in short)
-        print(f"| {method} | {d['window'] if method not in ('fixed', 'otsu') else '-'} | "
-              f"{d['blur']} | {per} | {d['f']:.1f} | {d['psnr']:.2f} | {d['drd']:.2f} |")
+        print(
+            f"| {method} | {d['window'] if method not in ('fixed', 'otsu') else '-'} | "
+            f"{d['blur']} | {per} | {d['f']:.1f} | {d['psnr']:.2f} | {d['drd']:.2f} |"
+        )
     print()
-    print("Grid search: F at the CLI defaults (block 11, blur 7), at the method's default "
-          "parameters (best window and blur), and at the best parameters found:")
+    print(
+        "Grid search: F at the CLI defaults (block 11, blur 7), at the method's default "
+        "parameters (best window and blur), and at the best parameters found:"
+    )
     print("| method | F, CLI defaults | F, default parameters | F, best | best parameters | gap |")
     print("|---|--:|--:|--:|---|--:|")
     for method, r in results.items():
         d, b = r["defaults"], r["best"]
-        params = ", ".join(f"{k} {v:g}" for k, v in b.items()
-                           if k not in ("f", "psnr", "drd", "f_by_kind"))
-        print(f"| {method} | {r['cli_defaults']:.1f} | {d['f']:.1f} | {b['f']:.1f} | {params} | "
-              f"{b['f'] - d['f']:.1f} |")
+        params = ", ".join(
+            f"{k} {v:g}" for k, v in b.items() if k not in ("f", "psnr", "drd", "f_by_kind")
+        )
+        print(
+            f"| {method} | {r['cli_defaults']:.1f} | {d['f']:.1f} | {b['f']:.1f} | {params} | "
+            f"{b['f'] - d['f']:.1f} |"
+        )
     uneven = {m: r["best"]["f_by_kind"]["uneven_light"] for m, r in results.items()}
     winner = max(uneven, key=uneven.__getitem__)
     print()
-    print(f"Uneven light: best method {winner} F {uneven[winner]:.1f} vs global Otsu "
-          f"{uneven['otsu']:.1f}: {uneven[winner] - uneven['otsu']:+.1f} points.")
+    print(
+        f"Uneven light: best method {winner} F {uneven[winner]:.1f} vs global Otsu "
+        f"{uneven['otsu']:.1f}: {uneven[winner] - uneven['otsu']:+.1f} points."
+    )
 
 
 def main() -> None:
@@ -188,8 +218,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2, help="pages per degradation and level")
     parser.add_argument("--methods", nargs="*", default=available_methods())
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--page-example", type=Path,
-                        help="also write the data.page() comparison PNG here")
+    parser.add_argument(
+        "--page-example", type=Path, help="also write the data.page() comparison PNG here"
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     if args.page_example:

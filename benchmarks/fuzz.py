@@ -35,11 +35,11 @@ import av
 import cv2
 import numpy as np
 
+from livethresh.binarize.binarizer import binarize
 from livethresh.config import ThresholdConfig
 from livethresh.errors import LivethreshError
-from livethresh.images import read_gray
+from livethresh.files import read_gray
 from livethresh.synthetic import document_photo
-from livethresh.threshold import binarize
 
 INTERESTING = [0x00, 0x01, 0x7F, 0x80, 0xFF]
 
@@ -52,8 +52,12 @@ def make_seeds(folder: Path) -> list[Path]:
         path = folder / f"seed{ext}"
         cv2.imwrite(str(path), gray)
         seeds.append(path)
-    for ext, codec in ((".mp4", "libx264"), (".mkv", "libx264"), (".avi", "mpeg4"),
-                       (".ts", "mpeg2video")):
+    for ext, codec in (
+        (".mp4", "libx264"),
+        (".mkv", "libx264"),
+        (".avi", "mpeg4"),
+        (".ts", "mpeg2video"),
+    ):
         path = folder / f"seed{ext}"
         with av.open(str(path), "w") as container:
             stream = container.add_stream(codec, rate=10)
@@ -130,8 +134,14 @@ def transcode_target(path: Path) -> None:
 
     out = path.with_name("case-out.mkv")
     try:
-        transcode(str(path), str(out), ThresholdConfig(), max_frames=30, overwrite=True,
-                  handle_signals=False)
+        transcode(
+            str(path),
+            str(out),
+            ThresholdConfig(),
+            max_frames=30,
+            overwrite=True,
+            handle_signals=False,
+        )
     finally:
         out.unlink(missing_ok=True)
 
@@ -212,8 +222,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(report.__dict__))
     else:
-        print(f"{report.cases} cases: {report.ok} ok, {report.refused} refused with a clear "
-              f"error, {len(report.crashes)} crashes, {len(report.hangs)} hangs")
+        print(
+            f"{report.cases} cases: {report.ok} ok, {report.refused} refused with a clear "
+            f"error, {len(report.crashes)} crashes, {len(report.hangs)} hangs"
+        )
         for failure in report.crashes + report.hangs:
             print(failure, file=sys.stderr)
     sys.stdout.flush()

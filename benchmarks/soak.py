@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from livethresh.config import ThresholdConfig
+from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.pipeline import LivePolicy, Pipeline
-from livethresh.sinks import ProcessedFrame
-from livethresh.sources import StreamInfo, open_source
+from livethresh.sources import open_source
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -105,12 +105,20 @@ class SoakReport:
 
 def run_once(spec: str, frames: int, paced: bool, sink: Any) -> Any:
     with open_source(spec, live=paced) as source:
-        return Pipeline(source, sink, ThresholdConfig(), max_frames=frames,
-                        policy=LivePolicy.DROP_OLDEST).run()
+        return Pipeline(
+            source, sink, ThresholdConfig(), max_frames=frames, policy=LivePolicy.DROP_OLDEST
+        ).run()
 
 
-def soak(frames: int = 10_000, size: str = "1280x720", rate: int = 60, paced: bool = True,
-         warmup: int = 1000, sample_every: int = 100, runs: int = 20) -> SoakReport:
+def soak(
+    frames: int = 10_000,
+    size: str = "1280x720",
+    rate: int = 60,
+    paced: bool = True,
+    warmup: int = 1000,
+    sample_every: int = 100,
+    runs: int = 20,
+) -> SoakReport:
     """Run the soak and return what it measured (see the module docstring)."""
     spec = f"testsrc2=size={size}:rate={rate}"
     report = SoakReport()
@@ -163,22 +171,31 @@ def main() -> None:
     parser.add_argument("--max-growth-mb", type=float, default=4.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    report = soak(args.frames, args.size, args.rate, not args.fast, args.warmup,
-                  args.sample_every, args.runs)
+    report = soak(
+        args.frames, args.size, args.rate, not args.fast, args.warmup, args.sample_every, args.runs
+    )
     failed = report.leaks + (
         [f"RSS grew {report.rss_growth_mb} MiB after warm-up (limit {args.max_growth_mb})"]
-        if report.rss_growth_mb > args.max_growth_mb else [])
+        if report.rss_growth_mb > args.max_growth_mb
+        else []
+    )
     if args.json:
         print(json.dumps({**asdict(report), "failures": failed}))
     else:
-        print(f"{report.frames_read} frames read, {report.frames_written} written, "
-              f"{report.dropped} dropped in {report.wall_s:.1f} s ({report.fps:.0f} fps)")
-        print(f"RSS after warm-up {report.rss_after_warmup_mb:.1f} MiB, end "
-              f"{report.rss_end_mb:.1f}, max {report.rss_max_mb:.1f}, growth "
-              f"{report.rss_growth_mb:.2f} MiB")
-        print(f"threads {len(report.threads_before)} -> {len(report.threads_after)}, fds "
-              f"{report.fds_before} -> {report.fds_after}; after {report.runs} more runs: "
-              f"threads {len(report.threads_after_runs)}, fds {report.fds_after_runs}")
+        print(
+            f"{report.frames_read} frames read, {report.frames_written} written, "
+            f"{report.dropped} dropped in {report.wall_s:.1f} s ({report.fps:.0f} fps)"
+        )
+        print(
+            f"RSS after warm-up {report.rss_after_warmup_mb:.1f} MiB, end "
+            f"{report.rss_end_mb:.1f}, max {report.rss_max_mb:.1f}, growth "
+            f"{report.rss_growth_mb:.2f} MiB"
+        )
+        print(
+            f"threads {len(report.threads_before)} -> {len(report.threads_after)}, fds "
+            f"{report.fds_before} -> {report.fds_after}; after {report.runs} more runs: "
+            f"threads {len(report.threads_after_runs)}, fds {report.fds_after_runs}"
+        )
         for problem in failed:
             print(f"FAIL: {problem}")
     raise SystemExit(1 if failed else 0)

@@ -1,13 +1,27 @@
 """livethresh: real-time adaptive binarization of camera and video frames.
 
-The library is layered the way frames travel: ``sources`` decode, ``pipeline`` moves frames
-between threads, ``threshold`` binarizes them into preallocated buffers, and ``sinks`` show or
-encode the masks. ``config`` holds the validated settings that every layer shares.
+The package is laid out the way frames travel: ``sources`` decode, ``pipeline`` moves frames
+between threads, ``binarize`` turns them into masks in preallocated buffers, and ``sinks`` show
+or encode the masks. ``config`` holds the validated settings every room shares, and
+``transcode`` wires a source, the pipeline and the encoder together. The names below are the
+public API.
 """
 
+from livethresh.binarize import Binarizer, available_methods, binarize
 from livethresh.config import ThresholdConfig, load_preset, resolve
-from livethresh.errors import ConfigError, FrameShapeError, LivethreshError
-from livethresh.threshold import Binarizer, available_methods, binarize
+from livethresh.errors import (
+    ConfigError,
+    FrameShapeError,
+    InputError,
+    InputNotFoundError,
+    LivethreshError,
+    OutputError,
+)
+from livethresh.frames import ProcessedFrame, StreamInfo
+from livethresh.pipeline import Pipeline
+from livethresh.sinks import FrameSink, NullSink, TeeSink
+from livethresh.sources import FrameSource, SourceKind, open_source
+from livethresh.transcode import TranscodeResult, transcode
 
 __version__ = "0.1.0"
 
@@ -15,11 +29,25 @@ __all__ = [
     "Binarizer",
     "ConfigError",
     "FrameShapeError",
+    "FrameSink",
+    "FrameSource",
+    "InputError",
+    "InputNotFoundError",
     "LivethreshError",
+    "NullSink",
+    "OutputError",
+    "Pipeline",
+    "ProcessedFrame",
+    "SourceKind",
+    "StreamInfo",
+    "TeeSink",
     "ThresholdConfig",
+    "TranscodeResult",
     "__version__",
     "available_methods",
     "binarize",
     "load_preset",
+    "open_source",
     "resolve",
+    "transcode",
 ]

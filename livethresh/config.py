@@ -11,14 +11,42 @@ import dataclasses
 import math
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from livethresh.errors import ConfigError
 
+#: The thresholding methods, in the order help texts and tuning cycle through them. Each is a
+#: class in :mod:`livethresh.binarize` registered under this name; the names live here so that
+#: settings are validated without importing the kernels.
+METHODS = (
+    "fixed",
+    "otsu",
+    "mean",
+    "gaussian",
+    "sauvola",
+    "niblack",
+    "wolf",
+    "nick",
+    "bradley",
+    "phansalkar",
+)
+
+T = TypeVar("T")
+
 #: Keys a preset file may hold besides the threshold settings.
 PRESET_META_KEYS = frozenset({"description"})
+
+
+def setting(default: T, *flags: str, help: str) -> T:
+    """A config field with its command-line flags and help line beside it.
+
+    This is the one table the CLI builds every threshold option from (``cli.options``), so a
+    new setting is declared once, here, with its default, its flags and its help.
+    """
+    described: T = field(default=default, metadata={"flags": flags, "help": help})
+    return described
 
 
 @dataclass(frozen=True)
@@ -26,7 +54,7 @@ class ThresholdConfig:
     """How a gray frame becomes a mask.
 
     Attributes:
-        method: A name from :func:`livethresh.threshold.available_methods`.
+        method: A name from :data:`METHODS`.
         block_size: Odd side of the square neighbourhood of the local methods, >= 3.
         c: Constant subtracted from the local (weighted) mean; may be fractional or negative.
         invert: Write 255 where the pixel is dark instead of bright (THRESH_BINARY_INV).
@@ -44,23 +72,42 @@ class ThresholdConfig:
             paper's 15 scored more than 2 points below 10).
     """
 
-    method: str = "gaussian"
-    block_size: int = 11
-    c: float = 2.0
-    invert: bool = False
-    threshold: float = 127.0
-    blur: int = 7
-    k: float | None = None
-    r: float | None = None
-    p: float = 1.0
-    q: float = 10.0
-    t: float = 10.0
+    method: str = setting("gaussian", "--method", "-m", help="Thresholding method:")
+    block_size: int = setting(
+        11,
+        "--block-size",
+        "--window",
+        "-b",
+        help="Odd neighbourhood (window) size of the local methods, >= 3.",
+    )
+    c: float = setting(
+        2.0, "--offset", "-C", help="C: constant subtracted from the local mean (may be < 0)."
+    )
+    invert: bool = setting(
+        False, "--invert/--no-invert", help="Mark dark pixels (ink) as 255 instead of bright ones."
+    )
+    threshold: float = setting(
+        127.0, "--threshold", "-t", help="Global threshold of the fixed method, 0-255."
+    )
+    blur: int = setting(7, "--blur", help="Odd Gaussian pre-blur kernel size; 0 = no blur.")
+    k: float | None = setting(
+        None, "--k", "-k", help="k of the document methods, -1 to 1; unset, each method's own"
+    )
+    r: float | None = setting(
+        None,
+        "--r",
+        help="R: range of the local deviation in gray levels, > 0; unset, each "
+        "method's own (wolf: the frame's largest deviation)",
+    )
+    p: float = setting(1.0, "--p", help="Phansalkar's p, >= 0.")
+    q: float = setting(10.0, "--q", help="Phansalkar's q, >= 0.")
+    t: float = setting(
+        10.0, "--t-percent", help="Bradley-Roth's t: percent below the local mean, 0 to < 100."
+    )
 
     def __post_init__(self) -> None:
-        from livethresh.threshold import available_methods
-
-        if self.method not in available_methods():
-            _reject("method", self.method, f"one of {', '.join(available_methods())}")
+        if self.method not in METHODS:
+            _reject("method", self.method, f"one of {', '.join(METHODS)}")
         if not _is_int(self.block_size) or self.block_size < 3 or self.block_size % 2 == 0:
             _reject("block_size", self.block_size, "an odd integer >= 3")
         if not _is_real(self.c):

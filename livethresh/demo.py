@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livethresh.binarize.binarizer import binarize
 from livethresh.config import ThresholdConfig, load_preset
 from livethresh.synthetic import document_photo, write_document_clip
-from livethresh.threshold import binarize
 from livethresh.transcode import TranscodeResult, transcode
 
 
@@ -30,6 +30,22 @@ class DemoOutputs:
     clip: Path
     binarized: Path
     result: TranscodeResult
+
+    def report(self) -> list[str]:
+        """What was written and what to try next, one line each, for the console."""
+        return [
+            f"comparison:  {self.comparison}  "
+            "(input | global Otsu | adaptive: the article's point)",
+            f"page, mask:  {self.page}, {self.mask}",
+            f"input clip:  {self.clip}  (a shadow sweeps across the page)",
+            f"binarized:   {self.result.summary()}",
+            "",
+            "Try next:",
+            f"  livethresh preview {self.clip} --side-by-side      tune it live (press h for keys)",
+            f"  livethresh image {self.page} mask.png --method sauvola",
+            f"  livethresh transcode {self.clip} out.mp4 --preset document --side-by-side",
+            "  livethresh presets                         scenes with ready-made settings",
+        ]
 
 
 def label(image: np.ndarray, text: str) -> np.ndarray:

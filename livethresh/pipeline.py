@@ -29,11 +29,12 @@ threads and re-raises that exception (its traceback intact). A sink raising
 :class:`~livethresh.sinks.StopPipeline` ends the run cleanly.
 
 Threads on 2 cores: PyAV decodes with ``thread_type="AUTO"``, FFmpeg's automatic thread count
-for files and one thread for live sources (:func:`~livethresh.sources.default_decoder_threads`);
-OpenCV's own pool is off (``cv2.setNumThreads(1)``) because it would oversubscribe the cores
-the stages already use; and the binarizer runs in :data:`FILE_BANDS` or :data:`LIVE_BANDS`
-band(s). See
-``benchmarks/bench_pipeline.py`` and the README for the measurements behind these choices.
+for files and one thread for live sources
+(:func:`~livethresh.sources.pyav.default_decoder_threads`); OpenCV's own pool is off
+(:func:`~livethresh.binarize.binarizer.limit_opencv_threads`) because it would
+oversubscribe the cores the stages already use; and the binarizer runs in :data:`FILE_BANDS`
+or :data:`LIVE_BANDS` band(s). See ``benchmarks/bench_pipeline.py`` and the README for the
+measurements behind these choices.
 """
 
 from __future__ import annotations
@@ -46,13 +47,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from livethresh.sinks import FrameSink, ProcessedFrame, StopPipeline
-from livethresh.sources import LumaReader
+from livethresh.binarize.binarizer import Binarizer, limit_opencv_threads
+from livethresh.frames import LumaReader, ProcessedFrame
+from livethresh.sinks import FrameSink, StopPipeline
 from livethresh.stats import Stats
-from livethresh.threshold import Binarizer
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
@@ -261,9 +261,7 @@ class Pipeline:
         """Ask the run to end soon (from any thread); :meth:`run` then returns normally."""
         self._stop.set()
         self._abort_queues()
-        interrupt = getattr(self.source, "interrupt", None)
-        if interrupt is not None:
-            interrupt()  # a paced source may be waiting for its next frame to be due
+        self.source.interrupt()  # a paced source may be waiting for its next frame to be due
 
     def set_config(self, config: ThresholdConfig) -> None:
         """Use ``config`` from the next frame on, without interrupting the run.
@@ -303,16 +301,23 @@ class Pipeline:
         if self._ran:
             raise RuntimeError("a Pipeline runs once; build a new one")
         self._ran = True
-        cv2.setNumThreads(1)
+        limit_opencv_threads()
         self.stats = Stats()
         try:
             self.sink.open(self.source.info)
             self._threads = [
-                threading.Thread(target=self._guard,
-                                 args=(self._decode_loop, self._decoded, True),
-                                 name="livethresh-decode", daemon=True),
-                threading.Thread(target=self._guard, args=(self._process_loop, self._processed),
-                                 name="livethresh-process", daemon=True),
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._decode_loop, self._decoded, True),
+                    name="livethresh-decode",
+                    daemon=True,
+                ),
+                threading.Thread(
+                    target=self._guard,
+                    args=(self._process_loop, self._processed),
+                    name="livethresh-process",
+                    daemon=True,
+                ),
             ]
             for thread in self._threads:
                 thread.start()
@@ -366,9 +371,7 @@ class Pipeline:
     def _shutdown(self) -> None:
         self._stop.set()
         self._abort_queues()
-        interrupt = getattr(self.source, "interrupt", None)
-        if interrupt is not None:
-            interrupt()
+        self.source.interrupt()
         stuck: list[str] = []
         try:
             deadline = time.monotonic() + JOIN_TIMEOUT
@@ -427,8 +430,7 @@ class Pipeline:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-            # Sources that skip damaged packets count them (AVSource.decode_errors).
-            stats.decode_errors = getattr(self.source, "decode_errors", 0)
+            stats.decode_errors = self.source.decode_errors
 
     def _process_loop(self) -> None:
         stats, times = self.stats, self.stats.stage_seconds

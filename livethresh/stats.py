@@ -137,8 +137,7 @@ class Stats:
             if lat["p50"] is not None
             else "no latency recorded"
         )
-        damaged = (f", {self.decode_errors} damaged packets skipped" if self.decode_errors
-                   else "")
+        damaged = f", {self.decode_errors} damaged packets skipped" if self.decode_errors else ""
         return (
             f"{self.frames_written} frames in {self.wall_s:.2f} s ({self.fps:.1f} fps), "
             f"{self.dropped} dropped{damaged}, {latency}"

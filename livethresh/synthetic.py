@@ -18,12 +18,60 @@ import numpy as np
 import numpy.typing as npt
 
 _WORDS = (
-    "adaptive", "thresholding", "compares", "each", "pixel", "with", "its", "own",
-    "neighbourhood", "so", "that", "text", "stays", "readable", "under", "a", "shadow",
-    "where", "one", "global", "cut", "off", "fails", "the", "block", "size", "sets", "how",
-    "far", "the", "neighbourhood", "reaches", "and", "C", "shifts", "the", "local", "mean",
-    "paper", "ink", "light", "gutter", "page", "receipt", "whiteboard", "marker", "camera",
-    "frame", "video", "stream", "binarize", "mask", "foreground", "background",
+    "adaptive",
+    "thresholding",
+    "compares",
+    "each",
+    "pixel",
+    "with",
+    "its",
+    "own",
+    "neighbourhood",
+    "so",
+    "that",
+    "text",
+    "stays",
+    "readable",
+    "under",
+    "a",
+    "shadow",
+    "where",
+    "one",
+    "global",
+    "cut",
+    "off",
+    "fails",
+    "the",
+    "block",
+    "size",
+    "sets",
+    "how",
+    "far",
+    "the",
+    "neighbourhood",
+    "reaches",
+    "and",
+    "C",
+    "shifts",
+    "the",
+    "local",
+    "mean",
+    "paper",
+    "ink",
+    "light",
+    "gutter",
+    "page",
+    "receipt",
+    "whiteboard",
+    "marker",
+    "camera",
+    "frame",
+    "video",
+    "stream",
+    "binarize",
+    "mask",
+    "foreground",
+    "background",
 )
 
 
@@ -49,8 +97,9 @@ def render_text_page(
             (w, _), _ = cv2.getTextSize(word, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
             if x + w > width - margin:
                 break
-            cv2.putText(page, word, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 0, thickness,
-                        cv2.LINE_AA)
+            cv2.putText(
+                page, word, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, 0, thickness, cv2.LINE_AA
+            )
             x += w + max(4, step // 3)
         y += step
     return page
@@ -70,8 +119,14 @@ def illumination(height: int, width: int, phase: float = 0.0) -> np.ndarray:
     return cast(np.ndarray, (falloff * shadow).astype(np.float32))
 
 
-def light_page(page: np.ndarray, light: np.ndarray, paper: float = 235.0, ink: float = 40.0,
-               noise: float = 3.0, seed: int = 0) -> np.ndarray:
+def light_page(
+    page: np.ndarray,
+    light: np.ndarray,
+    paper: float = 235.0,
+    ink: float = 40.0,
+    noise: float = 3.0,
+    seed: int = 0,
+) -> np.ndarray:
     """Photograph a rendered page: map it to paper and ink tones, apply light, add sensor noise."""
     rng = np.random.default_rng(seed)
     tone = ink + (paper - ink) * (page.astype(np.float32) / 255.0)

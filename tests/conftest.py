@@ -41,9 +41,21 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:
     server = subprocess.Popen(
         # -noreset: by default the server resets when its last client leaves, and refuses
         # connections meanwhile, which would fail the next test's window at random.
-        ["Xvfb", f":{number}", "-displayfd", str(write_fd), "-screen", "0", "1280x720x24",
-         "-nolisten", "tcp", "-noreset"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "Xvfb",
+            f":{number}",
+            "-displayfd",
+            str(write_fd),
+            "-screen",
+            "0",
+            "1280x720x24",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
+        pass_fds=(write_fd,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     os.close(write_fd)
     with os.fdopen(read_fd) as announced:

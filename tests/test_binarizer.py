@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from livethresh import Binarizer, FrameShapeError, ThresholdConfig, available_methods, binarize
-from livethresh.threshold import plan_bands, reference
+from livethresh.binarize.binarizer import plan_bands
+from livethresh.binarize.opencv import article_reference as reference
 from tests.conftest import document_frame, random_frame
 
 FRAME_BYTES = 1080 * 1920

@@ -53,8 +53,9 @@ def test_image_equals_the_article_code(photo, tmp_path):
 
 def test_options_and_negative_offset(photo, tmp_path):
     out = tmp_path / "mask.bmp"
-    result = invoke("image", photo, out, "--method", "mean", "--block-size", "25", "-C", "-4",
-                    "--blur", "0")
+    result = invoke(
+        "image", photo, out, "--method", "mean", "--block-size", "25", "-C", "-4", "--blur", "0"
+    )
     assert result.exit_code == 0, result.output
     want = article_mask(photo, 25, -4, cv2.ADAPTIVE_THRESH_MEAN_C, blur=0)
     assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), want)
@@ -62,8 +63,12 @@ def test_options_and_negative_offset(photo, tmp_path):
 
 def test_preset_with_override(photo, tmp_path):
     out = tmp_path / "m.png"
-    assert invoke("image", photo, out, "--preset", "document", "--no-invert",
-                  "--offset", "3").exit_code == 0
+    assert (
+        invoke(
+            "image", photo, out, "--preset", "document", "--no-invert", "--offset", "3"
+        ).exit_code
+        == 0
+    )
     want = article_mask(photo, 31, 3, blur=3)
     assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), want)
 
@@ -93,8 +98,14 @@ def test_output_format_follows_extension(photo, tmp_path):
 def test_bad_input_is_one_line_and_exit_2(args, text, photo, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "empty.png").write_bytes(b"")
-    values = {"missing": tmp_path / "missing.png", "out": tmp_path / "out.png", "tmp": tmp_path,
-              "text": tmp_path / "notes.txt", "empty": tmp_path / "empty.png", "photo": photo}
+    values = {
+        "missing": tmp_path / "missing.png",
+        "out": tmp_path / "out.png",
+        "tmp": tmp_path,
+        "text": tmp_path / "notes.txt",
+        "empty": tmp_path / "empty.png",
+        "photo": photo,
+    }
     result = invoke("image", *[a.format(**values) for a in args])
     assert_one_line_error(result, text)
     assert not (tmp_path / "out.png").exists()

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from livethresh import devices
+from livethresh.binarize.binarizer import Binarizer
+from livethresh.binarize.opencv import article_reference as reference
 from livethresh.cli import app
 from livethresh.config import iter_presets, load_preset
+from livethresh.sources import devices
 from livethresh.synthetic import document_photo
-from livethresh.threshold import Binarizer, reference
 
 runner = CliRunner()
 PRESETS = [name for name, _ in iter_presets()]
@@ -71,19 +72,32 @@ def test_parse_v4l2_formats():
     ]
     formats = devices.parse_v4l2_formats(lines)
     assert [(f.pix_fmt, f.compressed) for f in formats] == [
-        ("yuyv422", False), ("mjpeg", True), ("nv12", False)]
+        ("yuyv422", False),
+        ("mjpeg", True),
+        ("nv12", False),
+    ]
     assert formats[0].description == "YUYV 4:2:2"
     assert formats[1].sizes == ("640x480", "1920x1080")
     assert formats[2].sizes == ("{32-4096, 2}x{32-2160, 2}",)
 
 
 def test_parse_avfoundation_and_dshow_device_lists():
-    avf = ["AVFoundation video devices:", "[0] FaceTime HD Camera", "[1] Capture screen 0",
-           "AVFoundation audio devices:", "[0] MacBook Pro Microphone"]
+    avf = [
+        "AVFoundation video devices:",
+        "[0] FaceTime HD Camera",
+        "[1] Capture screen 0",
+        "AVFoundation audio devices:",
+        "[0] MacBook Pro Microphone",
+    ]
     assert devices.parse_avfoundation_devices(avf) == [
-        ("0", "FaceTime HD Camera"), ("1", "Capture screen 0")]
-    dshow = ['"Integrated Camera" (video)', '  Alternative name "@device_pnp_x"',
-             '"Microphone (Realtek)" (audio)']
+        ("0", "FaceTime HD Camera"),
+        ("1", "Capture screen 0"),
+    ]
+    dshow = [
+        '"Integrated Camera" (video)',
+        '  Alternative name "@device_pnp_x"',
+        '"Microphone (Realtek)" (audio)',
+    ]
     assert devices.parse_dshow_devices(dshow) == ["Integrated Camera"]
 
 
@@ -104,11 +118,14 @@ def test_threshold_options_read_the_same_in_every_command():
 
     def options(name: str) -> dict[str, tuple[tuple[str, ...], str]]:
         params = group.commands[name].params  # type: ignore[attr-defined]
-        return {p.name: (tuple(p.opts + p.secondary_opts), p.help) for p in params
-                if getattr(p, "rich_help_panel", None) == "Threshold options"}
+        return {
+            p.name: (tuple(p.opts + p.secondary_opts), p.help)
+            for p in params
+            if getattr(p, "rich_help_panel", None) == "Threshold options"
+        }
 
     first = options("image")
-    assert {"method", "block_size", "offset", "blur", "invert", "threshold", "preset"} <= set(first)
+    assert {"method", "block_size", "c", "blur", "invert", "threshold", "preset"} <= set(first)
     for name in ("preview", "transcode", "bench"):
         other = options(name)
         assert other.keys() == first.keys()
@@ -131,8 +148,9 @@ def test_usage_errors_are_one_line_with_a_hint(args, message):
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "livethresh", *args], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "livethresh", *args], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("livethresh: error: "), done.stderr

@@ -19,8 +19,10 @@ runner = CliRunner()
 
 
 def test_bench_json_has_the_documented_keys() -> None:
-    result = runner.invoke(app, ["bench", "testsrc2=size=160x120", "--frames", "12", "--json",
-                                 "-m", "mean", "-b", "15"])
+    result = runner.invoke(
+        app,
+        ["bench", "testsrc2=size=160x120", "--frames", "12", "--json", "-m", "mean", "-b", "15"],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["frames"] == 12 and data["dropped"] == 0
@@ -93,9 +95,19 @@ main()
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_stops_a_live_run_cleanly() -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", READY_THEN_BENCH, "bench", "testsrc2=size=320x240:rate=30",
-         "--live", "--frames", "1000000"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            READY_THEN_BENCH,
+            "bench",
+            "testsrc2=size=320x240:rate=30",
+            "--live",
+            "--frames",
+            "1000000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"  # the pipeline is running

@@ -15,8 +15,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from livethresh.display import ESC, WindowSink, x_display_problem
-from livethresh.sinks import ProcessedFrame, StopPipeline
+from livethresh.frames import ProcessedFrame
+from livethresh.sinks import StopPipeline
+from livethresh.sinks.window import ESC, WindowSink, x_display_problem
 
 
 def run_child(code: str, display: str | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +27,10 @@ def run_child(code: str, display: str | None, *args: str) -> subprocess.Complete
         env["DISPLAY"] = display
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -34,7 +38,7 @@ WINDOW_SCRIPT = """
     import json, sys
     import cv2
     from livethresh.config import ThresholdConfig
-    from livethresh.display import WindowSink
+    from livethresh.sinks.window import WindowSink
     from livethresh.pipeline import Pipeline
     from livethresh.sources import open_source
 
@@ -68,9 +72,22 @@ def test_window_is_shown_and_a_key_quits(xvfb: str, key: int) -> None:
 def test_preview_command_runs_a_pattern_in_a_window(xvfb: str) -> None:
     env = {**os.environ, "DISPLAY": xvfb}
     done = subprocess.run(
-        [sys.executable, "-m", "livethresh", "preview", "testsrc2=size=160x120", "--frames",
-         "5", "--side-by-side", "-m", "mean"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "livethresh",
+            "preview",
+            "testsrc2=size=160x120",
+            "--frames",
+            "5",
+            "--side-by-side",
+            "-m",
+            "mean",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "5 frames" in done.stdout
@@ -80,7 +97,9 @@ def test_preview_without_a_display_is_one_clear_error() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "livethresh", "preview", "testsrc2", "--frames", "2"],
         env={k: v for k, v in os.environ.items() if k != "DISPLAY"},
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [

@@ -31,9 +31,10 @@ import cv2
 import numpy as np
 import pytest
 
-from livethresh import Binarizer, ConfigError, ThresholdConfig, threshold
+from livethresh import Binarizer, ConfigError, ThresholdConfig
+from livethresh.binarize import document
+from livethresh.binarize.registry import method_defaults
 from livethresh.config import load_preset, to_toml
-from livethresh.threshold import method_defaults
 from tests.conftest import document_frame, random_frame
 
 doxapy = pytest.importorskip("doxapy")
@@ -144,12 +145,15 @@ def doxa_binarize(gray: np.ndarray, method: str, window: int, k: float) -> np.nd
     return out
 
 
-@pytest.mark.parametrize(("method", "ks"), [
-    ("sauvola", (0.2, 0.5)),  # DoxaPy's R is 128
-    ("niblack", (-0.2, -0.5)),
-    ("nick", (-0.1, -0.2)),
-    ("wolf", (0.2, 0.5)),
-])
+@pytest.mark.parametrize(
+    ("method", "ks"),
+    [
+        ("sauvola", (0.2, 0.5)),  # DoxaPy's R is 128
+        ("niblack", (-0.2, -0.5)),
+        ("nick", (-0.1, -0.2)),
+        ("wolf", (0.2, 0.5)),
+    ],
+)
 @pytest.mark.parametrize("window", [15, 25, 75])
 def test_agrees_with_doxapy_inside_the_border(method, ks, window):
     gray = document_frame(480, 640, seed=window)
@@ -172,8 +176,11 @@ def test_matches_the_formula_with_replicated_border_full_frame(method):
     ):
         gray = content(200, 300, seed=window)
         config = ThresholdConfig(method=method, block_size=window, blur=0, invert=invert)
-        assert_agree(run(gray, config), formula_reference(gray, config),
-                     f"{method} {content.__name__} w{window} invert={invert}")
+        assert_agree(
+            run(gray, config),
+            formula_reference(gray, config),
+            f"{method} {content.__name__} w{window} invert={invert}",
+        )
 
 
 @pytest.mark.parametrize("method", DOCUMENT_METHODS)
@@ -221,8 +228,8 @@ def test_chunks_and_strips_give_the_whole_frame_output_exactly(method, monkeypat
         config = ThresholdConfig(method=method, block_size=window, blur=0)
         whole = run(gray, config, threads)
         for chunk, strip in [(1, 1), (5, 2), (7, 3), (40, 16)]:
-            monkeypatch.setattr(threshold, "CHUNK_ROWS", chunk)
-            monkeypatch.setattr(threshold, "STRIP_ROWS", strip)
+            monkeypatch.setattr(document, "CHUNK_ROWS", chunk)
+            monkeypatch.setattr(document, "STRIP_ROWS", strip)
             try:
                 got = run(gray, config, threads)
             finally:
@@ -250,8 +257,10 @@ def test_blur_and_invert_apply_as_for_the_other_methods(method):
     assert np.array_equal(inverted, 255 - plain)
     blurred = run(gray, ThresholdConfig(method=method, block_size=25, blur=5))
     assert np.array_equal(
-        blurred, run(cv2.GaussianBlur(gray, (5, 5), 0), ThresholdConfig(method=method,
-                                                                        block_size=25, blur=0))
+        blurred,
+        run(
+            cv2.GaussianBlur(gray, (5, 5), 0), ThresholdConfig(method=method, block_size=25, blur=0)
+        ),
     )
     assert not np.array_equal(blurred, plain)
 
@@ -259,8 +268,9 @@ def test_blur_and_invert_apply_as_for_the_other_methods(method):
 def test_methods_actually_differ():
     """Guard against a registry mix-up that would make every test above trivially agree."""
     gray = document_frame(240, 320, seed=5)
-    masks = {m: run(gray, ThresholdConfig(method=m, block_size=25, blur=0))
-             for m in DOCUMENT_METHODS}
+    masks = {
+        m: run(gray, ThresholdConfig(method=m, block_size=25, blur=0)) for m in DOCUMENT_METHODS
+    }
     for a, b in itertools.combinations(DOCUMENT_METHODS, 2):
         assert not np.array_equal(masks[a], masks[b]), f"{a} and {b} give the same mask"
 
@@ -305,12 +315,29 @@ def test_cli_takes_the_document_options(tmp_path):
     source = tmp_path / "page.png"
     cv2.imwrite(str(source), gray)
     target = tmp_path / "mask.png"
-    result = CliRunner().invoke(app, ["image", str(source), str(target), "-m", "sauvola",
-                                      "--window", "31", "--k", "0.3", "--r", "100", "--blur", "0"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "image",
+            str(source),
+            str(target),
+            "-m",
+            "sauvola",
+            "--window",
+            "31",
+            "--k",
+            "0.3",
+            "--r",
+            "100",
+            "--blur",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     config = ThresholdConfig(method="sauvola", block_size=31, k=0.3, r=100, blur=0)
     assert np.array_equal(cv2.imread(str(target), cv2.IMREAD_GRAYSCALE), run(gray, config))
-    bad = CliRunner().invoke(app, ["image", str(source), str(target), "-y", "-m", "bradley",
-                                   "--t-percent", "120"])
+    bad = CliRunner().invoke(
+        app, ["image", str(source), str(target), "-y", "-m", "bradley", "--t-percent", "120"]
+    )
     assert bad.exit_code == 2
     assert "invalid t 120.0" in bad.output

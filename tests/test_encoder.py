@@ -11,16 +11,11 @@ import numpy as np
 import pytest
 from av.video.reformatter import ColorRange
 
-from livethresh.encoder import (
-    EncoderSink,
-    EncodeSettings,
-    container_accepts,
-    padded_size,
-    plan_encoding,
-)
 from livethresh.errors import ConfigError, OutputError
-from livethresh.sinks import FrameSink, ProcessedFrame
-from livethresh.sources import StreamInfo
+from livethresh.frames import ProcessedFrame, StreamInfo
+from livethresh.sinks import FrameSink
+from livethresh.sinks.encoder import EncoderSink
+from livethresh.sinks.plan import EncodeSettings, container_accepts, padded_size, plan_encoding
 from tests.conftest import document_frame
 
 MS = Fraction(1, 1000)
@@ -32,13 +27,21 @@ LOSSLESS = EncodeSettings(codec="ffv1")
 def masks(height: int, width: int, count: int) -> list[np.ndarray]:
     """Distinct binary masks (a moving document page), so a mixed-up frame is detected."""
     page = document_frame(height + count, width + count, seed=3)
-    return [np.where(page[i:i + height, i:i + width] > 128, 255, 0).astype(np.uint8)
-            for i in range(count)]
+    return [
+        np.where(page[i : i + height, i : i + width] > 128, 255, 0).astype(np.uint8)
+        for i in range(count)
+    ]
 
 
-def encode(target: str | Path | io.BytesIO, settings: EncodeSettings, frames: list[np.ndarray],
-           pts: list[int | None] | None = None, *, reuse_buffers: bool = True,
-           info_size: tuple[int, int] | None = None) -> EncoderSink:
+def encode(
+    target: str | Path | io.BytesIO,
+    settings: EncodeSettings,
+    frames: list[np.ndarray],
+    pts: list[int | None] | None = None,
+    *,
+    reuse_buffers: bool = True,
+    info_size: tuple[int, int] | None = None,
+) -> EncoderSink:
     """Feed masks to a sink the way the pipeline does: one pooled buffer, reused after write."""
     height, width = info_size or frames[0].shape
     sink = EncoderSink(target, settings)
@@ -72,7 +75,7 @@ def decode(source: str | Path | io.BytesIO) -> tuple[list[av.VideoFrame], av.Vid
 
 def plane(frame: av.VideoFrame, index: int) -> np.ndarray:
     data = frame.planes[index]
-    return np.frombuffer(data, np.uint8).reshape(-1, data.line_size)[:data.height, :data.width]
+    return np.frombuffer(data, np.uint8).reshape(-1, data.line_size)[: data.height, : data.width]
 
 
 def luma(frame: av.VideoFrame) -> np.ndarray:
@@ -116,10 +119,12 @@ def test_default_is_h264_yuv420p_mp4_and_keeps_vfr(tmp_path: Path) -> None:
         assert np.abs(frame.to_ndarray(format="yuv444p")[1:].astype(int) - 128).max() <= 3
 
 
-@pytest.mark.parametrize(("name", "settings"), [("out.mp4", EncodeSettings()),
-                                              ("out.mkv", LOSSLESS)])
-def test_packets_keep_the_input_frame_durations(tmp_path: Path, name: str,
-                                                settings: EncodeSettings) -> None:
+@pytest.mark.parametrize(
+    ("name", "settings"), [("out.mp4", EncodeSettings()), ("out.mkv", LOSSLESS)]
+)
+def test_packets_keep_the_input_frame_durations(
+    tmp_path: Path, name: str, settings: EncodeSettings
+) -> None:
     """Sparse frames (average rate 0.2 fps): the output ends one input frame after the last."""
     stamps = [0, 33, 66, 140, 150, 183, 40000]
     sources = masks(32, 48, len(stamps))
@@ -139,8 +144,9 @@ def test_packets_keep_the_input_frame_durations(tmp_path: Path, name: str,
 
 
 @pytest.mark.parametrize(("pix_fmt", "size"), [("yuv420p", (98, 66)), ("gray", (97, 65))])
-def test_odd_size_is_padded_only_for_subsampled_chroma(tmp_path: Path, pix_fmt: str,
-                                                       size: tuple[int, int]) -> None:
+def test_odd_size_is_padded_only_for_subsampled_chroma(
+    tmp_path: Path, pix_fmt: str, size: tuple[int, int]
+) -> None:
     sources = masks(65, 97, 3)
     out = tmp_path / "odd.mkv"
     encode(out, EncodeSettings(codec="ffv1", pix_fmt=pix_fmt), sources)
@@ -189,14 +195,18 @@ def test_side_by_side_keeps_the_input_colors(tmp_path: Path) -> None:
     assert abs(int(yuv[2, 32, 150]) - 128) <= 1  # the mask half stays neutral
 
 
-@pytest.mark.parametrize(("pix_fmt", "color_range", "limited"), [
-    ("yuv420p", ColorRange.MPEG, True),
-    ("yuv420p", ColorRange.UNSPECIFIED, True),  # unspecified YUV means limited
-    ("yuv420p", ColorRange.JPEG, False),
-    ("yuvj420p", ColorRange.UNSPECIFIED, False),
-])
-def test_side_by_side_input_half_is_full_range(tmp_path: Path, pix_fmt: str, color_range: int,
-                                               limited: bool) -> None:
+@pytest.mark.parametrize(
+    ("pix_fmt", "color_range", "limited"),
+    [
+        ("yuv420p", ColorRange.MPEG, True),
+        ("yuv420p", ColorRange.UNSPECIFIED, True),  # unspecified YUV means limited
+        ("yuv420p", ColorRange.JPEG, False),
+        ("yuvj420p", ColorRange.UNSPECIFIED, False),
+    ],
+)
+def test_side_by_side_input_half_is_full_range(
+    tmp_path: Path, pix_fmt: str, color_range: int, limited: bool
+) -> None:
     """The output is flagged full range, so a limited-range input is stretched on the way in;
     the mask half stays exact. The odd width shares the last chroma column with the mask."""
     width, height = 97, 64
@@ -258,16 +268,20 @@ def test_missing_or_repeated_pts_become_the_next_tick(tmp_path: Path) -> None:
     assert times[0] == 0 and times[2] == 66
 
 
-@pytest.mark.parametrize(("name", "settings", "codec"), [
-    ("out.webm", EncodeSettings(), "vp8"),
-    ("out.ts", EncodeSettings(), "h264"),
-    ("out.mov", EncodeSettings(codec="mjpeg"), "mjpeg"),
-    ("out.avi", EncodeSettings(), "h264"),
-    ("out.y4m", EncodeSettings(format="yuv4mpegpipe"), "rawvideo"),
-    ("out.mkv", EncodeSettings(pix_fmt="yuv420p10le"), "h264"),
-])
-def test_containers_and_formats(tmp_path: Path, name: str, settings: EncodeSettings,
-                                codec: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "settings", "codec"),
+    [
+        ("out.webm", EncodeSettings(), "vp8"),
+        ("out.ts", EncodeSettings(), "h264"),
+        ("out.mov", EncodeSettings(codec="mjpeg"), "mjpeg"),
+        ("out.avi", EncodeSettings(), "h264"),
+        ("out.y4m", EncodeSettings(format="yuv4mpegpipe"), "rawvideo"),
+        ("out.mkv", EncodeSettings(pix_fmt="yuv420p10le"), "h264"),
+    ],
+)
+def test_containers_and_formats(
+    tmp_path: Path, name: str, settings: EncodeSettings, codec: str
+) -> None:
     sources = masks(64, 96, 5)
     encode(tmp_path / name, settings, sources)
     frames, stream = decode(tmp_path / name)
@@ -296,25 +310,27 @@ def test_close_is_idempotent_and_write_after_close_fails(tmp_path: Path) -> None
         sink.write(frame)
 
 
-@pytest.mark.parametrize(("target", "settings", "error", "message"), [
-    ("out.xyz", EncodeSettings(), OutputError, "extension"),
-    ("out.webm", EncodeSettings(codec="libx264"), ConfigError, "cannot hold"),
-    ("out.mp4", EncodeSettings(pix_fmt="rgb48"), ConfigError, "pixel format"),
-    ("-", EncodeSettings(format="mp4"), OutputError, "stdout"),
-    ("out.mkv", EncodeSettings(codec="ffv1", crf=3), ConfigError, "no --crf"),
-    ("out.mkv", EncodeSettings(codec="ffv1", preset="fast"), ConfigError, "no --preset"),
-    ("out.mp4", EncodeSettings(codec="nosuch"), ConfigError, "unknown video encoder"),
-    ("out.mp4", EncodeSettings(codec="aac"), ConfigError, "not a video encoder"),
-    ("out.mp4", EncodeSettings(crf=99), ConfigError, "crf"),
-    ("out.mp4", EncodeSettings(format="nosuchformat"), OutputError, "unknown output format"),
-    ("ftp://host/x", EncodeSettings(), OutputError, "scheme"),
-])
+@pytest.mark.parametrize(
+    ("target", "settings", "error", "message"),
+    [
+        ("out.xyz", EncodeSettings(), OutputError, "extension"),
+        ("out.webm", EncodeSettings(codec="libx264"), ConfigError, "cannot hold"),
+        ("out.mp4", EncodeSettings(pix_fmt="rgb48"), ConfigError, "pixel format"),
+        ("-", EncodeSettings(format="mp4"), OutputError, "stdout"),
+        ("out.mkv", EncodeSettings(codec="ffv1", crf=3), ConfigError, "no --crf"),
+        ("out.mkv", EncodeSettings(codec="ffv1", preset="fast"), ConfigError, "no --preset"),
+        ("out.mp4", EncodeSettings(codec="nosuch"), ConfigError, "unknown video encoder"),
+        ("out.mp4", EncodeSettings(codec="aac"), ConfigError, "not a video encoder"),
+        ("out.mp4", EncodeSettings(crf=99), ConfigError, "crf"),
+        ("out.mp4", EncodeSettings(format="nosuchformat"), OutputError, "unknown output format"),
+        ("ftp://host/x", EncodeSettings(), OutputError, "scheme"),
+    ],
+)
 def test_bad_settings_fail_before_anything_is_written(
-        tmp_path: Path, target: str, settings: EncodeSettings, error: type[Exception],
-        message: str) -> None:
+    tmp_path: Path, target: str, settings: EncodeSettings, error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=message):
-        plan_encoding(target if "://" in target or target == "-" else tmp_path / target,
-                      settings)
+        plan_encoding(target if "://" in target or target == "-" else tmp_path / target, settings)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from livethresh import ThresholdConfig, binarize
-from livethresh.evaluate import DRD_WEIGHTS, drd, f_measure, ink_of, psnr, score
+from livethresh.metrics import DRD_WEIGHTS, drd, f_measure, ink_of, psnr, score
 from livethresh.synthetic import DEGRADATIONS, degraded_document
 
 
@@ -33,8 +33,9 @@ def test_f_measure_and_psnr_by_hand():
     ink[8:12, 8:16] = False  # miss 32 of the 64 + 52 = 116 ink pixels
     ink[0, 0:4] = True  # 4 false alarms
     precision, recall = 84 / 88, 84 / 116
-    assert f_measure(ink, truth) == pytest.approx(100 * 2 * precision * recall / (precision
-                                                                                + recall))
+    assert f_measure(ink, truth) == pytest.approx(
+        100 * 2 * precision * recall / (precision + recall)
+    )
     assert psnr(ink, truth) == pytest.approx(10 * math.log10(1024 / 36))
     assert f_measure(np.zeros_like(truth), truth) == 0.0
 

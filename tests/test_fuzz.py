@@ -15,9 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_short_fuzz_run_has_no_crash_and_no_hang():
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "fuzz.py"), "--iterations", "1500",
-         "--seed", "7", "--case-timeout", "30", "--budget", "150", "--json"],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "fuzz.py"),
+            "--iterations",
+            "1500",
+            "--seed",
+            "7",
+            "--case-timeout",
+            "30",
+            "--budget",
+            "150",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     report = json.loads(result.stdout)
     assert report["crashes"] == [] and report["hangs"] == [], result.stdout

@@ -16,9 +16,21 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return next(out.glob("livethresh-*.whl"))
 
@@ -36,13 +48,35 @@ def test_wheel_contains_package_presets_and_entry_point(wheel):
 @pytest.mark.slow
 def test_presets_load_by_name_from_an_installed_copy(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), str(wheel)], check=True, capture_output=True, timeout=300)
-    code = ("import livethresh, livethresh.config as c; "
-            "print(livethresh.__file__); print(c.load_preset('document').block_size); "
-            "print([str(d) for d in c.preset_dirs()])")
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                            text=True, env={"PYTHONPATH": str(target), "PATH": ""}, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    code = (
+        "import livethresh, livethresh.config as c; "
+        "print(livethresh.__file__); print(c.load_preset('document').block_size); "
+        "print([str(d) for d in c.preset_dirs()])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(target), "PATH": ""},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     module, block, dirs = result.stdout.splitlines()
     assert module.startswith(str(target))

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from livethresh.binarize.opencv import article_reference as reference
 from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, OutputError
+from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.pipeline import LivePolicy, Pipeline, SlotQueue
-from livethresh.sinks import NullSink, ProcessedFrame, StopPipeline
-from livethresh.sources import StreamInfo, open_source
-from livethresh.threshold import reference
+from livethresh.sinks import NullSink, StopPipeline
+from livethresh.sources import open_source
 from tests.conftest import document_frame
 
 CONFIG = ThresholdConfig()
@@ -55,6 +56,11 @@ class ArraySource:
         self.shape = shape
         self.generator_closed = False
         self.images: dict[tuple[int, int, int], np.ndarray] = {}
+        self.decode_errors = 0
+        self.interrupted = 0
+
+    def interrupt(self) -> None:
+        self.interrupted += 1
 
     def image(self, index: int) -> np.ndarray:
         for start in sorted(self.shapes, reverse=True):
@@ -94,8 +100,14 @@ class ArraySource:
 class RecordingSink:
     """Keeps copies of what it was given; optionally slow, failing or stopping."""
 
-    def __init__(self, *, delay: float = 0.0, fail_at: int | None = None,
-                 stop_at: int | None = None, on_write: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        fail_at: int | None = None,
+        stop_at: int | None = None,
+        on_write: Any = None,
+    ) -> None:
         self.delay, self.fail_at, self.stop_at, self.on_write = delay, fail_at, stop_at, on_write
         self.indices: list[int] = []
         self.masks: list[np.ndarray] = []

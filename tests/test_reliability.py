@@ -31,7 +31,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import livethresh.bench
 import livethresh.sources
+import livethresh.sources.pyav
 from livethresh.cli import app
 from tests.conftest import wait_for_partial_output
 from tests.test_sources import encode, pattern
@@ -63,8 +65,13 @@ def assert_one_line(stderr: str, code: int, expected_code: int, *texts: str) -> 
 
 def run_cli(*args: object, timeout: float = HANG, **kwargs: Any) -> subprocess.CompletedProcess:
     """The installed command in a real process, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "livethresh", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "livethresh", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 # -- bad inputs --------------------------------------------------------------------------------
@@ -75,8 +82,9 @@ def audio_only(path: Path) -> Path:
         stream = container.add_stream("aac", rate=48000)
         stream.layout = "stereo"
         for index in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
-                                               layout="stereo")
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((2, 1024), np.float32), format="fltp", layout="stereo"
+            )
             frame.sample_rate, frame.pts = 48000, index * 1024
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -85,9 +93,18 @@ def audio_only(path: Path) -> Path:
 
 def bad_input(kind: str, folder: Path) -> Path:
     """Make one kind of broken input in ``folder``."""
-    path = folder / {"directory": "clip.mp4", "zero-byte": "empty.mp4", "text": "notes.mp4",
-                     "random": "noise.mkv", "audio-only": "song.m4a",
-                     "truncated-mp4": "cut.mp4", "missing": "nope.mp4"}[kind]
+    path = (
+        folder
+        / {
+            "directory": "clip.mp4",
+            "zero-byte": "empty.mp4",
+            "text": "notes.mp4",
+            "random": "noise.mkv",
+            "audio-only": "song.m4a",
+            "truncated-mp4": "cut.mp4",
+            "missing": "nope.mp4",
+        }[kind]
+    )
     if kind == "directory":
         path.mkdir()
     elif kind == "zero-byte":
@@ -119,8 +136,9 @@ BAD_INPUTS = {
 
 @pytest.mark.parametrize("command", ["transcode", "bench"])
 @pytest.mark.parametrize("kind", list(BAD_INPUTS))
-def test_bad_input_is_one_line_exit_2_and_untouched(tmp_path: Path, kind: str,
-                                                     command: str) -> None:
+def test_bad_input_is_one_line_exit_2_and_untouched(
+    tmp_path: Path, kind: str, command: str
+) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     source = bad_input(kind, folder)
@@ -166,15 +184,16 @@ def damage_packets(source: Path, indices: tuple[int, ...]) -> Path:
     rng = np.random.default_rng(0)
     for index in indices:
         pos, size = packets[index]
-        data[pos + size // 4: pos + size // 4 + size // 2] = rng.bytes(size // 2)
+        data[pos + size // 4 : pos + size // 4 + size // 2] = rng.bytes(size // 2)
     damaged = source.with_name("damaged" + source.suffix)
     damaged.write_bytes(bytes(data))
     return damaged
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
-def test_damaged_packets_are_counted_skipped_and_the_run_goes_on(tmp_path: Path,
-                                                                 suffix: str) -> None:
+def test_damaged_packets_are_counted_skipped_and_the_run_goes_on(
+    tmp_path: Path, suffix: str
+) -> None:
     source = damage_packets(make_video(tmp_path / f"in{suffix}", frames=30), (10, 11, 12, 20))
     with av.open(str(source)) as container:
         decodable = 0
@@ -208,11 +227,11 @@ def test_rotation_metadata_gives_upright_output(tmp_path: Path) -> None:
     assert frames[0].rotation == 0
 
 
-@pytest.mark.parametrize(("size", "encoded"), [((2, 2), (2, 2)), ((1, 1), (2, 2)),
-                                               ((3, 2), (4, 2))])
+@pytest.mark.parametrize(
+    ("size", "encoded"), [((2, 2), (2, 2)), ((1, 1), (2, 2)), ((3, 2), (4, 2))]
+)
 def test_tiny_frames(tmp_path: Path, size: tuple[int, int], encoded: tuple[int, int]) -> None:
-    source = make_video(tmp_path / "tiny.mkv", size=size, frames=5, codec="ffv1",
-                        pix_fmt="gray")
+    source = make_video(tmp_path / "tiny.mkv", size=size, frames=5, codec="ffv1", pix_fmt="gray")
     out = tmp_path / "tiny.mp4"
     result = invoke("transcode", source, out, "--json")
     assert result.exit_code == 0, result.output
@@ -288,8 +307,9 @@ def test_full_device_is_written_in_place_and_fails_cleanly(clip: Path, tmp_path:
     # A device is written in place (a rename would replace the device node itself), so it
     # needs no -y; /dev/full answers every write with ENOSPC.
     result = invoke("transcode", clip, "/dev/full", "--format", "matroska")
-    assert_one_line(result.stderr, result.exit_code, 2, "No space left on device",
-                    "free some space")
+    assert_one_line(
+        result.stderr, result.exit_code, 2, "No space left on device", "free some space"
+    )
     link = tmp_path / "masks.mkv"
     link.symlink_to("/dev/full")
     result = invoke("transcode", clip, link, "-y")  # through a symlink: the same
@@ -303,16 +323,25 @@ def test_full_device_is_written_in_place_and_fails_cleanly(clip: Path, tmp_path:
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_stdout_on_a_full_disk(clip: Path) -> None:
     with open("/dev/full", "wb") as full:
-        done = subprocess.run([sys.executable, "-m", "livethresh", "transcode", clip, "-"],
-                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=HANG)
-    assert_one_line(done.stderr, done.returncode, 2, "cannot write the output",
-                    "No space left on device")
+        done = subprocess.run(
+            [sys.executable, "-m", "livethresh", "transcode", clip, "-"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=HANG,
+        )
+    assert_one_line(
+        done.stderr, done.returncode, 2, "cannot write the output", "No space left on device"
+    )
 
 
 def test_stdout_reader_that_goes_away(tmp_path: Path) -> None:
     source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=200)
-    child = subprocess.Popen([sys.executable, "-m", "livethresh", "transcode", source, "-"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "livethresh", "transcode", source, "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert child.stdout is not None and child.stderr is not None
     child.stdout.read(1000)
     child.stdout.close()  # like `| head -c 1000`
@@ -322,8 +351,9 @@ def test_stdout_reader_that_goes_away(tmp_path: Path) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         pytest.fail("transcode hung after its reader went away")
-    assert_one_line(stderr, child.returncode, 2, "Broken pipe",
-                    "the reader of the output went away")
+    assert_one_line(
+        stderr, child.returncode, 2, "Broken pipe", "the reader of the output went away"
+    )
 
 
 def limit_file_size() -> None:
@@ -336,15 +366,21 @@ def limit_file_size() -> None:
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
 def test_disk_filling_up_mid_run_leaves_no_broken_file(tmp_path: Path, suffix: str) -> None:
-    source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=60, codec="ffv1",
-                        pix_fmt="gray")
+    source = make_video(
+        tmp_path / "in.mkv", size=(320, 240), frames=60, codec="ffv1", pix_fmt="gray"
+    )
     before = digest(source)
     out = tmp_path / f"out{suffix}"
     out.write_bytes(b"the previous version")
-    done = run_cli("transcode", source, out, "-y", "--codec", "ffv1",
-                   preexec_fn=limit_file_size)
-    assert_one_line(done.stderr, done.returncode, 2, "cannot ", "File too large",
-                    "free some space or write to another disk")
+    done = run_cli("transcode", source, out, "-y", "--codec", "ffv1", preexec_fn=limit_file_size)
+    assert_one_line(
+        done.stderr,
+        done.returncode,
+        2,
+        "cannot ",
+        "File too large",
+        "free some space or write to another disk",
+    )
     # The half-written file is not put in place: the old one stays, and no temporary is left.
     assert out.read_bytes() == b"the previous version"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", out.name]
@@ -365,8 +401,12 @@ def test_symlinked_output_writes_where_the_link_points(clip: Path, tmp_path: Pat
 
 def test_output_codec_the_container_cannot_hold(clip: Path, tmp_path: Path) -> None:
     result = invoke("transcode", clip, tmp_path / "masks.ts", "--codec", "ffv1")
-    assert_one_line(result.stderr, result.exit_code, 2,
-                    "container 'mpegts' cannot hold 'ffv1' video; choose another codec")
+    assert_one_line(
+        result.stderr,
+        result.exit_code,
+        2,
+        "container 'mpegts' cannot hold 'ffv1' video; choose another codec",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]
 
 
@@ -379,8 +419,13 @@ def test_missing_camera(tmp_path: Path) -> None:
         pytest.skip("this machine has a /dev/video9")
     for command in (["bench", "9"], ["transcode", "9", tmp_path / "cam.mkv"]):
         result = invoke(*command)
-        assert_one_line(result.stderr, result.exit_code, 2, "camera '9' (/dev/video9) not found",
-                        "check that it is connected")
+        assert_one_line(
+            result.stderr,
+            result.exit_code,
+            2,
+            "camera '9' (/dev/video9) not found",
+            "check that it is connected",
+        )
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="v4l2 device paths")
@@ -392,10 +437,15 @@ def test_busy_camera(monkeypatch: pytest.MonkeyPatch) -> None:
             av.error.err_check(-errno.EBUSY, str(target))
         return real_open(target, *args, **kwargs)
 
-    monkeypatch.setattr(livethresh.sources.av, "open", open_busy)
+    monkeypatch.setattr(livethresh.sources.pyav.av, "open", open_busy)
     result = invoke("bench", "0")
-    assert_one_line(result.stderr, result.exit_code, 2, "camera '0' (/dev/video0) is busy",
-                    "close the program using it")
+    assert_one_line(
+        result.stderr,
+        result.exit_code,
+        2,
+        "camera '0' (/dev/video0) is busy",
+        "close the program using it",
+    )
 
 
 class UnpluggedAfter:
@@ -426,14 +476,20 @@ def camera_unplugged_after_12(monkeypatch: pytest.MonkeyPatch) -> None:
         pattern_source = av.open("testsrc2=size=160x120:rate=30", format="lavfi")
         return UnpluggedAfter(pattern_source, 12)
 
-    monkeypatch.setattr(livethresh.sources, "_open_container", open_camera)
+    monkeypatch.setattr(livethresh.sources.pyav, "open_container", open_camera)
 
 
 @pytest.mark.usefixtures("camera_unplugged_after_12")
 def test_camera_unplugged_mid_run_ends_with_one_line() -> None:
     result = invoke("bench", "0", "--frames", "1000")
-    assert_one_line(result.stderr, result.exit_code, 2, "'0' stopped after 12 frames",
-                    "No such device", "check that the camera is still connected")
+    assert_one_line(
+        result.stderr,
+        result.exit_code,
+        2,
+        "'0' stopped after 12 frames",
+        "No such device",
+        "check that the camera is still connected",
+    )
 
 
 @pytest.mark.usefixtures("camera_unplugged_after_12")
@@ -455,7 +511,7 @@ def test_source_that_closes_after_n_frames_ends_the_run_cleanly(tmp_path: Path) 
     def feed() -> None:
         with open(fifo, "wb") as pipe:  # blocks until livethresh opens the FIFO
             for start in range(0, len(stream), 4096):
-                pipe.write(stream[start:start + 4096])
+                pipe.write(stream[start : start + 4096])
                 time.sleep(0.001)
 
     writer = threading.Thread(target=feed, daemon=True)
@@ -501,19 +557,26 @@ def stream_server(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def one_second_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """The default read timeout is 10 s; 1 s keeps the test short."""
-    monkeypatch.setattr(livethresh.sources, "open_source",
-                        functools.partial(livethresh.sources.open_source, timeout=1.0))
+    quick = functools.partial(livethresh.sources.open_source, timeout=1.0)
+    monkeypatch.setattr(livethresh.sources, "open_source", quick)
+    monkeypatch.setattr(livethresh.bench, "open_source", quick)
 
 
 @pytest.mark.usefixtures("one_second_timeout")
 def test_stalled_stream_ends_with_the_read_timeout_and_keeps_the_frames(
-        stream_server: Any, tmp_path: Path) -> None:
+    stream_server: Any, tmp_path: Path
+) -> None:
     out = tmp_path / "recording.mkv"
     started = time.monotonic()
     result = invoke("transcode", stream_server("stall"), out)
     assert time.monotonic() - started < 20  # the timeout fired; nothing hung
-    line = assert_one_line(result.stderr, result.exit_code, 2, "no data for 1 s (read timeout)",
-                           "check the stream and the network")
+    line = assert_one_line(
+        result.stderr,
+        result.exit_code,
+        2,
+        "no data for 1 s (read timeout)",
+        "check the stream and the network",
+    )
     kept = int(line.rsplit("the ", 1)[1].split()[0])
     assert kept > 0 and line.endswith(f"frames before it are kept in {out}")
     assert len(video_frames(out)) == kept
@@ -524,8 +587,9 @@ def test_stalled_stream_ends_with_the_read_timeout_and_keeps_the_frames(
 def test_stream_that_hangs_up_mid_run(stream_server: Any, tmp_path: Path) -> None:
     out = tmp_path / "recording.mkv"
     result = invoke("transcode", stream_server("hang up"), out)
-    line = assert_one_line(result.stderr, result.exit_code, 2, "stopped after",
-                           "check the stream and the network")
+    line = assert_one_line(
+        result.stderr, result.exit_code, 2, "stopped after", "check the stream and the network"
+    )
     kept = int(line.rsplit("the ", 1)[1].split()[0])
     assert len(video_frames(out)) == kept > 0
 
@@ -536,8 +600,9 @@ def test_stream_that_hangs_up_mid_run(stream_server: Any, tmp_path: Path) -> Non
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("gap", [0.0, 0.01, 0.03, 0.1])
-def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(tmp_path: Path,
-                                                                       gap: float) -> None:
+def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(
+    tmp_path: Path, gap: float
+) -> None:
     """SIGINT, then another one ``gap`` seconds later: during the shutdown, the encoder's flush,
     MP4's faststart rewrite (about 10 MB of lossless noise moved behind the index), the rename
     or the report. Whichever it hits, the file is whole and the exit code is 130.
@@ -554,9 +619,28 @@ def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(tmp_path:
     out = tmp_path / "out.mp4"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     child = subprocess.Popen(
-        [sys.executable, "-m", "livethresh", "transcode", source, out, "--json", "--crf", "0",
-         "--method", "mean", "-b", "3", "--blur", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "livethresh",
+            "transcode",
+            source,
+            out,
+            "--json",
+            "--crf",
+            "0",
+            "--method",
+            "mean",
+            "-b",
+            "3",
+            "--blur",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     wait_for_partial_output(tmp_path, 8_000_000, child)
     child.send_signal(signal.SIGINT)
     time.sleep(gap)
@@ -580,12 +664,12 @@ def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(tmp_path:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> None:
-    from livethresh.transcode import _stop_on_signals
+    from livethresh.signals import stop_on_signals
 
     stops: list[int] = []
     finalizing = False
     received: list[int] = []
-    with _stop_on_signals(lambda: stops.append(1), received, lambda: finalizing):
+    with stop_on_signals(lambda: stops.append(1), received, lambda: finalizing):
         os.kill(os.getpid(), signal.SIGINT)
         deadline = time.monotonic() + 5
         while not stops and time.monotonic() < deadline:
@@ -598,6 +682,15 @@ def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> Non
         with pytest.raises(KeyboardInterrupt):  # while waiting for threads: forced
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
+    # The run was ended by a signal: its caller is exiting, and a further one must not cut that.
+    try:
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with stop_on_signals(lambda: None, [], lambda: False):
+        pass  # a run that no signal ended gives the previous handlers back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

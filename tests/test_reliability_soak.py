@@ -20,9 +20,24 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc (Linux)")
 def test_ten_thousand_live_frames_keep_memory_flat_and_leak_nothing() -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "soak.py"), "--frames", "10000",
-         "--size", "64x48", "--rate", "2000", "--runs", "20", "--max-growth-mb", "4", "--json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "soak.py"),
+            "--frames",
+            "10000",
+            "--size",
+            "64x48",
+            "--rate",
+            "2000",
+            "--runs",
+            "20",
+            "--max-growth-mb",
+            "4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     report = json.loads(done.stdout)
     assert report["failures"] == [], report
@@ -51,8 +66,7 @@ def test_soak_detects_a_leak(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(soak, "run_once", leaky)
     try:
-        report = soak.soak(frames=200, size="32x24", rate=2000, warmup=50, sample_every=10,
-                           runs=2)
+        report = soak.soak(frames=200, size="32x24", rate=2000, warmup=50, sample_every=10, runs=2)
     finally:
         for handle in leaked:
             handle.close()

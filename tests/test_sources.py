@@ -14,24 +14,24 @@ import cv2
 import numpy as np
 import pytest
 
+from livethresh.binarize.opencv import article_reference as reference
 from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, InputNotFoundError
+from livethresh.frames import LumaReader, ProcessedFrame, StreamInfo, upright_rotation
 from livethresh.pipeline import Pipeline
-from livethresh.sinks import NullSink, ProcessedFrame
-from livethresh.sources import (
-    FrameSource,
-    LumaReader,
-    StreamInfo,
-    open_source,
-    parse_size,
-    parse_spec,
-    upright_rotation,
-)
-from livethresh.threshold import reference
+from livethresh.sinks import NullSink
+from livethresh.sources import FrameSource, open_source
+from livethresh.sources.spec import parse_size, parse_spec
 
 
-def encode(path: Path, lumas: list[np.ndarray], *, fps: int = 30, rotation: int | None = None,
-           container: str | None = None) -> Path:
+def encode(
+    path: Path,
+    lumas: list[np.ndarray],
+    *,
+    fps: int = 30,
+    rotation: int | None = None,
+    container: str | None = None,
+) -> Path:
     """Losslessly encode gray frames (as the Y plane of yuv420p, neutral chroma) as H.264."""
     with av.open(str(path), "w", format=container) as out:
         height, width = lumas[0].shape
@@ -85,20 +85,21 @@ def test_parse_spec(spec: str, kind: str, target: str, fmt: str | None, live: bo
 def test_camera_index_is_v4l2_on_linux(spec: str) -> None:
     parsed = parse_spec(spec, size=(1280, 720), rate=30, input_format="mjpeg")
     assert (parsed.kind, parsed.target, parsed.format) == ("camera", "/dev/video0", "v4l2")
-    assert parsed.options == {"video_size": "1280x720", "framerate": "30",
-                              "input_format": "mjpeg"}
+    assert parsed.options == {"video_size": "1280x720", "framerate": "30", "input_format": "mjpeg"}
 
 
 def test_pattern_size_and_rate_are_added_to_the_graph() -> None:
     assert parse_spec("testsrc2", size=(320, 240), rate=15).target == (
-        "testsrc2=size=320x240:rate=15")
+        "testsrc2=size=320x240:rate=15"
+    )
     assert parse_spec("lavfi:color=c=red", size=(8, 8)).target == "color=size=8x8:c=red"
     with pytest.raises(InputError, match="single lavfi source"):
         parse_spec("lavfi:testsrc2,hflip", size=(8, 8))
 
 
-def test_a_file_named_like_a_pattern_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                               ) -> None:
+def test_a_file_named_like_a_pattern_is_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "testsrc2").write_bytes(b"")
     assert parse_spec("testsrc2").kind == "file"
@@ -210,8 +211,9 @@ def test_limited_range_luma_is_kept_as_coded(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("matrix_angle", "clockwise"), [(-90, 90), (180, 180), (90, 270)])
-def test_rotation_metadata_turns_frames_upright(tmp_path: Path, matrix_angle: int,
-                                                clockwise: int) -> None:
+def test_rotation_metadata_turns_frames_upright(
+    tmp_path: Path, matrix_angle: int, clockwise: int
+) -> None:
     luma = np.full((32, 64), 30, np.uint8)
     luma[:8, :8] = 220  # a mark in the coded top-left corner
     path = encode(tmp_path / "phone.mp4", [luma, luma], rotation=matrix_angle)
@@ -284,20 +286,43 @@ RGB = RNG.integers(0, 256, (H, W, 3), np.uint8)
 FORMATS = {
     # name -> (frame factory, expected gray, whether it must be a zero-copy view)
     "gray": (lambda: av.VideoFrame.from_ndarray(LUMA, format="gray"), LUMA, True),
-    "rgb24": (lambda: av.VideoFrame.from_ndarray(RGB, format="rgb24"),
-              cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY), False),
-    "bgr24": (lambda: av.VideoFrame.from_ndarray(RGB, format="bgr24"),
-              cv2.cvtColor(RGB, cv2.COLOR_BGR2GRAY), False),
-    "rgba": (lambda: av.VideoFrame.from_ndarray(np.dstack([RGB, LUMA]), format="rgba"),
-             cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY), False),
-    "argb": (lambda: av.VideoFrame.from_ndarray(np.dstack([LUMA, RGB]), format="argb"),
-             cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY), False),
-    "gray16le": (lambda: av.VideoFrame.from_ndarray(LUMA.astype(np.uint16) * 257,
-                                                    format="gray16le"), LUMA, False),
-    "gray10le": (lambda: av.VideoFrame.from_ndarray(
-        np.round(LUMA * (1023 / 255)).astype(np.uint16), format="gray10le"), LUMA, False),
-    "gbrp": (lambda: av.VideoFrame.from_ndarray(RGB, format="rgb24").reformat(format="gbrp"),
-             cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY), False),
+    "rgb24": (
+        lambda: av.VideoFrame.from_ndarray(RGB, format="rgb24"),
+        cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY),
+        False,
+    ),
+    "bgr24": (
+        lambda: av.VideoFrame.from_ndarray(RGB, format="bgr24"),
+        cv2.cvtColor(RGB, cv2.COLOR_BGR2GRAY),
+        False,
+    ),
+    "rgba": (
+        lambda: av.VideoFrame.from_ndarray(np.dstack([RGB, LUMA]), format="rgba"),
+        cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY),
+        False,
+    ),
+    "argb": (
+        lambda: av.VideoFrame.from_ndarray(np.dstack([LUMA, RGB]), format="argb"),
+        cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY),
+        False,
+    ),
+    "gray16le": (
+        lambda: av.VideoFrame.from_ndarray(LUMA.astype(np.uint16) * 257, format="gray16le"),
+        LUMA,
+        False,
+    ),
+    "gray10le": (
+        lambda: av.VideoFrame.from_ndarray(
+            np.round(LUMA * (1023 / 255)).astype(np.uint16), format="gray10le"
+        ),
+        LUMA,
+        False,
+    ),
+    "gbrp": (
+        lambda: av.VideoFrame.from_ndarray(RGB, format="rgb24").reformat(format="gbrp"),
+        cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY),
+        False,
+    ),
 }
 
 
@@ -314,12 +339,26 @@ def test_formats_convert_to_the_expected_gray(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "fmt", ["yuv420p", "yuvj420p", "yuv422p", "yuv444p", "nv12", "nv21", "yuv420p10le",
-            "yuv422p10le", "p010le", "yuyv422", "uyvy422"])
+    "fmt",
+    [
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuv444p",
+        "nv12",
+        "nv21",
+        "yuv420p10le",
+        "yuv422p10le",
+        "p010le",
+        "yuyv422",
+        "uyvy422",
+    ],
+)
 def test_yuv_formats_give_their_luma_as_coded(fmt: str) -> None:
     y = RNG.integers(16, 236, (34, 64), np.uint8)
     source = av.VideoFrame.from_ndarray(
-        np.concatenate([y, np.full((17, 64), 128, np.uint8)]), format="yuv420p")
+        np.concatenate([y, np.full((17, 64), 128, np.uint8)]), format="yuv420p"
+    )
     # swscale keeps luma when only the chroma layout or the bit depth changes; yuvj420p is the
     # same layout flagged full range, which swscale would stretch, so it is built directly.
     if fmt in ("yuv420p", "yuvj420p"):
@@ -329,8 +368,9 @@ def test_yuv_formats_give_their_luma_as_coded(fmt: str) -> None:
     out = np.empty((34, 64), np.uint8)
     gray = LumaReader()(frame, out)
     assert np.array_equal(gray, y)
-    assert (gray is not out) == (frame.format.components[0].bits == 8 and
-                                 fmt not in ("yuyv422", "uyvy422"))
+    assert (gray is not out) == (
+        frame.format.components[0].bits == 8 and fmt not in ("yuyv422", "uyvy422")
+    )
 
 
 def test_paletted_frames_map_their_palette_like_cvtcolor() -> None:

@@ -1,6 +1,6 @@
 """Every method is byte-identical to the seed article's direct OpenCV calls.
 
-The reference is :func:`livethresh.threshold.reference`: ``cv2.GaussianBlur`` then
+The reference is :func:`livethresh.binarize.opencv.article_reference`: ``cv2.GaussianBlur`` then
 ``cv2.threshold`` or ``cv2.adaptiveThreshold``, exactly as issue #2 specifies.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from livethresh import Binarizer, ThresholdConfig
-from livethresh.threshold import reference
+from livethresh.binarize.opencv import article_reference as reference
 from tests.conftest import document_frame, random_frame
 
 SMALL_SIZES = [(1, 1), (3, 5), (641, 479)]
@@ -30,8 +30,9 @@ def configs(methods: list[str], blocks: list[int], offsets: list[float], blurs: 
                 yield ThresholdConfig(method=method, blur=blur, invert=invert, threshold=threshold)
         else:
             for block, c in itertools.product(blocks, offsets):
-                yield ThresholdConfig(method=method, block_size=block, c=c, blur=blur,
-                                      invert=invert)
+                yield ThresholdConfig(
+                    method=method, block_size=block, c=c, blur=blur, invert=invert
+                )
 
 
 def assert_exact(gray: np.ndarray, config: ThresholdConfig, threads: int) -> None:
@@ -65,8 +66,11 @@ def test_1080p_grid(method, content):
 def test_every_block_size_3_to_101(block):
     gray = document_frame(240, 320, seed=block)
     for method, invert in itertools.product(("mean", "gaussian"), (False, True)):
-        assert_exact(gray, ThresholdConfig(method=method, block_size=block, c=1.5,
-                                           invert=invert, blur=3), threads=2)
+        assert_exact(
+            gray,
+            ThresholdConfig(method=method, block_size=block, c=1.5, invert=invert, blur=3),
+            threads=2,
+        )
 
 
 def test_strided_luma_plane_is_read_in_place():
@@ -85,7 +89,13 @@ def test_matches_article_code_on_color_input():
     rng = np.random.default_rng(5)
     bgr = rng.integers(0, 256, (200, 300, 3), np.uint8)
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    article = cv2.adaptiveThreshold(cv2.GaussianBlur(gray, (7, 7), 0), 255,
-                                    cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 11, 2)
+    article = cv2.adaptiveThreshold(
+        cv2.GaussianBlur(gray, (7, 7), 0),
+        255,
+        cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
+        cv2.THRESH_BINARY,
+        11,
+        2,
+    )
     with Binarizer(ThresholdConfig(), gray.shape) as run:
         assert np.array_equal(run(gray), article)

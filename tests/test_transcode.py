@@ -18,18 +18,28 @@ from typer.testing import CliRunner
 
 from livethresh.cli import app
 from livethresh.config import ThresholdConfig
-from livethresh.encoder import EncodeSettings
-from livethresh.transcode import AudioPassthrough, transcode
+from livethresh.sinks.audio import AudioPassthrough
+from livethresh.sinks.plan import EncodeSettings
+from livethresh.transcode import transcode
 from tests.conftest import document_frame, wait_for_partial_output
 
 runner = CliRunner()
 MS = Fraction(1, 1000)
 
 
-def make_video(path: Path, *, size: tuple[int, int] = (160, 120), frames: int = 15,
-               pts_ms: list[int] | None = None, pix_fmt: str = "yuv420p",
-               codec: str = "libx264", audio: str | None = None, audio_rate: int = 48000,
-               fmt: str | None = None, first_pts_ms: int = 0) -> Path:
+def make_video(
+    path: Path,
+    *,
+    size: tuple[int, int] = (160, 120),
+    frames: int = 15,
+    pts_ms: list[int] | None = None,
+    pix_fmt: str = "yuv420p",
+    codec: str = "libx264",
+    audio: str | None = None,
+    audio_rate: int = 48000,
+    fmt: str | None = None,
+    first_pts_ms: int = 0,
+) -> Path:
     """Encode a moving document page; optionally with a tone as audio.
 
     ``pts_ms`` gives each frame's time in ms (variable frame rate); by default 30 fps.
@@ -50,7 +60,7 @@ def make_video(path: Path, *, size: tuple[int, int] = (160, 120), frames: int = 
             sound.layout = "stereo"
         sample = 0
         for index, stamp in enumerate(stamps):
-            gray = page[index * 2:index * 2 + height, index * 2:index * 2 + width]
+            gray = page[index * 2 : index * 2 + height, index * 2 : index * 2 + width]
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(gray), format="gray")
             frame = frame.reformat(format=pix_fmt)
             frame.pts, frame.time_base = stamp, MS
@@ -58,8 +68,9 @@ def make_video(path: Path, *, size: tuple[int, int] = (160, 120), frames: int = 
             end = (stamp + 40) * audio_rate // 1000
             while sound is not None and sample < end:
                 tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(np.stack([tone, tone]) * 0.3, format="fltp",
-                                                   layout="stereo")
+                chunk = av.AudioFrame.from_ndarray(
+                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
+                )
                 chunk.sample_rate, chunk.pts = audio_rate, sample
                 container.mux(sound.encode(chunk))
                 sample += 1024
@@ -69,8 +80,9 @@ def make_video(path: Path, *, size: tuple[int, int] = (160, 120), frames: int = 
     return path
 
 
-def make_color_video(path: Path, rgb: np.ndarray, *, rotation: int | None = None,
-                     frames: int = 2) -> Path:
+def make_color_video(
+    path: Path, rgb: np.ndarray, *, rotation: int | None = None, frames: int = 2
+) -> Path:
     """Encode one color picture (H.264, yuv420p, limited range as FFmpeg converts RGB by
     default) a few times; ``rotation`` sets the display matrix (counter-clockwise degrees)."""
     height, width = rgb.shape[:2]
@@ -140,8 +152,9 @@ def test_defaults_h264_mp4_with_audio_copied_unchanged(with_audio: Path, tmp_pat
     assert np.mean((luma < 40) | (luma > 215)) > 0.95
 
 
-def test_audio_the_container_refuses_is_reencoded_with_a_warning(with_audio: Path,
-                                                                   tmp_path: Path) -> None:
+def test_audio_the_container_refuses_is_reencoded_with_a_warning(
+    with_audio: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "masks.webm"
     result = transcode(str(with_audio), str(out), ThresholdConfig())
     assert result.audio == ["#1 aac re-encoded to libopus"]
@@ -208,8 +221,9 @@ def test_variable_frame_rate_stays_variable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("source_ext", ["mp4", "mkv"])
 @pytest.mark.parametrize("output_ext", ["mp4", "mkv"])
-def test_sparse_variable_frame_rate_keeps_its_duration(tmp_path: Path, source_ext: str,
-                                                       output_ext: str) -> None:
+def test_sparse_variable_frame_rate_keeps_its_duration(
+    tmp_path: Path, source_ext: str, output_ext: str
+) -> None:
     """A 40 s gap before the last frame makes the average rate tiny; the last frame must
     still last one input frame, not one frame at that average rate (seconds)."""
     stamps = [0, 33, 66, 140, 150, 183, 300, 40000]
@@ -243,8 +257,7 @@ def test_ten_bit_input(tmp_path: Path) -> None:
 
 def test_resolution_change_mid_stream(tmp_path: Path) -> None:
     first = make_video(tmp_path / "a.ts", size=(160, 120), frames=10, fmt="mpegts")
-    second = make_video(tmp_path / "b.ts", size=(96, 64), frames=8, fmt="mpegts",
-                        first_pts_ms=400)
+    second = make_video(tmp_path / "b.ts", size=(96, 64), frames=8, fmt="mpegts", first_pts_ms=400)
     joined = tmp_path / "joined.ts"
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     sizes = {(f.width, f.height) for f in video_frames(joined)}
@@ -270,20 +283,23 @@ def test_side_by_side(tmp_path: Path) -> None:
 RED, BLUE = (255, 0, 0), (0, 0, 255)
 
 
-@pytest.mark.parametrize(("size", "angle", "upright", "pix_fmt"), [
-    # The coded picture is red above blue; ``upright`` is where red is once turned upright.
-    ((64, 48), 180, "bottom", "yuv420p"),
-    ((64, 48), -90, "right", "yuv420p"),  # a display matrix of -90 turns 90 clockwise
-    ((48, 48), -90, "right", "yuv420p"),  # square: the size alone cannot tell it is rotated
-    ((48, 48), 90, "left", "yuv420p"),
-    ((64, 48), 90, "left", "yuv422p"),  # turned 4:2:2 chroma has the other shape
-])
-def test_side_by_side_colors_follow_the_rotation(tmp_path: Path, size: tuple[int, int],
-                                                 angle: int, upright: str,
-                                                 pix_fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("size", "angle", "upright", "pix_fmt"),
+    [
+        # The coded picture is red above blue; ``upright`` is where red is once turned upright.
+        ((64, 48), 180, "bottom", "yuv420p"),
+        ((64, 48), -90, "right", "yuv420p"),  # a display matrix of -90 turns 90 clockwise
+        ((48, 48), -90, "right", "yuv420p"),  # square: the size alone cannot tell it is rotated
+        ((48, 48), 90, "left", "yuv420p"),
+        ((64, 48), 90, "left", "yuv422p"),  # turned 4:2:2 chroma has the other shape
+    ],
+)
+def test_side_by_side_colors_follow_the_rotation(
+    tmp_path: Path, size: tuple[int, int], angle: int, upright: str, pix_fmt: str
+) -> None:
     width, height = size
     rgb = np.empty((height, width, 3), np.uint8)
-    rgb[:height // 2], rgb[height // 2:] = RED, BLUE
+    rgb[: height // 2], rgb[height // 2 :] = RED, BLUE
     source = make_color_video(tmp_path / "phone.mp4", rgb, rotation=angle)
     out = tmp_path / "sbs.mkv"
     result = invoke(source, out, "--side-by-side", "--codec", "ffv1", "--pix-fmt", pix_fmt)
@@ -291,13 +307,15 @@ def test_side_by_side_colors_follow_the_rotation(tmp_path: Path, size: tuple[int
     decoded = video_frames(out)[1]
     assert decoded.format.name == pix_fmt
     picture = decoded.to_ndarray(format="rgb24").astype(int)
-    half = picture[:, :picture.shape[1] // 2]  # the upright input
+    half = picture[:, : picture.shape[1] // 2]  # the upright input
     rows, cols = half.shape[:2]
     assert (cols, rows) == (size if angle == 180 else size[::-1])
     # Centers of the two halves, away from the color edge that 4:2:0 blurs.
-    first, second = ((half[rows // 4, cols // 2], half[3 * rows // 4, cols // 2])
-                     if upright in ("top", "bottom") else
-                     (half[rows // 2, cols // 4], half[rows // 2, 3 * cols // 4]))
+    first, second = (
+        (half[rows // 4, cols // 2], half[3 * rows // 4, cols // 2])
+        if upright in ("top", "bottom")
+        else (half[rows // 2, cols // 4], half[rows // 2, 3 * cols // 4])
+    )
     red, blue = (first, second) if upright in ("top", "left") else (second, first)
     assert red[0] > 200 and red[2] < 50, red
     assert blue[2] > 200 and blue[0] < 50, blue
@@ -327,8 +345,9 @@ def test_lossless_output_equals_the_article_masks(tmp_path: Path) -> None:
     for original, encoded in zip(video_frames(source), video_frames(out), strict=True):
         gray = original.to_ndarray()
         blurred = cv2.GaussianBlur(gray, (7, 7), 0)
-        expected = cv2.adaptiveThreshold(blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
-                                         cv2.THRESH_BINARY, 11, 2)
+        expected = cv2.adaptiveThreshold(
+            blurred, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, 11, 2
+        )
         np.testing.assert_array_equal(encoded.to_ndarray(), expected)
 
 
@@ -368,17 +387,21 @@ def test_a_failure_before_the_first_frame_leaves_nothing(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4", "out.mp4"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("out.xyz",), "extension"),
-    (("out.mkv", "--codec", "ffv1", "--crf", "3"), "no --crf"),
-    (("out.webm", "--codec", "libx264"), "cannot hold"),
-    (("out.mp4", "--pix-fmt", "nope"), "pixel format"),
-    (("-", "--format", "mp4"), "stdout"),
-    (("-", "--json"), "--json"),
-    (("out.mp4", "--method", "nope"), "method"),
-])
-def test_bad_usage_is_one_line_and_exit_2(tmp_path: Path, args: tuple[str, ...],
-                                         message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("out.xyz",), "extension"),
+        (("out.mkv", "--codec", "ffv1", "--crf", "3"), "no --crf"),
+        (("out.webm", "--codec", "libx264"), "cannot hold"),
+        (("out.mp4", "--pix-fmt", "nope"), "pixel format"),
+        (("-", "--format", "mp4"), "stdout"),
+        (("-", "--json"), "--json"),
+        (("out.mp4", "--method", "nope"), "method"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     source = make_video(tmp_path / "in.mp4", frames=2)
     target, *rest = args
     target = target if target == "-" else str(tmp_path / target)
@@ -402,8 +425,13 @@ def test_encoder_threads_are_on(tmp_path: Path) -> None:
 
 def run_cli(*args: object, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "livethresh", *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "livethresh", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("fmt", ["mpegts", "matroska", "yuv4mpegpipe"])
@@ -423,13 +451,12 @@ def test_stdout_streams_a_playable_container(tmp_path: Path, fmt: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_mid_run_finalizes_a_playable_output(tmp_path: Path, signum: int,
-                                                    code: int) -> None:
+def test_signal_mid_run_finalizes_a_playable_output(tmp_path: Path, signum: int, code: int) -> None:
     total = 400
     source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=total, audio="aac")
     out = tmp_path / "out.mkv"
     # A slow encoder preset makes the run last long enough to be interrupted in the middle.
-    process = run_cli("transcode", source, out, "--preset", "veryslow", "--json")
+    process = run_cli("transcode", source, out, "--encoder-preset", "veryslow", "--json")
     wait_for_partial_output(tmp_path, 20_000, process)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
@@ -447,27 +474,37 @@ def test_signal_mid_run_finalizes_a_playable_output(tmp_path: Path, signum: int,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "out.mkv"]
 
 
-def test_preset_takes_a_threshold_preset_or_an_encoder_speed_preset(
+def test_preset_means_the_threshold_preset_and_encoder_speed_has_its_own_option(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``--preset`` means the same in every command; transcode also takes x264's names."""
+    """``--preset`` means the same in every command; x264's speed names go to --encoder-preset."""
     from typer.testing import CliRunner
 
-    import livethresh.transcode
+    import livethresh.cli.video
     from livethresh import cli
+    from livethresh.config import ThresholdConfig, resolve
+    from livethresh.errors import LivethreshError
 
     seen: list[tuple[object, object]] = []
 
     def record_call(input, output, config, settings, **kwargs):
         seen.append((config, settings.preset))
-        raise cli.LivethreshError("stop here")
+        raise LivethreshError("stop here")
 
-    monkeypatch.setattr(livethresh.transcode, "transcode", record_call)
+    monkeypatch.setattr(livethresh.cli.video, "run_transcode", record_call)
     source = make_video(tmp_path / "in.mp4", size=(64, 48), frames=3)
-    for args in (["--preset", "document"], ["--preset", "veryfast"],
-                 ["--preset", "document", "--encoder-preset", "slow"]):
+    for args in (
+        ["--preset", "document"],
+        ["--encoder-preset", "veryfast"],
+        ["--preset", "document", "--encoder-preset", "slow"],
+    ):
         result = CliRunner().invoke(
-            cli.app, ["transcode", str(source), str(tmp_path / "o.mp4"), *args])
+            cli.app, ["transcode", str(source), str(tmp_path / "o.mp4"), *args]
+        )
         assert "stop here" in result.stderr
-    document = cli.resolve(preset="document")
-    assert seen == [(document, None), (cli.ThresholdConfig(), "veryfast"), (document, "slow")]
+    document = resolve(preset="document")
+    assert seen == [(document, None), (ThresholdConfig(), "veryfast"), (document, "slow")]
+    refused = CliRunner().invoke(
+        cli.app, ["transcode", str(source), str(tmp_path / "o.mp4"), "--preset", "veryfast"]
+    )
+    assert refused.exit_code == 2 and "unknown preset 'veryfast'" in refused.stderr

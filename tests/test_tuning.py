@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
+from livethresh.binarize.registry import available_methods, method_defaults
 from livethresh.config import ThresholdConfig, load_preset
-from livethresh.display import WindowSink
-from livethresh.sinks import ProcessedFrame
-from livethresh.threshold import available_methods, method_defaults
-from livethresh.tuning import KEYS, LiveTuner, describe
+from livethresh.frames import ProcessedFrame
+from livethresh.preview import KEYS, LiveTuner, describe
+from livethresh.sinks.window import WindowSink
 from tests.conftest import document_frame
 
 
@@ -27,8 +27,9 @@ def tuned(tmp_path):
     window = WindowSink()
     applied: list[ThresholdConfig] = []
     messages: list[str] = []
-    tuner = LiveTuner(ThresholdConfig(), applied.append, window, folder=tmp_path,
-                      notify=messages.append)
+    tuner = LiveTuner(
+        ThresholdConfig(), applied.append, window, folder=tmp_path, notify=messages.append
+    )
 
     def press(*keys: str) -> None:
         for key in keys:
@@ -122,8 +123,13 @@ def test_saved_preset_loads_back(tuned, tmp_path):
 
 
 def xdotool(*args: str, display: str) -> str:
-    done = subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display},
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        ["xdotool", *args],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return done.stdout.strip()
 
 
@@ -137,9 +143,22 @@ def test_real_key_presses_tune_preview_and_the_recording_follows(xvfb, tmp_path)
         pytest.skip(message)
     recording = tmp_path / "take.mkv"
     process = subprocess.Popen(
-        [sys.executable, "-m", "livethresh", "preview", "testsrc2=size=320x240:rate=30",
-         "--record", str(recording), "--save-dir", str(tmp_path), "--frames", "900"],
-        env={**os.environ, "DISPLAY": xvfb}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "livethresh",
+            "preview",
+            "testsrc2=size=320x240:rate=30",
+            "--record",
+            str(recording),
+            "--save-dir",
+            str(tmp_path),
+            "--frames",
+            "900",
+        ],
+        env={**os.environ, "DISPLAY": xvfb},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
@@ -178,7 +197,8 @@ def test_saving_never_stops_the_stream_and_never_overwrites(tuned, tmp_path):
     tuner.folder = tmp_path / "gone"
     press("p")
     assert "could not write" in messages[-1]
-    window.current = ProcessedFrame(index=1, gray=document_frame(8, 8),
-                                    mask=np.zeros((8, 8), np.uint8))
+    window.current = ProcessedFrame(
+        index=1, gray=document_frame(8, 8), mask=np.zeros((8, 8), np.uint8)
+    )
     press("s")
     assert "could not write" in messages[-1]

@@ -55,6 +55,21 @@ class Camera:
     formats: tuple[CameraFormat, ...] = field(default_factory=tuple)
     note: str = ""
 
+    def describe(self) -> list[str]:
+        """The camera, then one indented line per format with its sizes and rates."""
+        name = f"  {self.name}" if self.name != self.source else ""
+        lines = [f"{self.source}  ({self.backend}){name}"]
+        for fmt in self.formats:
+            kind = "compressed" if fmt.compressed else "raw"
+            sizes = [
+                f"{size} ({', '.join(fmt.rates[size])} fps)" if fmt.rates.get(size) else size
+                for size in fmt.sizes
+            ]
+            lines.append(f"    {fmt.pix_fmt:10} {kind:10} {', '.join(sizes)}")
+        if self.note:
+            lines.append(f"    {self.note}")
+        return lines
+
 
 def _device_log(path: str, backend: str, options: dict[str, str]) -> list[str]:
     """Open a capture input only to make FFmpeg log what it knows; return the log messages."""
@@ -102,23 +117,37 @@ def parse_dshow_devices(lines: list[str]) -> list[str]:
 
 # V4L2's enumeration structures (linux/videodev2.h) and the ioctls that fill them.
 class _FmtDesc(ctypes.Structure):
-    _fields_ = [("index", ctypes.c_uint32), ("type", ctypes.c_uint32),
-                ("flags", ctypes.c_uint32), ("description", ctypes.c_char * 32),
-                ("pixelformat", ctypes.c_uint32), ("mbus_code", ctypes.c_uint32),
-                ("reserved", ctypes.c_uint32 * 3)]
+    _fields_ = [
+        ("index", ctypes.c_uint32),
+        ("type", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
+        ("description", ctypes.c_char * 32),
+        ("pixelformat", ctypes.c_uint32),
+        ("mbus_code", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32 * 3),
+    ]
 
 
 class _FrameSize(ctypes.Structure):
-    _fields_ = [("index", ctypes.c_uint32), ("pixel_format", ctypes.c_uint32),
-                ("type", ctypes.c_uint32), ("data", ctypes.c_uint32 * 6),
-                ("reserved", ctypes.c_uint32 * 2)]
+    _fields_ = [
+        ("index", ctypes.c_uint32),
+        ("pixel_format", ctypes.c_uint32),
+        ("type", ctypes.c_uint32),
+        ("data", ctypes.c_uint32 * 6),
+        ("reserved", ctypes.c_uint32 * 2),
+    ]
 
 
 class _FrameInterval(ctypes.Structure):
-    _fields_ = [("index", ctypes.c_uint32), ("pixel_format", ctypes.c_uint32),
-                ("width", ctypes.c_uint32), ("height", ctypes.c_uint32),
-                ("type", ctypes.c_uint32), ("data", ctypes.c_uint32 * 6),
-                ("reserved", ctypes.c_uint32 * 2)]
+    _fields_ = [
+        ("index", ctypes.c_uint32),
+        ("pixel_format", ctypes.c_uint32),
+        ("width", ctypes.c_uint32),
+        ("height", ctypes.c_uint32),
+        ("type", ctypes.c_uint32),
+        ("data", ctypes.c_uint32 * 6),
+        ("reserved", ctypes.c_uint32 * 2),
+    ]
 
 
 def _iowr(number: int, struct: type[ctypes.Structure]) -> int:
@@ -133,9 +162,19 @@ _CAPTURE = 1  # V4L2_BUF_TYPE_VIDEO_CAPTURE
 _DISCRETE = 1  # V4L2_FRMSIZE_TYPE_DISCRETE and V4L2_FRMIVAL_TYPE_DISCRETE
 _COMPRESSED = 1  # V4L2_FMT_FLAG_COMPRESSED
 #: FFmpeg's names (what ``--input-format`` takes) for common V4L2 fourccs.
-_FOURCC_NAMES = {"YUYV": "yuyv422", "MJPG": "mjpeg", "JPEG": "mjpeg", "H264": "h264",
-                 "NV12": "nv12", "YU12": "yuv420p", "UYVY": "uyvy422", "RGB3": "rgb24",
-                 "BGR3": "bgr24", "GREY": "gray", "Y16 ": "gray16le"}
+_FOURCC_NAMES = {
+    "YUYV": "yuyv422",
+    "MJPG": "mjpeg",
+    "JPEG": "mjpeg",
+    "H264": "h264",
+    "NV12": "nv12",
+    "YU12": "yuv420p",
+    "UYVY": "uyvy422",
+    "RGB3": "rgb24",
+    "BGR3": "bgr24",
+    "GREY": "gray",
+    "Y16 ": "gray16le",
+}
 
 
 def _enumerate(fd: int, request: int, struct: ctypes.Structure) -> list[ctypes.Structure]:
@@ -171,8 +210,9 @@ def query_v4l2(path: str) -> tuple[CameraFormat, ...]:
             fourcc = desc.pixelformat.to_bytes(4, "little").decode("ascii", "replace")
             sizes: list[str] = []
             rates: dict[str, tuple[str, ...]] = {}
-            for size in _enumerate(fd, VIDIOC_ENUM_FRAMESIZES,
-                                   _FrameSize(pixel_format=desc.pixelformat)):
+            for size in _enumerate(
+                fd, VIDIOC_ENUM_FRAMESIZES, _FrameSize(pixel_format=desc.pixelformat)
+            ):
                 if size.type != _DISCRETE:  # continuous or stepwise: min, max, step
                     low_w, high_w, _, low_h, high_h, _ = size.data
                     sizes.append(f"{low_w}x{low_h}-{high_w}x{high_h}")
@@ -180,13 +220,21 @@ def query_v4l2(path: str) -> tuple[CameraFormat, ...]:
                 width, height = size.data[0], size.data[1]
                 name = f"{width}x{height}"
                 sizes.append(name)
-                intervals = _enumerate(fd, VIDIOC_ENUM_FRAMEINTERVALS, _FrameInterval(
-                    pixel_format=desc.pixelformat, width=width, height=height))
+                intervals = _enumerate(
+                    fd,
+                    VIDIOC_ENUM_FRAMEINTERVALS,
+                    _FrameInterval(pixel_format=desc.pixelformat, width=width, height=height),
+                )
                 rates[name] = tuple(_rate(i.data[0], i.data[1]) for i in intervals)
-            formats.append(CameraFormat(
-                _FOURCC_NAMES.get(fourcc, fourcc.strip().lower()),
-                desc.description.decode(errors="replace"),
-                bool(desc.flags & _COMPRESSED), tuple(sizes), rates))
+            formats.append(
+                CameraFormat(
+                    _FOURCC_NAMES.get(fourcc, fourcc.strip().lower()),
+                    desc.description.decode(errors="replace"),
+                    bool(desc.flags & _COMPRESSED),
+                    tuple(sizes),
+                    rates,
+                )
+            )
         return tuple(formats)
     finally:
         os.close(fd)

@@ -77,8 +77,9 @@ def drd(ink: np.ndarray, truth: np.ndarray) -> float:
     edge (the reference implementations differ here; it only touches the border pixels).
     """
     true_ink = truth.astype(np.float32)
-    share = cv2.filter2D(true_ink, -1, DRD_WEIGHTS.astype(np.float32),
-                         borderType=cv2.BORDER_REPLICATE)
+    share = cv2.filter2D(
+        true_ink, -1, DRD_WEIGHTS.astype(np.float32), borderType=cv2.BORDER_REPLICATE
+    )
     wrong = ink != truth
     cost = float(share[wrong & ~ink].sum() + (1.0 - share[wrong & ink]).sum())
     height, width = truth.shape

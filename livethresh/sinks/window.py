@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 
 from livethresh.errors import OutputError
-from livethresh.sinks import ProcessedFrame, StopPipeline
+from livethresh.frames import ProcessedFrame
+from livethresh.sinks import StopPipeline
 
 if TYPE_CHECKING:
-    from livethresh.sources import StreamInfo
+    from livethresh.frames import StreamInfo
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,11 @@ def x_display_problem() -> str | None:
 
 
 #: Where fonts are found on common Linux systems, for OpenCV's Qt.
-SYSTEM_FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/TTF",
-                    "/usr/share/fonts/truetype")
+SYSTEM_FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/TTF",
+    "/usr/share/fonts/truetype",
+)
 
 
 def use_system_fonts() -> None:
@@ -163,8 +167,9 @@ class WindowSink:
     def open(self, info: StreamInfo) -> None:
         problem = x_display_problem()
         if problem:
-            raise OutputError(f"cannot open a window: {problem}; use `livethresh bench` to run "
-                              "without one")
+            raise OutputError(
+                f"cannot open a window: {problem}; use `livethresh bench` to run without one"
+            )
         if sys.platform.startswith("linux"):
             use_system_fonts()
         try:
@@ -177,8 +182,9 @@ class WindowSink:
         self._open = True
         width = info.width * (2 if self.side_by_side else 1)
         scale = min(1.0, MAX_WINDOW[0] / width, MAX_WINDOW[1] / max(info.height, 1))
-        cv2.resizeWindow(self.title, max(1, round(width * scale)),
-                         max(1, round(info.height * scale)))
+        cv2.resizeWindow(
+            self.title, max(1, round(width * scale)), max(1, round(info.height * scale))
+        )
 
     def write(self, frame: ProcessedFrame) -> None:
         self._measure(frame)

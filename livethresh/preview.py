@@ -1,7 +1,7 @@
 """Live tuning: keys in the preview window change the threshold settings while video runs.
 
 The seed article ends on "block size and C are hyperparameters to tune: try out different
-values". :class:`LiveTuner` binds keys on a :class:`~livethresh.display.WindowSink`; each
+values". :class:`LiveTuner` binds keys on a :class:`~livethresh.sinks.window.WindowSink`; each
 change is validated, then handed to the pipeline (``Pipeline.set_config``), which builds the
 new binarizer outside the processing thread and swaps it in on the next frame, so tuning never
 stalls the stream. The same key table drives the window's help overlay and the README.
@@ -18,9 +18,17 @@ from typing import Any
 
 import cv2
 
+from livethresh.binarize import available_methods, method_class, method_defaults
 from livethresh.config import ThresholdConfig, to_toml
-from livethresh.errors import ConfigError
-from livethresh.threshold import available_methods, method_defaults
+from livethresh.errors import ConfigError, OutputError
+from livethresh.files import check_output_path
+from livethresh.pipeline import Pipeline
+from livethresh.sinks.plan import EncodeSettings
+from livethresh.sinks.window import WindowSink
+from livethresh.sources import open_source
+from livethresh.stats import Stats
+from livethresh.transcode import TranscodeResult
+from livethresh.transcode import record as record_to
 
 logger = logging.getLogger(__name__)
 
@@ -65,22 +73,8 @@ KEYS: tuple[Key, ...] = (
 
 
 def describe(config: ThresholdConfig) -> str:
-    """The settings that matter for ``config.method``, on one line."""
-    parts = [config.method]
-    if config.method == "fixed":
-        parts.append(f"threshold {config.threshold:g}")
-    elif config.method != "otsu":
-        parts.append(f"block {config.block_size}")
-        if config.method in ("mean", "gaussian"):
-            parts.append(f"C {config.c:g}")
-        defaults = method_defaults("k")
-        if config.method in defaults:
-            k = defaults[config.method] if config.k is None else config.k
-            parts.append(f"k {k:g}")
-    parts.append(f"blur {config.blur}" if config.blur else "no blur")
-    if config.invert:
-        parts.append("inverted")
-    return "  ".join(parts)
+    """The settings that matter for ``config.method``, on one line (the method says which)."""
+    return method_class(config.method).describe(config)
 
 
 class LiveTuner:
@@ -89,7 +83,7 @@ class LiveTuner:
     Args:
         config: The settings the run starts with.
         apply: Called with each new, valid config (``Pipeline.set_config``).
-        window: The :class:`~livethresh.display.WindowSink` whose keys and overlay to use.
+        window: The :class:`~livethresh.sinks.window.WindowSink` whose keys and overlay to use.
         folder: Where snapshots and saved presets go.
         notify: Called with a one-line message for the user (the CLI prints it).
     """
@@ -213,3 +207,85 @@ class LiveTuner:
             number += 1
             candidate = self.folder / f"{stem}-{number}"
         return candidate
+
+
+@dataclass
+class PreviewResult:
+    """What a preview session did.
+
+    Attributes:
+        stats: The pipeline's statistics.
+        config: The settings at the end, after any live tuning.
+        recording: The recording's result when ``record`` was given, else None.
+    """
+
+    stats: Stats
+    config: ThresholdConfig
+    recording: TranscodeResult | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal that ended a recording early."""
+        return self.recording.exit_code if self.recording is not None else 0
+
+
+def run_preview(
+    source: str,
+    config: ThresholdConfig,
+    *,
+    frames: int | None = None,
+    side_by_side: bool = False,
+    live: bool = True,
+    size: tuple[int, int] | str | None = None,
+    rate: float | None = None,
+    input_format: str | None = None,
+    record: Path | None = None,
+    save_dir: Path = Path("."),
+    overwrite: bool = False,
+    notify: Callable[[str], None] = logger.info,
+) -> PreviewResult:
+    """Show a source's masks in a window with live tuning, optionally recording them.
+
+    Args:
+        source: Anything :func:`~livethresh.sources.open_source` reads.
+        config: The settings the session starts with.
+        frames: Stop after this many frames.
+        side_by_side: Start with the input shown beside the mask.
+        live: Play files and patterns at their native rate (False: as fast as they binarize).
+        size, rate, input_format: What to ask a camera or pattern for.
+        record: Also encode the masks to this file, as ``transcode`` does; the recording
+            follows the tuning.
+        save_dir: Folder for snapshots and saved presets.
+        overwrite: Replace an existing recording.
+        notify: Called with one-line messages for the user (saved files, refused values).
+
+    Raises:
+        OutputError: ``save_dir`` is not a folder, or the recording cannot be written.
+        InputError: The source cannot be opened or read.
+    """
+    if not save_dir.is_dir():
+        raise OutputError(f"--save-dir {str(save_dir)!r} is not a folder; create it first")
+    if record is not None:
+        inputs = [Path(source)] if Path(source).is_file() else []
+        check_output_path(record, inputs, overwrite)
+    window = WindowSink(side_by_side=side_by_side)
+    tuner = LiveTuner(config, lambda new: None, window, folder=save_dir, notify=notify)
+
+    def attach(pipeline: Pipeline) -> None:
+        tuner.apply = pipeline.set_config
+
+    with open_source(source, live=live, size=size, rate=rate, input_format=input_format) as opened:
+        if record is None:
+            pipeline = Pipeline(opened, window, config, max_frames=frames)
+            attach(pipeline)
+            return PreviewResult(pipeline.run(), tuner.config)
+        result = record_to(
+            opened,
+            str(record),
+            config,
+            EncodeSettings(),
+            also=window,
+            max_frames=frames,
+            on_pipeline=attach,
+        )
+    return PreviewResult(result.stats, tuner.config, result)

@@ -1,52 +1,22 @@
-"""Where masks go: the :class:`FrameSink` protocol, the frame it receives, and the null sink.
+"""Every place masks go: the :class:`FrameSink` protocol and the small sinks.
 
-The pipeline hands a sink one :class:`ProcessedFrame` at a time from its output thread. The
-arrays in it belong to a pooled slot that is reused as soon as ``write`` returns, so a sink that
-needs the pixels later must copy them. ``close`` is idempotent and, for encoders, flushes and
-finalizes the output. The window sink lives in ``display`` because it needs a GUI.
+A sink is opened with the stream's :class:`~livethresh.frames.StreamInfo`, written one
+:class:`~livethresh.frames.ProcessedFrame` at a time from the pipeline's output thread, and
+closed once; ``close()`` is idempotent and flushes. The encoder (``sinks.encoder``), the window
+(``sinks.window``) and the browser view's broadcaster are sinks too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-
-import numpy as np
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from livethresh.sources import StreamInfo
+    from livethresh.frames import ProcessedFrame, StreamInfo
 
-
-@dataclass
-class ProcessedFrame:
-    """One binarized frame, as a sink sees it.
-
-    Attributes:
-        index: 0-based position among the frames read from the source.
-        gray: The upright uint8 luma the mask was computed from (H x W).
-        mask: The uint8 mask, 0 or 255 (H x W).
-        frame: The decoded frame (for example an ``av.VideoFrame``), for sinks that need the
-            color input or the original timestamps; None for sources without one.
-        pts: Presentation timestamp in ``time_base`` units, or None if unknown.
-        time_base: Unit of ``pts``, or None.
-        decoded_at: ``time.perf_counter()`` when the frame left the decoder.
-    """
-
-    index: int
-    gray: np.ndarray
-    mask: np.ndarray
-    frame: Any = None
-    pts: int | None = None
-    time_base: Fraction | None = None
-    decoded_at: float = 0.0
-
-    @property
-    def time(self) -> float | None:
-        """Presentation time in seconds, or None if unknown."""
-        if self.pts is None or self.time_base is None:
-            return None
-        return float(self.pts * self.time_base)
+#: How often :class:`ProgressSink` reports, at most, in seconds.
+PROGRESS_INTERVAL = 0.1
 
 
 class StopPipeline(Exception):
@@ -112,3 +82,29 @@ class TeeSink:
                 failure = failure or exc
         if failure is not None:
             raise failure
+
+
+class ProgressSink:
+    """Wraps a sink to report the frames written so far, at most every
+    :data:`PROGRESS_INTERVAL` seconds and once more at the end (a progress bar's feed)."""
+
+    def __init__(self, sink: FrameSink, report: Callable[[int], None]) -> None:
+        self.sink = sink
+        self.report = report
+        self.frames = 0
+        self._next = 0.0
+
+    def open(self, info: StreamInfo) -> None:
+        self.sink.open(info)
+
+    def write(self, frame: ProcessedFrame) -> None:
+        self.sink.write(frame)
+        self.frames += 1
+        now = time.perf_counter()
+        if now >= self._next:
+            self._next = now + PROGRESS_INTERVAL
+            self.report(self.frames)
+
+    def close(self) -> None:
+        self.sink.close()
+        self.report(self.frames)

@@ -1,0 +1,129 @@
+"""The method registry: each thresholding method is one small class, registered by name.
+
+A method describes itself: its help line, the settings it reads, its own defaults for optional
+settings and how its current settings read on one line. The CLI's help, the preview's tuning
+overlay and the browser view all ask the registry, so adding a method touches its own module
+(plus its name and any new setting in :mod:`livethresh.config`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from livethresh.config import METHODS
+from livethresh.errors import ConfigError
+
+if TYPE_CHECKING:
+    from livethresh.config import ThresholdConfig
+
+Frame = np.ndarray
+
+_METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    """Class decorator adding a method to the registry under ``cls.name``.
+
+    Raises:
+        ConfigError: The name is not one of :data:`livethresh.config.METHODS`, which validates
+            settings before any method module is imported.
+    """
+    if cls.name not in METHODS:
+        raise ConfigError(f"method {cls.name!r} is not listed in livethresh.config.METHODS")
+    _METHODS[cls.name] = cls
+    return cls
+
+
+def available_methods() -> list[str]:
+    """Names of every registered method, in the order of :data:`livethresh.config.METHODS`."""
+    return [name for name in METHODS if name in _METHODS]
+
+
+def method_class(name: str) -> type[Method]:
+    """The registered class of method ``name``."""
+    return _METHODS[name]
+
+
+def method_descriptions() -> dict[str, str]:
+    """One line per method, for help texts."""
+    return {name: _METHODS[name].description for name in available_methods()}
+
+
+def method_defaults(setting: str) -> dict[str, float]:
+    """Each method's own default for an optional ``setting`` (``k``, ``r``), by method name."""
+    return {
+        name: _METHODS[name].defaults[setting]
+        for name in available_methods()
+        if setting in _METHODS[name].defaults
+    }
+
+
+class Method:
+    """One way of turning a (pre-blurred) gray image into a mask.
+
+    A method instance is sized for one band of the frame and owns that band's scratch buffers.
+    ``apply`` may read the whole band but writes only the rows asked for, which are the band's
+    own rows without the context margins.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    #: The threshold settings this method reads, besides ``blur`` and ``invert`` (which every
+    #: method honours): what the tuning overlay shows and the browser view offers.
+    settings: ClassVar[tuple[str, ...]] = ()
+    #: The method's own value of an optional setting left unset (None), e.g. ``k``.
+    defaults: ClassVar[dict[str, float]] = {}
+    #: Whether the result at a pixel depends only on a neighbourhood (so the frame can be split
+    #: into bands). Global methods such as Otsu see the whole frame at once.
+    is_local: ClassVar[bool] = True
+    #: Whether a local method also needs a few numbers about the whole frame (Wolf's darkest
+    #: pixel and largest deviation). The Binarizer then calls :meth:`gather` on every band,
+    #: folds the results with :meth:`merge`, stores them in ``frame_statistics`` of every band's
+    #: method, and only then calls :meth:`apply`; so bands still run in parallel.
+    gathers: ClassVar[bool] = False
+
+    def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
+        self.config = config
+        self.shape = shape
+        self.frame_statistics: tuple[float, ...] = ()
+
+    @classmethod
+    def effective(cls, config: ThresholdConfig, setting: str) -> float:
+        """The value ``setting`` has for this method: the configured one or the method's own."""
+        value = getattr(config, setting)
+        return float(cls.defaults[setting] if value is None else value)
+
+    @classmethod
+    def describe(cls, config: ThresholdConfig) -> str:
+        """The settings that matter for this method, on one line (``gaussian  block 11  C 2``)."""
+        labels = {"block_size": "block", "c": "C"}
+        parts = [cls.name]
+        for setting in cls.settings:
+            if getattr(config, setting) is None and setting not in cls.defaults:
+                continue  # unset with no default: derived from the frame (wolf's r)
+            value = cls.effective(config, setting)
+            parts.append(f"{labels.get(setting, setting)} {value:g}")
+        parts.append(f"blur {config.blur}" if config.blur else "no blur")
+        if config.invert:
+            parts.append("inverted")
+        return "  ".join(parts)
+
+    def gather(self, src: Frame, first_row: int, rows: int) -> tuple[float, ...]:
+        """Statistics of the band's own rows ``src[first_row:first_row + rows]``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
+        """The frame's statistics from those of its bands."""
+        raise NotImplementedError
+
+    @classmethod
+    def context_rows(cls, config: ThresholdConfig) -> int:
+        """Rows of neighbourhood needed on each side of an output row."""
+        return 0
+
+    def apply(self, src: Frame, out: Frame, first_row: int) -> None:
+        """Write the mask of ``src[first_row:first_row + len(out)]`` into ``out``."""
+        raise NotImplementedError

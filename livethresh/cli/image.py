@@ -1,0 +1,33 @@
+"""``livethresh image``: one still image in, one mask out."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from livethresh.cli import command, say
+from livethresh.cli.options import OverwriteOpt, threshold_options
+from livethresh.config import ThresholdConfig
+from livethresh.files import binarize_image
+
+
+@command
+@threshold_options
+def image(
+    input: Annotated[
+        Path, typer.Argument(help="Image to binarize: anything OpenCV reads.", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Argument(help="Mask to write; its extension picks the format.", show_default=False),
+    ],
+    overwrite: OverwriteOpt = False,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Binarize a still image.
+
+    Example: livethresh image page.jpg mask.png --method gaussian --block-size 11 -C 2 --blur 7
+    """
+    binarize_image(input, output, config, overwrite=overwrite)
+    say(f"wrote {output}")

@@ -1,0 +1,291 @@
+"""``livethresh preview``, ``bench`` and ``transcode``: the commands that run the video pipeline."""
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any, Self
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from livethresh.bench import BENCH_SOURCE, ENDLESS_FRAMES
+from livethresh.bench import bench as run_bench
+from livethresh.cli import command, err_console, say
+from livethresh.cli.options import (
+    FramesOpt,
+    InputFormatOpt,
+    JsonOpt,
+    OverwriteOpt,
+    RateOpt,
+    SaveDirOpt,
+    SizeOpt,
+    threshold_options,
+)
+from livethresh.config import ThresholdConfig
+from livethresh.errors import ConfigError
+from livethresh.frames import StreamInfo
+from livethresh.preview import describe, run_preview
+from livethresh.sinks.plan import STDOUT, EncodeSettings
+from livethresh.transcode import transcode as run_transcode
+
+
+@command
+@threshold_options
+def preview(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Camera index or device, video file, URL, or lavfi pattern (e.g. testsrc2)."
+        ),
+    ] = "0",
+    frames: FramesOpt = None,
+    side_by_side: Annotated[
+        bool, typer.Option("--side-by-side", help="Show the input beside the mask (key v toggles).")
+    ] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live/--fast",
+            help="Play files and patterns at their native frame rate (--fast: as fast as they "
+            "binarize).",
+        ),
+    ] = True,
+    size: SizeOpt = None,
+    rate: RateOpt = None,
+    input_format: InputFormatOpt = None,
+    record: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Also write the masks to this video file, as transcode does; it follows the "
+            "live tuning.",
+            show_default=False,
+        ),
+    ] = None,
+    save_dir: SaveDirOpt = Path("."),
+    overwrite: OverwriteOpt = False,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Show the masks of a camera, file, stream or test pattern in a window, and tune them live.
+
+    Keys: m/M method, ]/[ block size, +/- C, b/B blur, i invert, t/T fixed threshold, k/K k,
+    v mask or side by side, s snapshot, p save preset, h help, q or Esc quit.
+
+    Example: livethresh preview testsrc2 --side-by-side --method mean -C 5 --record take1.mp4
+    """
+    result = run_preview(
+        source,
+        config,
+        frames=frames,
+        side_by_side=side_by_side,
+        live=live,
+        size=size,
+        rate=rate,
+        input_format=input_format,
+        record=record,
+        save_dir=save_dir,
+        overwrite=overwrite,
+        notify=lambda message: say(message, err=True),
+    )
+    if result.recording is not None:
+        say(result.recording.summary(), err=True)
+    say(result.stats.summary())
+    if result.config != config:
+        say(f"last settings: {describe(result.config)} (key p saves them as a preset)", err=True)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+@command
+@threshold_options
+def bench(
+    source: Annotated[
+        str, typer.Argument(help="What to read: file, URL, camera or lavfi pattern.")
+    ] = BENCH_SOURCE,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Pace a file or pattern at its native frame rate, as a camera would deliver "
+            "it; stale frames are then dropped rather than queued.",
+        ),
+    ] = False,
+    frames: Annotated[
+        int | None,
+        typer.Option(
+            "--frames",
+            "-n",
+            min=1,
+            help="Stop after reading this many frames (default: the whole file, or "
+            f"{ENDLESS_FRAMES} from a source that never ends).",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: JsonOpt = False,
+    size: SizeOpt = None,
+    rate: RateOpt = None,
+    input_format: InputFormatOpt = None,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Measure decode + binarize throughput and latency, with the masks discarded.
+
+    Example: livethresh bench clip.mp4 --live --json
+    """
+    result = run_bench(
+        source, config, live=live, frames=frames, size=size, rate=rate, input_format=input_format
+    )
+    if json_output:
+        print(json.dumps(result.stats.to_dict()))
+        return
+    say(result.describe_source())
+    say(result.stats.summary())
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in result.stats.stage_ms_per_frame().items())
+    say(f"busy ms per frame: {stages}")
+
+
+class TranscodeProgress:
+    """A rich progress bar on stderr: frames, fps and ETA of a transcode."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]:>6.1f} fps"),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self._task: Any = None
+
+    def start(self, info: StreamInfo) -> None:
+        total = info.frame_count
+        if total is None and info.duration and info.frame_rate:
+            total = round(info.duration * info.frame_rate)
+        self._task = self._bar.add_task("transcoding", total=total, fps=0.0)
+
+    def update(self, frames: int) -> None:
+        if self._task is not None:
+            elapsed = self._bar.tasks[0].elapsed or 0.0
+            self._bar.update(
+                self._task, completed=frames, fps=frames / elapsed if elapsed > 0 else 0.0
+            )
+
+    def __enter__(self) -> Self:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+
+@command
+@threshold_options
+def transcode(
+    input: Annotated[str, typer.Argument(help="Video file to binarize.", show_default=False)],
+    output: Annotated[
+        str,
+        typer.Argument(
+            help="Output file (.mp4 .mkv .webm .mov .avi .ts), - for stdout, or a udp://, "
+            "rtmp:// or srt:// URL.",
+            show_default=False,
+        ),
+    ],
+    codec: Annotated[
+        str | None,
+        typer.Option(
+            "--codec",
+            help="Video encoder: libx264 (default; libvpx for .webm), ffv1 for exact "
+            "(lossless) masks in .mkv, libvpx-vp9, mjpeg...",
+            show_default=False,
+        ),
+    ] = None,
+    crf: Annotated[
+        int | None,
+        typer.Option(
+            "--crf",
+            help="Constant quality of x264/x265/vpx: lower is better and larger (x264 default 23).",
+            show_default=False,
+        ),
+    ] = None,
+    encoder_preset: Annotated[
+        str | None,
+        typer.Option(
+            "--encoder-preset",
+            help="Encoder speed preset, ultrafast (default) ... veryslow.",
+            show_default=False,
+        ),
+    ] = None,
+    pix_fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--pix-fmt",
+            help="Encoded pixel format (default yuv420p; gray for ffv1). Odd sizes are padded "
+            "by one pixel with yuv420p; gray keeps them.",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Container, overriding the extension; for - : mpegts (default), matroska or "
+            "yuv4mpegpipe.",
+            show_default=False,
+        ),
+    ] = None,
+    side_by_side: Annotated[
+        bool,
+        typer.Option("--side-by-side", help="Write the input and the mask next to each other."),
+    ] = False,
+    no_audio: Annotated[
+        bool,
+        typer.Option(
+            "--no-audio", help="Drop the audio (by default every audio stream is copied)."
+        ),
+    ] = False,
+    overwrite: OverwriteOpt = False,
+    frames: FramesOpt = None,
+    json_output: JsonOpt = False,
+    *,
+    config: ThresholdConfig,
+) -> None:
+    """Binarize a video into a new one, keeping its timestamps and audio.
+
+    Example: livethresh transcode talk.mp4 masks.mp4 --method mean -C 5
+    """
+    if json_output and output == STDOUT:
+        raise ConfigError(
+            "--json prints on stdout, which carries the video when OUTPUT is -; "
+            "drop --json or write to a file"
+        )
+    settings = EncodeSettings(
+        codec=codec,
+        crf=crf,
+        preset=encoder_preset,
+        pix_fmt=pix_fmt,
+        format=format,
+        side_by_side=side_by_side,
+    )
+    progress = TranscodeProgress() if err_console.is_terminal and not json_output else None
+    with progress or nullcontext():
+        result = run_transcode(
+            input,
+            output,
+            config,
+            settings,
+            audio=not no_audio,
+            overwrite=overwrite,
+            max_frames=frames,
+            on_start=progress.start if progress else None,
+            on_progress=progress.update if progress else None,
+        )
+    if json_output:
+        print(json.dumps(result.to_dict()))
+    else:
+        say(result.summary(), err=True)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)

@@ -1,0 +1,211 @@
+"""Rules for every file livethresh writes: never clobber, never touch the input, never leave half.
+
+A command checks its output path up front with :func:`check_output_path`, then writes through
+:func:`atomic_output`: data goes to a hidden temporary file beside the target and is renamed
+over it only when complete, so an existing file is replaced only by a finished one and a failed
+run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import stat
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livethresh.binarize.binarizer import Binarizer, available_cores, limit_opencv_threads
+from livethresh.config import ThresholdConfig
+from livethresh.errors import InputError, InputNotFoundError, OutputError
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file, through symlinks, hard links and relative parts."""
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def is_special_file(path: Path) -> bool:
+    """Whether ``path`` exists and is a device, FIFO or socket rather than a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse an output that would destroy data or cannot be written.
+
+    Raises:
+        OutputError: The output is one of the inputs, exists without ``overwrite``, is a
+            directory, or its folder is missing or not writable.
+    """
+    for source in inputs:
+        if same_file(source, output):
+            raise OutputError(
+                f"output {str(output)!r} is the input file; choose another output path"
+            )
+    if output.is_dir():
+        raise OutputError(f"output {str(output)!r} is a directory; give a file name")
+    if is_special_file(output):
+        return  # a device or pipe holds no data to clobber, and is written in place
+    if output.exists() and not overwrite:
+        raise OutputError(
+            f"output {str(output)!r} already exists; pass -y/--overwrite to replace it"
+        )
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"output folder {str(folder)!r} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"output folder {str(folder)!r} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_output(output: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``output``; on success rename it over ``output``.
+
+    On any exception the temporary file is removed and ``output`` is left as it was. The
+    temporary name keeps the extension, so that writers choosing a format by extension work.
+
+    A symlink is followed: the file it points to is replaced and the link is kept. A device or
+    a pipe (``/dev/null``, a FIFO) is yielded as it is and written in place, because renaming a
+    regular file over it would replace the device node itself.
+
+    Raises:
+        OutputError: The temporary file cannot be created (read-only or vanished folder).
+    """
+    if output.is_symlink():
+        output = Path(os.path.realpath(output))
+    if is_special_file(output):
+        yield output
+        return
+    folder = output.parent if str(output.parent) else Path(".")
+    while True:
+        temp = folder / f".{output.stem}.{secrets.token_hex(4)}.part{output.suffix}"
+        try:
+            # O_EXCL: never reuse a file; mode 0666 so the umask gives the usual permissions.
+            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError(
+                f"cannot create a file in {str(folder)!r}: {exc.strerror or exc}; "
+                "choose a writable folder"
+            ) from exc
+    try:
+        yield temp
+        os.replace(temp, output)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def native_stderr_to_log() -> Iterator[None]:
+    """Route what C libraries print on stderr (libpng, libjpeg, OpenCV) to the debug log.
+
+    Image codecs print their own complaints about damaged files straight to file descriptor 2,
+    which would put several cryptic lines before livethresh's one clear error.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded, some test runners)
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace").strip()
+            if text:
+                logger.debug("image decoder said: %s", text)
+
+
+def read_gray(path: Path) -> np.ndarray:
+    """Read any image OpenCV decodes and return it as uint8 gray.
+
+    Raises:
+        InputNotFoundError: The path does not exist.
+        InputError: It is a directory, cannot be read, or is not a decodable image.
+    """
+    if not path.exists():
+        raise InputNotFoundError(f"input {str(path)!r} does not exist")
+    if path.is_dir():
+        raise InputError(f"input {str(path)!r} is a directory; give an image file")
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as exc:
+        raise InputError(f"cannot read input {str(path)!r}: {exc.strerror or exc}") from exc
+    with native_stderr_to_log():
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        except cv2.error as exc:  # e.g. a damaged header claiming a huge size
+            logger.debug("imdecode refused %s: %s", path, exc)
+            image = None
+    if image is None:
+        raise InputError(
+            f"input {str(path)!r} is not an image OpenCV can decode "
+            "(png, jpg, tiff, bmp, webp, ...)"
+        )
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def write_image(
+    path: Path, image: np.ndarray, overwrite: bool = False, inputs: list[Path] | None = None
+) -> None:
+    """Write an image in the format named by ``path``'s extension, atomically.
+
+    Raises:
+        OutputError: The extension is not an image format, or the path breaks the output rules
+            of :func:`livethresh.files.check_output_path`.
+    """
+    if not path.suffix or not cv2.haveImageWriter(f"x{path.suffix}"):
+        raise OutputError(
+            f"cannot write images with extension {path.suffix or '(none)'!r}; "
+            "use .png, .jpg, .tif, .bmp or .webp"
+        )
+    check_output_path(path, inputs or [], overwrite)
+    ok, encoded = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise OutputError(f"OpenCV could not encode {str(path)!r}")
+    try:
+        with atomic_output(path) as temp:
+            encoded.tofile(temp)
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+
+
+def binarize_image(
+    input: Path, output: Path, config: ThresholdConfig, overwrite: bool = False
+) -> None:
+    """Binarize a still image file into a mask file, the way the seed article does.
+
+    Every core works on it (one band each). The output follows :func:`write_image`'s rules.
+
+    Raises:
+        InputError, InputNotFoundError: The input cannot be read as an image.
+        OutputError: The output cannot be written, or exists and ``overwrite`` is False.
+    """
+    gray = read_gray(input)
+    limit_opencv_threads()
+    with Binarizer(config, gray.shape, threads=available_cores()) as binarize:
+        write_image(output, binarize(gray), overwrite=overwrite, inputs=[input])

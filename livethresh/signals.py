@@ -1,0 +1,87 @@
+"""Ctrl-C and SIGTERM end a run cleanly: the pipeline stops, the output is finalized.
+
+A signal handler runs between two bytecodes of the main thread, so it only records the signal
+and asks for the stop from a helper thread; a second signal forces the stop, except while the
+output is being finalized, which would leave a file that does not play.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from livethresh.sinks.encoder import EncoderSink
+
+if TYPE_CHECKING:
+    pass
+
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def stop_on_signals(
+    stop: Callable[[], None], received: list[int], finalizing: Callable[[], bool] = lambda: False
+) -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into a graceful stop of the run; a second one forces it.
+
+    The handler only records the signal and asks the pipeline to stop from a helper thread,
+    because it runs between two bytecodes of the main thread, which may hold a queue lock.
+    A second signal stops the waiting for the pipeline's threads, but once ``finalizing()``
+    is true it is only noted: interrupting the trailer (or MP4's faststart rewrite) would
+    leave a file that does not play. Once a signal has ended the run, both stay ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, _frame: object) -> None:
+        if received:  # a second signal: stop waiting for a clean end
+            if finalizing():
+                log.info(
+                    "%s received while the output is finalized: finishing it first",
+                    signal.Signals(signum).name,
+                )
+                return
+            raise KeyboardInterrupt
+        received.append(signum)
+        log.info("%s received: finalizing the output", signal.Signals(signum).name)
+        threading.Thread(target=stop, name="livethresh-stop", daemon=True).start()
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            # After a signal ended the run the output is in place and the process is on its
+            # way out: a further Ctrl-C must not cut the caller's report or its exit code.
+            signal.signal(sig, signal.SIG_IGN if received else handler)
+
+
+class RunControl:
+    """What the signal handler acts on, from before the pipeline exists to the final rename."""
+
+    def __init__(self) -> None:
+        self._pipeline: Any = None
+        self._sink: EncoderSink | None = None
+        self._stop_requested = False
+
+    def attach(self, pipeline: Any, sink: EncoderSink) -> None:
+        self._pipeline, self._sink = pipeline, sink
+        if self._stop_requested:  # a signal came while the output was being opened
+            pipeline.stop()
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        if self._pipeline is not None:
+            self._pipeline.stop()
+
+    def finalizing(self) -> bool:
+        """True from the start of the encoder's close to the end: no more forced stops."""
+        return self._sink is not None and self._sink.closing

@@ -1,0 +1,283 @@
+"""Encoding masks to video files, pipes and network streams: the :class:`EncoderSink`.
+
+The sink is one more :class:`~livethresh.sinks.FrameSink`. It copies each mask straight into the
+luma plane of a reusable encoder frame whose chroma planes stay constant (128, neutral gray), so
+an 8-bit planar output format costs one memory copy per frame and no color conversion. Before
+each copy the frame is made writable: if the encoder still references the previous picture (as
+frame-threaded encoders do), FFmpeg gives the frame a fresh buffer instead of letting livethresh
+overwrite a picture that is still being encoded.
+
+Output rules, decided here once for every caller:
+
+* the container follows the file extension (mp4, mkv, webm, mov, avi, ts), or ``format``;
+* ``-`` writes a streamable container (``mpegts`` by default) to standard output;
+* ``udp://``, ``srt://`` and ``tcp://`` get MPEG-TS, ``rtmp://`` gets FLV;
+* timestamps are the input's: each frame keeps its ``pts`` in the input's time base, so a
+  variable frame rate stays variable (only a missing or non-increasing ``pts`` is replaced by
+  the next tick, because encoders refuse them);
+* each packet carries its input frame's duration, so the output lasts as long as the input even
+  when the last frames are sparse (encoders leave packet durations at 0, and muxers would fill
+  in one frame at the *average* rate, seconds long for a sparse file);
+* with a 4:2:0 or 4:2:2 format, an odd width or height is padded by one pixel that repeats the
+  last column or row, because those formats cannot describe half a chroma sample. ``gray``
+  (and 4:4:4) keep the exact size;
+* the output is flagged full range (masks are exactly 0 and 255), so with ``side_by_side`` an
+  input in the limited (MPEG) range, the usual one for YUV video, is stretched to full range
+  on the way in; its colors are turned upright with its luma when the input is rotated.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+import av
+
+from livethresh.errors import OutputError
+from livethresh.frames import FALLBACK_RATE
+from livethresh.sinks.picture import PictureComposer
+from livethresh.sinks.plan import EncodeSettings, padded_size, plan_encoding
+
+if TYPE_CHECKING:
+    from av.container import OutputContainer
+    from av.video.stream import VideoStream
+
+    from livethresh.frames import ProcessedFrame, StreamInfo
+
+
+log = logging.getLogger(__name__)
+
+
+class MuxCompanion(Protocol):
+    """Other streams written into the same container as the video, such as copied audio.
+
+    The encoder calls :meth:`add_streams` before the header is written, :meth:`advance` after
+    each video frame so the companion's packets are interleaved as the video progresses, and
+    :meth:`finish` before the trailer.
+    """
+
+    def add_streams(self, container: OutputContainer) -> None:
+        """Add this companion's output streams."""
+
+    def advance(self, container: OutputContainer, until: float) -> None:
+        """Mux packets with a presentation time up to ``until`` seconds."""
+
+    def finish(self, container: OutputContainer) -> None:
+        """Mux everything that is left."""
+
+
+def write_failure(exc: BaseException) -> str:
+    """Why writing failed, in words, with what to do for the usual causes (full disk, pipe)."""
+    code = getattr(exc, "errno", None)
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"{reason}; free some space or write to another disk"
+    if code in (errno.EPIPE, errno.ECONNRESET):
+        return f"{reason}; the reader of the output went away"
+    return str(reason)
+
+
+class EncoderSink:
+    """Encodes masks (or input|mask pairs) into a container, with the input's timestamps.
+
+    Args:
+        target: A file path, ``-`` for standard output, a network URL, or a writable binary
+            file object (with ``settings.format``).
+        settings: Codec, quality and layout; see :class:`EncodeSettings`.
+        companions: Other streams muxed beside the video (copied audio).
+        container_options: Muxer options, e.g. ``{"movflags": "+faststart"}``.
+
+    Raises:
+        OutputError, ConfigError: From :func:`plan_encoding`, at construction.
+    """
+
+    def __init__(
+        self,
+        target: str | Path | BinaryIO,
+        settings: EncodeSettings | None = None,
+        *,
+        companions: Sequence[MuxCompanion] = (),
+        container_options: dict[str, str] | None = None,
+    ) -> None:
+        self.plan = plan_encoding(target, settings or EncodeSettings())
+        self.companions = list(companions)
+        self.container_options = dict(container_options or {})
+        self.frames = 0
+        self.container: OutputContainer | None = None
+        self._stream: VideoStream | None = None
+        self._pictures: PictureComposer | None = None
+        self._time_base = Fraction(1, 30)
+        self._tick = 1
+        self._last_pts: int | None = None
+        # Input frame durations by output pts, until the encoder returns the frame's packet.
+        self._durations: dict[int, int] = {}
+        self._closed = False
+
+    # -- FrameSink ---------------------------------------------------------------------------
+
+    def open(self, info: StreamInfo) -> None:
+        """Open the container and configure the video stream for ``info``'s frames.
+
+        Raises:
+            OutputError: FFmpeg cannot open the output or the encoder refuses the settings.
+        """
+        plan = self.plan
+        rate = info.frame_rate if info.frame_rate and info.frame_rate > 0 else FALLBACK_RATE
+        self._time_base = info.time_base or 1 / rate
+        # One frame, in the stream's time base: what a missing or repeated pts advances by.
+        self._tick = max(1, round(1 / (rate * self._time_base)))
+        width = info.width * (2 if plan.side_by_side else 1)
+        enc_width, enc_height = padded_size(width, info.height, plan.pix_fmt)
+        where = "stdout" if plan.target == "pipe:1" else repr(plan.target)
+        try:
+            self.container = av.open(
+                plan.target, "w", format=plan.format, options=self.container_options
+            )
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot open output {where}: {exc}") from exc
+        try:
+            stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
+            assert isinstance(stream, av.VideoStream)  # plan.codec is a video encoder
+            stream.width, stream.height, stream.pix_fmt = enc_width, enc_height, plan.pix_fmt
+            stream.time_base = self._time_base
+            context = stream.codec_context
+            context.time_base = self._time_base
+            # Masks are 0 and 255: signal full range so that players show exactly that.
+            context.color_range = av.video.reformatter.ColorRange.JPEG
+            context.thread_count = plan.threads
+            context.thread_type = "AUTO"
+            stream.codec_context.open()
+            for companion in self.companions:
+                companion.add_streams(self.container)
+        except (av.error.FFmpegError, ValueError) as exc:
+            self.container.close()
+            self.container = None
+            raise OutputError(
+                f"encoder {plan.codec!r} refused {enc_width}x{enc_height} {plan.pix_fmt} "
+                f"with options {plan.options}: {exc}"
+            ) from exc
+        self._stream = stream
+        if (enc_width, enc_height) != (width, info.height):
+            log.info(
+                "padding %dx%d to %dx%d for %s",
+                width,
+                info.height,
+                enc_width,
+                enc_height,
+                plan.pix_fmt,
+            )
+        self._pictures = PictureComposer(
+            plan.pix_fmt, plan.side_by_side, (info.width, info.height), (enc_width, enc_height)
+        )
+
+    def write(self, frame: ProcessedFrame) -> None:
+        """Encode one mask with its input timestamp and mux what the encoder gives back."""
+        if self._stream is None or self.container is None:
+            raise OutputError("EncoderSink.write called before open or after close")
+        assert self._pictures is not None  # opened with the stream
+        picture = self._pictures.compose(frame)
+        pts = self._next_pts(frame)
+        picture.pts = pts
+        picture.time_base = self._time_base
+        duration = self._input_duration(frame)
+        if duration:
+            picture.duration = duration
+            self._durations[pts] = duration
+        try:
+            self._mux(self._stream.encode(picture))
+            self.frames += 1
+            if self.companions:
+                now = float(pts * self._time_base)
+                for companion in self.companions:
+                    companion.advance(self.container, now)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot write the output: {write_failure(exc)}") from exc
+
+    def close(self) -> None:
+        """Flush the encoder, let companions finish, write the trailer; safe to call again.
+
+        Raises:
+            OutputError: Flushing or finalizing failed (the container is closed regardless).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        container, self.container = self.container, None
+        if container is None:
+            return
+        try:
+            if self._stream is not None:
+                self._mux(self._stream.encode(None), container)
+            for companion in self.companions:
+                companion.finish(container)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot finalize the output: {write_failure(exc)}") from exc
+        finally:
+            self._stream = None
+            self._pictures = None
+            self._durations.clear()
+            try:
+                container.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                raise OutputError(f"cannot finalize the output: {write_failure(exc)}") from exc
+
+    def __enter__(self) -> EncoderSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` has begun: the output is being (or has been) finalized."""
+        return self._closed
+
+    @property
+    def time_base(self) -> Fraction:
+        """The output video stream's time base (the input's, when it had one)."""
+        return self._time_base
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _mux(
+        self, packets: list[av.Packet[av.VideoStream]], container: OutputContainer | None = None
+    ) -> None:
+        target = container or self.container
+        assert target is not None
+        for packet in packets:
+            if packet.pts is not None and packet.pts in self._durations:
+                # The packet is still in the codec time base; mux rescales pts and duration.
+                packet.duration = self._durations.pop(packet.pts)
+            target.mux(packet)
+
+    def _input_duration(self, frame: ProcessedFrame) -> int:
+        """The decoded frame's duration in the output time base; 0 when it has none."""
+        source = frame.frame
+        if not isinstance(source, av.VideoFrame) or not source.duration or not source.time_base:
+            return 0
+        return max(1, round(source.duration * source.time_base / self._time_base))
+
+    def _next_pts(self, frame: ProcessedFrame) -> int:
+        """The frame's pts in the output time base, forced strictly increasing."""
+        pts: int | None = None
+        if frame.pts is not None:
+            pts = frame.pts
+            if frame.time_base is not None and frame.time_base != self._time_base:
+                pts = round(frame.pts * frame.time_base / self._time_base)
+        if pts is None or (self._last_pts is not None and pts <= self._last_pts):
+            fixed = 0 if self._last_pts is None else self._last_pts + self._tick
+            if pts is not None:
+                log.debug(
+                    "frame %d: pts %d not after %s; using %d",
+                    frame.index,
+                    pts,
+                    self._last_pts,
+                    fixed,
+                )
+            pts = fixed
+        self._last_pts = pts
+        return pts

@@ -1,0 +1,294 @@
+"""Output planning: container, codec, pixel format and options, checked before any I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlsplit
+
+import av
+
+from livethresh.errors import ConfigError, OutputError
+
+if TYPE_CHECKING:
+    pass
+
+
+#: Container (FFmpeg muxer) chosen by an output file's extension.
+CONTAINER_BY_EXTENSION = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".mov": "mov",
+    ".avi": "avi",
+    ".ts": "mpegts",
+}
+
+
+#: Containers that can be written to a pipe (no seeking back to patch a header).
+STREAM_FORMATS = ("mpegts", "matroska", "yuv4mpegpipe")
+
+
+#: Container for network outputs, by URL scheme.
+FORMAT_BY_SCHEME = {
+    "udp": "mpegts",
+    "srt": "mpegts",
+    "tcp": "mpegts",
+    "rtmp": "flv",
+    "rtmps": "flv",
+}
+
+
+STDOUT = "-"
+
+
+# Defaults, measured on 1080p binary masks (see benchmarks/bench_transcode.py and the README):
+# x264 ultrafast in yuv420p encodes a mask in about 5 ms at about 13 KiB, plays everywhere, and
+# is 2.6x faster than superfast for 30 % more bytes.
+DEFAULT_CODEC = "libx264"
+
+
+DEFAULT_PRESET = "ultrafast"
+
+
+#: Codec used when the container does not take the default one.
+CODEC_BY_FORMAT = {"webm": "libvpx", "yuv4mpegpipe": "rawvideo"}
+
+
+#: Pixel format used with a codec unless ``pix_fmt`` is given; everything else gets yuv420p.
+PIX_FMT_BY_CODEC = {"ffv1": "gray", "rawvideo": "gray", "mjpeg": "yuvj420p", "ljpeg": "gray"}
+
+
+DEFAULT_PIX_FMT = "yuv420p"
+
+
+#: Codecs with a constant-quality ``crf`` option, and the value used when none is given.
+DEFAULT_CRF = {"libx264": 23, "libx265": 28, "libvpx": 10, "libvpx-vp9": 32, "libsvtav1": 35}
+
+
+#: Codecs with a speed ``preset`` option, and the one used when none is given.
+DEFAULT_PRESET_BY_CODEC = {"libx264": DEFAULT_PRESET, "libx265": DEFAULT_PRESET, "libsvtav1": "12"}
+
+
+#: Options that make a codec fast enough for video rates, set unless the user overrides them.
+CODEC_TUNING: dict[str, dict[str, str]] = {
+    "libvpx": {"deadline": "realtime", "cpu-used": "8", "b": "8M"},
+    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "b": "0"},
+}
+
+
+#: Encoder threads. On 2 cores the decoder (2 threads) and the binarizer already keep both
+#: cores busy and x264 ultrafast runs in the output stage, in parallel with them: measured on
+#: 1080p (benchmarks/bench_transcode.py), 1 thread was as fast as 2 or auto, with the least CPU
+#: and 13-25 MiB less peak memory, since every x264 frame thread holds frames in flight.
+DEFAULT_ENCODER_THREADS = 1
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How masks are encoded; None means "the default for this container and codec".
+
+    Attributes:
+        codec: FFmpeg encoder name (``libx264``, ``ffv1``, ``libvpx-vp9``, ``mjpeg``...).
+        crf: Constant-quality level for codecs that have one (lower is better and larger).
+        preset: Speed preset for codecs that have one (``ultrafast`` ... ``veryslow``).
+        pix_fmt: Encoded pixel format (``yuv420p``, ``gray``...).
+        format: FFmpeg container name, overriding the one implied by the output.
+        side_by_side: Write the input on the left and the mask on the right.
+        threads: Encoder threads; 0 lets the codec decide (see :data:`DEFAULT_ENCODER_THREADS`).
+        options: Extra codec options, passed to FFmpeg as they are.
+    """
+
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    format: str | None = None
+    side_by_side: bool = False
+    threads: int = DEFAULT_ENCODER_THREADS
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """Settings resolved against one output: what exactly will be written."""
+
+    target: str | BinaryIO
+    format: str
+    codec: str
+    pix_fmt: str
+    options: dict[str, str]
+    side_by_side: bool
+    threads: int
+
+
+def is_network_url(target: str) -> bool:
+    """Whether ``target`` is a URL (``udp://...``) rather than a file path."""
+    return "://" in target and len(urlsplit(target).scheme) > 1
+
+
+def is_file_target(target: str) -> bool:
+    """Whether an output goes to a file, rather than to stdout (``-``) or a network URL."""
+    return target != STDOUT and not is_network_url(target)
+
+
+def container_format(target: str | Path | BinaryIO, format: str | None = None) -> str:
+    """The FFmpeg container for an output: ``format`` if given, else implied by the target.
+
+    Raises:
+        OutputError: Nothing implies a container, or ``format`` is not one FFmpeg can write.
+    """
+    if format is not None:
+        try:
+            av.format.ContainerFormat(format, "w")
+        except (ValueError, av.error.FFmpegError):
+            raise OutputError(
+                f"unknown output format {format!r}; use e.g. {', '.join(STREAM_FORMATS)}, "
+                "mp4, mov, webm or avi"
+            ) from None
+        return format
+    if not isinstance(target, str | Path):
+        raise OutputError("writing to a file object needs an explicit format")
+    text = str(target)
+    if text == STDOUT:
+        return "mpegts"
+    if isinstance(target, str) and is_network_url(text):
+        scheme = urlsplit(text).scheme.lower()
+        if scheme not in FORMAT_BY_SCHEME:
+            raise OutputError(
+                f"unsupported output URL scheme {scheme!r}; use "
+                f"{', '.join(s + '://' for s in FORMAT_BY_SCHEME)} or a file path"
+            )
+        return FORMAT_BY_SCHEME[scheme]
+    suffix = Path(text).suffix.lower()
+    if suffix not in CONTAINER_BY_EXTENSION:
+        raise OutputError(
+            f"cannot tell the container of {text!r} from its extension {suffix or '(none)'!r}; "
+            f"use {', '.join(sorted(set(CONTAINER_BY_EXTENSION)))} or pass a format"
+        )
+    return CONTAINER_BY_EXTENSION[suffix]
+
+
+def plan_encoding(target: str | Path | BinaryIO, settings: EncodeSettings) -> EncodePlan:
+    """Resolve the settings for one output and check that FFmpeg can do what they ask.
+
+    Everything is checked here, before any input is opened, so that a bad option fails fast
+    with one clear message and leaves no file behind.
+
+    Raises:
+        OutputError: The output's container cannot be determined or written.
+        ConfigError: The codec, pixel format or options do not fit each other or the container.
+    """
+    fmt = container_format(target, settings.format)
+    if target == STDOUT and fmt not in STREAM_FORMATS:
+        raise OutputError(
+            f"format {fmt!r} cannot be streamed to stdout; use one of {', '.join(STREAM_FORMATS)}"
+        )
+    codec = settings.codec or CODEC_BY_FORMAT.get(fmt, DEFAULT_CODEC)
+    try:
+        descriptor = av.codec.Codec(codec, "w")
+    except (ValueError, av.error.FFmpegError):
+        raise ConfigError(
+            f"unknown video encoder {codec!r}; try libx264, ffv1, libvpx-vp9, mjpeg or mpeg4"
+        ) from None
+    if descriptor.type != "video":
+        raise ConfigError(f"{codec!r} is not a video encoder")
+    if not container_accepts(fmt, descriptor.canonical_name):
+        raise ConfigError(f"container {fmt!r} cannot hold {codec!r} video; choose another codec")
+    pix_fmt = settings.pix_fmt or PIX_FMT_BY_CODEC.get(codec, DEFAULT_PIX_FMT)
+    supported = [f.name for f in descriptor.video_formats or ()]
+    if supported and pix_fmt not in supported:
+        raise ConfigError(
+            f"encoder {codec!r} does not take pixel format {pix_fmt!r}; use one of "
+            f"{', '.join(supported)}"
+        )
+    options = dict(CODEC_TUNING.get(codec, {}))
+    if settings.crf is not None and codec not in DEFAULT_CRF:
+        raise ConfigError(f"encoder {codec!r} has no --crf; it applies to {', '.join(DEFAULT_CRF)}")
+    if settings.preset is not None and codec not in DEFAULT_PRESET_BY_CODEC:
+        raise ConfigError(
+            f"encoder {codec!r} has no --preset; it applies to {', '.join(DEFAULT_PRESET_BY_CODEC)}"
+        )
+    if codec in DEFAULT_CRF:
+        crf = DEFAULT_CRF[codec] if settings.crf is None else settings.crf
+        if not 0 <= crf <= 63:
+            raise ConfigError(f"invalid crf {crf}: must be from 0 to 63 (51 for x264)")
+        options["crf"] = str(crf)
+    if codec in DEFAULT_PRESET_BY_CODEC:
+        options["preset"] = settings.preset or DEFAULT_PRESET_BY_CODEC[codec]
+    options.update(settings.options)
+    if settings.threads < 0:
+        raise ConfigError(f"invalid encoder threads {settings.threads}: must be >= 0")
+    resolved: str | BinaryIO = (
+        "pipe:1" if target == STDOUT else str(target) if isinstance(target, str | Path) else target
+    )
+    return EncodePlan(
+        resolved, fmt, codec, pix_fmt, options, settings.side_by_side, settings.threads
+    )
+
+
+#: Containers whose codec list FFmpeg does not report (it answers for a few codecs only).
+KNOWN_CONTAINER_CODECS = {
+    "mpegts": frozenset(
+        {
+            "h264",
+            "hevc",
+            "mpeg1video",
+            "mpeg2video",
+            "mpeg4",
+            "av1",
+            "vp9",
+            "dirac",
+            "aac",
+            "aac_latm",
+            "mp2",
+            "mp3",
+            "ac3",
+            "eac3",
+            "opus",
+            "dts",
+            "truehd",
+            "s302m",
+        }
+    ),
+    "yuv4mpegpipe": frozenset({"rawvideo", "wrapped_avframe"}),
+}
+
+
+def container_accepts(fmt: str, codec: str) -> bool:
+    """Whether container ``fmt`` can hold ``codec`` (a codec name such as ``h264`` or ``aac``).
+
+    When FFmpeg cannot tell, the answer is yes and the muxer has the last word.
+    """
+    if fmt in KNOWN_CONTAINER_CODECS:
+        return codec in KNOWN_CONTAINER_CODECS[fmt]
+    try:
+        with av.open(NullWriter(), "w", format=fmt) as probe:
+            accepted = set(probe.supported_codecs)
+    except (ValueError, av.error.FFmpegError):
+        return True
+    return not accepted or codec in accepted
+
+
+class NullWriter:
+    """A file object that discards writes: lets FFmpeg describe a muxer without a file."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def tell(self) -> int:
+        return 0
+
+
+def padded_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
+    """The encoded size: ``width x height`` rounded up to whole chroma samples of ``pix_fmt``."""
+    fmt = av.VideoFormat(pix_fmt)
+    # A format with no chroma planes reports its luma size, i.e. no subsampling.
+    step_x = 64 // max(1, fmt.chroma_width(64))
+    step_y = 64 // max(1, fmt.chroma_height(64))
+    return -(-width // step_x) * step_x, -(-height // step_y) * step_y

@@ -1,0 +1,244 @@
+"""The one source implementation: files, URLs, cameras and lavfi patterns read through PyAV."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any
+
+import av
+
+from livethresh.errors import InputError
+from livethresh.frames import FALLBACK_RATE, SourceKind, StreamInfo, upright_rotation
+from livethresh.sources.container import failure_reason, open_container
+from livethresh.sources.spec import SourceSpec
+
+logger = logging.getLogger(__name__)
+
+
+#: Seconds to wait for a network stream to open and for each read before giving up.
+DEFAULT_TIMEOUT = 10.0
+
+
+#: A paced file never waits longer than this for its next packet: a longer gap is a timestamp
+#: discontinuity (or a pause in a variable-rate file) and restarts the pacing clock.
+MAX_PACING_GAP = 2.0
+
+
+def default_decoder_threads(live: bool) -> int:
+    """Codec threads for a source: 1 when live, else 0 (FFmpeg's choice: cores + 1).
+
+    A live source has a whole frame period to decode each frame; one decoder thread leaves
+    the cores free to binarize the previous frame at once, which is what keeps latency low,
+    and frame threading would also make the decoder hold frames back. A file is read as fast
+    as possible: there FFmpeg's automatic count measured a few percent faster than 2 threads
+    and clearly faster than 1 on 2 cores (``benchmarks/bench_pipeline.py`` compares them).
+    """
+    return 1 if live else 0
+
+
+#: Decoder threads of a file that is transcoded. Not FFmpeg's automatic count (3 on 2 cores),
+#: which ``bench`` uses: there the encoder needs a share of the cores, and each decoder thread
+#: holds frames.
+ENCODING_DECODER_THREADS = 2
+
+
+class AVSource:
+    """A :class:`FrameSource` read through PyAV: files, URLs, cameras and lavfi patterns.
+
+    The first frame is decoded when the source is opened, so that :attr:`info` holds the true
+    size, pixel format and rotation (display-matrix side data only appears on frames) and so
+    that a camera that cannot deliver fails at once, not in a thread.
+    """
+
+    def __init__(
+        self,
+        spec: SourceSpec,
+        *,
+        live: bool | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        decoder_threads: int | None = None,
+    ) -> None:
+        self.spec = spec
+        self._paced = bool(live) and spec.kind in (SourceKind.FILE, SourceKind.LAVFI)
+        self._timeout = timeout
+        #: Packets the decoder rejected as damaged; they are skipped and the run goes on.
+        self.decode_errors = 0
+        self._delivered = 0
+        self._container = open_container(spec, timeout)
+        try:
+            if not self._container.streams.video:
+                what = "only audio" if self._container.streams.audio else "no video stream"
+                raise InputError(f"{spec.name!r} has {what}; give a video")
+            stream = self._container.streams.video[0]
+            if stream.codec_context is None:
+                codec = getattr(stream, "codec_tag", "") or "unknown"
+                raise InputError(
+                    f"{spec.name!r} has a video stream whose codec ({codec}) FFmpeg cannot "
+                    "decode: the file may be damaged, or re-encode it (e.g. to H.264)"
+                )
+            stream.thread_type = "AUTO"
+            is_live = spec.live if live is None else live
+            if decoder_threads is None:
+                decoder_threads = default_decoder_threads(is_live)
+            stream.codec_context.thread_count = max(0, decoder_threads)
+            self._stream = stream
+            # The stream's nominal rate, known before the first frame (info comes after it).
+            rate = stream.average_rate or stream.guessed_rate
+            self._nominal_rate = Fraction(rate) if rate else None
+            self._pace_origin: tuple[float, float] | None = None
+            self._interrupted = threading.Event()
+            self._packets_read = 0
+            self._decoded = self._decode_packets()
+            first = self._next_frame()
+            if first is None:
+                damaged = f" ({self.decode_errors} damaged packets)" if self.decode_errors else ""
+                raise InputError(f"{spec.name!r} holds no decodable video frames{damaged}")
+            self._first: av.VideoFrame | None = first
+            self.info = self._describe(first, is_live)
+        except BaseException:
+            self._container.close()
+            raise
+        self._closed = False
+
+    def _describe(self, first: av.VideoFrame, is_live: bool) -> StreamInfo:
+        stream = self._stream
+        rotation = upright_rotation(first)
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        duration = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif self._container.duration:
+            duration = self._container.duration / av.time_base
+        return StreamInfo(
+            name=self.spec.name,
+            width=width,
+            height=height,
+            frame_rate=self._nominal_rate,
+            time_base=Fraction(stream.time_base) if stream.time_base else None,
+            is_live=is_live,
+            frame_count=stream.frames or None,
+            duration=duration,
+            codec=stream.codec_context.name,
+            pix_fmt=first.format.name,
+            rotation=rotation,
+            kind=self.spec.kind,
+        )
+
+    def _next_frame(self) -> av.VideoFrame | None:
+        try:
+            return next(self._decoded)
+        except StopIteration:
+            return None
+        except av.FFmpegError as exc:
+            raise InputError(self._read_failure(exc)) from exc
+
+    def _read_failure(self, exc: av.FFmpegError) -> str:
+        """What to tell the user when reading stops with an error: what, after how much."""
+        name, kind = self.spec.name, self.spec.kind
+        reason = failure_reason(exc)
+        if kind is SourceKind.URL and reason.endswith("(timed out)"):
+            reason = f"no data for {self._timeout:g} s (read timeout)"
+        if not self._delivered:
+            return f"cannot read {name!r}: {reason}"
+        hint = {
+            SourceKind.CAMERA: "check that the camera is still connected",
+            SourceKind.URL: "check the stream and the network",
+            SourceKind.FILE: "the file may be damaged or cut short",
+        }.get(kind, "")
+        return f"{name!r} stopped after {self._delivered} frames: {reason}" + (
+            f"; {hint}" if hint else ""
+        )
+
+    def _skip_damaged(self, exc: av.FFmpegError) -> None:
+        self.decode_errors += 1
+        # Logged once per source; the count is in the run's stats (``decode_errors``).
+        level = logging.INFO if self.decode_errors == 1 else logging.DEBUG
+        logger.log(
+            level,
+            "%r: skipping a damaged packet (%s); the run goes on",
+            self.spec.name,
+            failure_reason(exc),
+        )
+
+    def _decode_packets(self) -> Iterator[av.VideoFrame]:
+        """Demux and decode; when paced, wait before each packet until it is due."""
+        for packet in self._container.demux(self._stream):
+            if self._paced and packet.size:
+                self._wait_until(self._packet_time(packet))
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError as exc:
+                self._skip_damaged(exc)
+                continue
+            for frame in decoded:
+                if self._paced and not packet.size and frame.time is not None:
+                    # The final flush releases the frames the decoder held back for
+                    # reordering all at once: give each its own time slot.
+                    self._wait_until(frame.time)
+                yield frame
+
+    def _packet_time(self, packet: Any) -> float:
+        self._packets_read += 1
+        if packet.dts is not None and packet.time_base is not None:
+            return float(packet.dts * packet.time_base)
+        return (self._packets_read - 1) / float(self._nominal_rate or FALLBACK_RATE)
+
+    def _wait_until(self, when: float) -> None:
+        """Sleep until stream time ``when`` is due, as ``ffmpeg -re`` does with packets.
+
+        Pacing packets (by their decoding timestamp) rather than decoded frames means that a
+        frame is decoded when it "arrives", as from a camera, instead of ahead of time while
+        the previous frame is still being binarized; so the two do not compete for the cores.
+        A jump of more than :data:`MAX_PACING_GAP` seconds and two frame intervals (a
+        timestamp discontinuity, a long pause in a variable-rate file) restarts the clock
+        instead of waiting it out. The wait ends at once when :meth:`interrupt` is called.
+        """
+        now = time.perf_counter()
+        if self._pace_origin is None:
+            self._pace_origin = (now, when)
+            return
+        clock, origin = self._pace_origin
+        delay = clock + (when - origin) - now
+        rate = getattr(self, "info", None) and self.info.frame_rate
+        longest = max(MAX_PACING_GAP, 2 / float(rate)) if rate else MAX_PACING_GAP
+        if delay > longest or when < origin:
+            self._pace_origin = (now, when)
+        elif delay > 0:
+            self._interrupted.wait(delay)
+
+    def interrupt(self) -> None:
+        """Stop waiting for the next frame to be due (from any thread); frames then end."""
+        self._interrupted.set()
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        """Yield decoded frames; when playing a file live, each one when it is due."""
+        frame, self._first = self._first, None
+        # The clock starts now, not at open time: the first frame is due at once, and a packet
+        # whose timestamp is t seconds later than it is due t seconds from now.
+        if frame is not None and frame.time is not None:
+            self._pace_origin = (time.perf_counter(), frame.time)
+        else:
+            self._pace_origin = None
+        while frame is not None and not self._interrupted.is_set():
+            self._delivered += 1
+            yield frame
+            frame = self._next_frame()
+
+    def close(self) -> None:
+        """Close the input; safe to call more than once."""
+        if not getattr(self, "_closed", True):
+            self._closed = True
+            self._first = None
+            self._container.close()
+
+    def __enter__(self) -> AVSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
