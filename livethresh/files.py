@@ -9,6 +9,8 @@ run leaves nothing behind.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import logging
 import os
 import secrets
@@ -71,18 +73,24 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
 
 
 @contextlib.contextmanager
-def atomic_output(output: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``output``; on success rename it over ``output``.
+def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside ``output``; on success move it into place as ``output``.
 
     On any exception the temporary file is removed and ``output`` is left as it was. The
     temporary name keeps the extension, so that writers choosing a format by extension work.
+
+    Without ``overwrite`` the finished file never replaces one that appeared meanwhile (another
+    program, or another livethresh writing the same new path): it is put in place with a
+    no-replace link, and when the place is taken it stays under its temporary name, which the
+    error names, so that nothing written by either side is lost.
 
     A symlink is followed: the file it points to is replaced and the link is kept. A device or
     a pipe (``/dev/null``, a FIFO) is yielded as it is and written in place, because renaming a
     regular file over it would replace the device node itself.
 
     Raises:
-        OutputError: The temporary file cannot be created (read-only or vanished folder).
+        OutputError: The temporary file cannot be created (read-only or vanished folder), or
+            ``output`` appeared while it was written and ``overwrite`` is False.
     """
     if output.is_symlink():
         output = Path(os.path.realpath(output))
@@ -105,10 +113,56 @@ def atomic_output(output: Path) -> Iterator[Path]:
             ) from exc
     try:
         yield temp
-        os.replace(temp, output)
+        if overwrite:
+            os.replace(temp, output)
+            return
+        placed = _place_without_replacing(temp, output)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    if not placed:
+        raise OutputError(
+            f"output {str(output)!r} appeared while livethresh was writing it and was not "
+            f"replaced; the finished output is kept as {str(temp)!r}: move it where you want it"
+        )
+
+
+#: renameat2's flag that refuses to replace an existing target (Linux 3.15+).
+_RENAME_NOREPLACE = 1
+
+
+def _place_without_replacing(temp: Path, output: Path) -> bool:
+    """Move ``temp`` to ``output`` only if nothing is there; False (``temp`` kept) if taken.
+
+    A hard link is the portable atomic "create if absent"; where the file system has no hard
+    links (FAT, some network shares) Linux's ``renameat2(RENAME_NOREPLACE)`` does the same.
+    """
+    try:
+        os.link(temp, output)
+    except FileExistsError:
+        return False
+    except OSError:
+        return _rename_no_replace(temp, output)
+    temp.unlink()
+    return True
+
+
+def _rename_no_replace(temp: Path, output: Path) -> bool:
+    """``renameat2(RENAME_NOREPLACE)``; elsewhere a check then a rename (a narrow window)."""
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        if output.exists():
+            return False
+        os.rename(temp, output)
+        return True
+    at_cwd = -100  # AT_FDCWD
+    if renameat2(at_cwd, os.fsencode(temp), at_cwd, os.fsencode(output), _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code == errno.EEXIST:
+        return False
+    raise OSError(code, os.strerror(code), str(output))
 
 
 logger = logging.getLogger(__name__)
@@ -188,7 +242,7 @@ def write_image(
     if not ok:
         raise OutputError(f"OpenCV could not encode {str(path)!r}")
     try:
-        with atomic_output(path) as temp:
+        with atomic_output(path, overwrite) as temp:
             encoded.tofile(temp)
     except OSError as exc:
         raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc

@@ -287,5 +287,6 @@ def run_preview(
             also=window,
             max_frames=frames,
             on_pipeline=attach,
+            overwrite=overwrite,
         )
     return PreviewResult(result.stats, tuner.config, result)

@@ -182,6 +182,7 @@ def transcode(
                 queue_size=queue_size,
                 on_progress=on_progress,
                 handle_signals=handle_signals,
+                overwrite=overwrite,
             )
         finally:
             if companion is not None:
@@ -202,6 +203,7 @@ def record(
     on_progress: Callable[[int], None] | None = None,
     on_pipeline: Callable[[Pipeline], None] | None = None,
     handle_signals: bool = True,
+    overwrite: bool = False,
 ) -> TranscodeResult:
     """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
 
@@ -223,6 +225,9 @@ def record(
         on_pipeline: Called with the pipeline before it runs (live tuning uses its
             ``set_config``).
         handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
+        overwrite: Whether the finished file may replace one that is at ``output`` by then;
+            without it, a file that appeared meanwhile is kept and so is the new one (see
+            :func:`~livethresh.files.atomic_output`).
 
     Raises:
         InputError, OutputError: A failure before the first frame (no file is left), or during
@@ -239,7 +244,7 @@ def record(
         if handle_signals
         else nullcontext()
     )
-    target = atomic_output(Path(output)) if to_file else nullcontext(output)
+    target = atomic_output(Path(output), overwrite) if to_file else nullcontext(output)
     try:
         with guard, target as destination:
             # The container is the one OUTPUT names, whatever the file written to is called
