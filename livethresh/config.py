@@ -250,12 +250,29 @@ def resolve(
     values = (base or ThresholdConfig()).to_dict()
     if preset is not None:
         values.update(read_preset(preset)[0])
-    for key, value in (overrides or {}).items():
-        if key not in values:
-            raise ConfigError(f"unknown setting {key!r}: allowed are {', '.join(values)}")
-        if value is not None:
-            values[key] = value
+    _check_names(overrides or {})
+    values.update({key: value for key, value in (overrides or {}).items() if value is not None})
     return ThresholdConfig(**values)
+
+
+def apply_changes(config: ThresholdConfig, changes: Mapping[str, Any]) -> ThresholdConfig:
+    """``config`` with some settings changed, as live tuning changes them (the browser view).
+
+    Unlike :func:`resolve`, None is a value here: it unsets an optional setting (``k``, ``r``)
+    so that the method's own default applies again.
+
+    Raises:
+        ConfigError: An unknown setting or an invalid value, worded as for the command line.
+    """
+    _check_names(changes)
+    return config.replace(**changes)
+
+
+def _check_names(settings: Mapping[str, Any]) -> None:
+    names = setting_names()
+    for key in settings:
+        if key not in names:
+            raise ConfigError(f"unknown setting {key!r}: allowed are {', '.join(names)}")
 
 
 def to_toml(config: ThresholdConfig, description: str = "") -> str:

@@ -1,0 +1,276 @@
+"""A serve session: the pipeline in a thread, uvicorn in the main thread, the port, the signals.
+
+The pipeline's output thread feeds a :class:`~livethresh.serve.broadcaster.Broadcaster`; the app
+reads frames from it and tunes the pipeline. Ctrl-C and SIGTERM end every stream at once (so
+uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline, and the run
+returns 130 or 143. A source that ends or fails leaves the server up, holding the last frame:
+the page says so, the log has one line, and a settings change still re-binarizes that frame, so
+a short clip can be tuned to the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import uvicorn
+
+from livethresh.binarize import Binarizer
+from livethresh.config import ThresholdConfig
+from livethresh.errors import LivethreshError
+from livethresh.pipeline import Pipeline
+from livethresh.serve.app import create_app
+from livethresh.serve.broadcaster import Broadcaster, SourceState
+from livethresh.serve.security import required_token
+from livethresh.signals import stop_on_signals
+from livethresh.sources import FrameSource, open_source
+from livethresh.stats import Stats
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+#: Kernel send buffer of each connection (Linux doubles it): a few 720p masks. Left alone, the
+#: kernel grows it to megabytes, where a stalled viewer would find seconds of old frames once
+#: it reads again.
+SEND_BUFFER_BYTES = 64 * 1024
+#: Seconds the streams get to end on their own at shutdown before their connections are cut.
+STREAM_END_SECONDS = 0.5
+#: Seconds uvicorn may then wait for open responses; bounds a stuck one.
+GRACEFUL_SECONDS = 1
+#: Seconds to wait for the pipeline's thread once stopped.
+PIPELINE_JOIN_SECONDS = 10.0
+SIGNAL_EXIT_BASE = 128
+
+
+class ServeError(LivethreshError):
+    """The server cannot start: its port is taken, or its address cannot be bound."""
+
+
+@dataclass(frozen=True)
+class ServeResult:
+    """How a session ended: the pipeline's statistics, the last settings, the signal."""
+
+    stats: Stats
+    config: ThresholdConfig
+    signal: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
+        return SIGNAL_EXIT_BASE + self.signal if self.signal else 0
+
+
+def server_url(host: str, port: int, token: str | None = None) -> str:
+    """The URL to open: with the token in it, and this machine's name for a wildcard host."""
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``, bound before anything else starts.
+
+    Raises:
+        ServeError: The port is in use, or the address cannot be bound.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise ServeError(f"cannot listen on {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"port {port} on {host} is already in use: stop the other server or choose "
+                "another port with --port"
+            ) from None
+        raise ServeError(f"cannot listen on {host} port {port}: {exc.strerror}") from None
+    return sock
+
+
+def run_serve(
+    source: str,
+    config: ThresholdConfig,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    token: str | None = None,
+    size: tuple[int, int] | str | None = None,
+    rate: float | None = None,
+    input_format: str | None = None,
+    announce: Callable[[str], None] = logger.warning,
+) -> ServeResult:
+    """Serve a source's masks and their tuning to browsers until Ctrl-C or SIGTERM.
+
+    Args:
+        source: Anything :func:`~livethresh.sources.open_source` reads; files and patterns
+            play at their native rate, as a camera would deliver them.
+        config: The settings to start with.
+        host: Address to listen on. Beyond loopback a token is required (one is generated
+            when ``token`` is None).
+        port: Port to listen on; 0 picks a free one.
+        token: Required from every request when set.
+        size, rate, input_format: What to ask a camera or pattern for.
+        announce: Called once with the URL to open, when the server is about to start.
+
+    Raises:
+        ServeError: The port is taken or the address cannot be bound.
+        ConfigError: The token is unusable.
+        InputError: The source cannot be opened.
+    """
+    token = required_token(host, token)
+    with contextlib.closing(bind(host, port)) as sock:
+        opened = open_source(source, live=True, size=size, rate=rate, input_format=input_format)
+        with opened:
+            session = ServeSession(opened, config, sock, token)
+            announce(server_url(host, sock.getsockname()[1], token))
+            received = session.run()
+    return ServeResult(session.pipeline.stats, session.config, received)
+
+
+class ServeSession:
+    """Runs ``source`` through the binarizer and serves the masks until stopped.
+
+    Args:
+        source: An open source; the caller closes it.
+        config: The settings to start with.
+        sock: The listening socket (see :func:`bind`); the caller closes it.
+        token: Required from every request when set.
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        config: ThresholdConfig,
+        sock: socket.socket,
+        token: str | None = None,
+    ) -> None:
+        self.config = config
+        self.sock = sock
+        self.broadcaster = Broadcaster()
+        self.pipeline = Pipeline(source, self.broadcaster, config)
+        app = create_app(self, self.broadcaster, token)
+        self._server = _Server(
+            uvicorn.Config(
+                app,
+                lifespan="on",
+                log_config=None,
+                access_log=False,
+                server_header=False,
+                timeout_graceful_shutdown=GRACEFUL_SECONDS,
+            )
+        )
+        self._thread = threading.Thread(
+            target=self._run_pipeline, name="livethresh-serve", daemon=True
+        )
+        self._stopping = False
+
+    # -- what the app drives ----------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        return self.pipeline.stats.to_dict()
+
+    async def apply(self, config: ThresholdConfig) -> None:
+        """Use ``config`` from the next frame; once the source has ended, redo its last frame."""
+        self.config = config
+        if self._thread.is_alive():
+            await anyio.to_thread.run_sync(self.pipeline.set_config, config)
+        else:
+            await anyio.to_thread.run_sync(self._rebinarize_last, config)
+
+    def _rebinarize_last(self, config: ThresholdConfig) -> None:
+        held = self.broadcaster.latest_gray()
+        if held is not None:
+            gray, index = held
+            with Binarizer(config, (gray.shape[0], gray.shape[1])) as binarize:
+                self.broadcaster.publish(binarize(gray), gray, index)
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def run(self) -> int | None:
+        """Serve until Ctrl-C, SIGTERM or :meth:`stop`; the signal that ended it, if any.
+
+        Signals are handled when called from the main thread; from another, :meth:`stop` ends
+        the run.
+        """
+        received: list[int] = []
+        try:
+            with stop_on_signals(self.stop, received):
+                self._thread.start()
+                if not self._stopping:
+                    self._server.run(sockets=[self.sock])
+        finally:
+            self.stop()
+            self._thread.join(PIPELINE_JOIN_SECONDS)
+        return received[0] if received else None
+
+    def stop(self) -> None:
+        """End the run soon; from any thread."""
+        self._stopping = True
+        self._server.should_exit = True
+        self.broadcaster.shutdown()
+        self.pipeline.stop()
+
+    def _run_pipeline(self) -> None:
+        try:
+            stats = self.pipeline.run()
+        except Exception as exc:
+            message = f"the source failed: {exc}"
+            logger.error("%s; the page keeps its last frame", message)
+            self.broadcaster.finish(SourceState.FAILED, message)
+            return
+        if not self._stopping:
+            message = (
+                f"the source ended after {stats.frames_written} frames; the page holds the last "
+                "one, and setting changes still apply to it"
+            )
+            logger.warning(message)
+            self.broadcaster.finish(SourceState.ENDED, message)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, leaving signals to the session and cutting stalled viewers at the end."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The session's handlers stay: uvicorn would replace them, then raise the signals again
+        # once stopped, which ends a process by SIGTERM rather than with exit code 143.
+        yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Let the streams end (the broadcaster has ended them), then cut the connections
+        still open: a viewer whose socket is full cannot even take the end of its response."""
+        deadline = time.monotonic() + STREAM_END_SECONDS
+        while self._responding() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.abort()
+        await super().shutdown(sockets)
+
+    def _responding(self) -> bool:
+        return any(
+            getattr(getattr(c, "cycle", None), "response_complete", True) is False
+            for c in self.server_state.connections
+        )

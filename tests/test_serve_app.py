@@ -1,0 +1,217 @@
+"""The browser view's app in-process (Starlette's TestClient): settings, errors, tokens, stats."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from starlette.testclient import TestClient
+
+from livethresh.binarize import available_methods, method_class
+from livethresh.config import ThresholdConfig, load_preset, resolve
+from livethresh.errors import ConfigError
+from livethresh.serve.app import MAX_BODY_BYTES, create_app
+from livethresh.serve.broadcaster import Broadcaster
+from livethresh.serve.security import is_loopback, required_token
+from livethresh.serve.session import server_url
+from livethresh.stats import Stats
+
+TOKEN = "s3cret-token"
+# Starlette 1.x suggests httpx2 for its TestClient; httpx still works and is what is installed.
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+
+
+class FakeControls:
+    def __init__(self) -> None:
+        self.config = ThresholdConfig()
+        self.applied: list[ThresholdConfig] = []
+        self.run_stats = Stats()
+
+    def stats(self) -> dict[str, Any]:
+        return self.run_stats.to_dict()
+
+    async def apply(self, config: ThresholdConfig) -> None:
+        self.config = config
+        self.applied.append(config)
+
+
+@pytest.fixture
+def controls() -> FakeControls:
+    return FakeControls()
+
+
+@pytest.fixture
+def broadcaster() -> Broadcaster:
+    return Broadcaster()
+
+
+@pytest.fixture
+def client(controls: FakeControls, broadcaster: Broadcaster) -> Any:
+    with TestClient(create_app(controls, broadcaster)) as c:
+        yield c
+
+
+def test_settings_get_and_patch(client: TestClient, controls: FakeControls) -> None:
+    assert client.get("/api/settings").json() == ThresholdConfig().to_dict()
+    answer = client.patch("/api/settings", json={"method": "sauvola", "block_size": 25, "k": 0.2})
+    assert answer.status_code == 200
+    expected = ThresholdConfig(method="sauvola", block_size=25, k=0.2)
+    assert answer.json() == expected.to_dict()
+    assert controls.applied == [expected]
+    # null unsets an optional setting (the method's own default again)
+    assert client.patch("/api/settings", json={"k": None}).json()["k"] is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "setting"),
+    [
+        ({"block_size": 4}, "block_size"),
+        ({"method": "nope"}, "method"),
+        ({"threshold": 300}, "threshold"),
+        ({"blur": True}, "blur"),
+        ({"method": "mean", "c": "two"}, "c"),
+        ({"colour": 3}, "colour"),
+    ],
+)
+def test_invalid_value_is_422_worded_as_the_cli_and_changes_nothing(
+    client: TestClient, controls: FakeControls, changes: dict[str, Any], setting: str
+) -> None:
+    answer = client.patch("/api/settings", json=changes)
+    assert answer.status_code == 422
+    message = answer.json()["error"]
+    assert repr(setting) in message or f"invalid {setting} " in message
+    with pytest.raises(ConfigError) as raised:
+        resolve(overrides=changes)  # what the command line and the presets go through
+    assert message == str(raised.value)
+    assert controls.applied == []
+    assert client.get("/api/settings").json() == ThresholdConfig().to_dict()
+
+
+@pytest.mark.parametrize("body", [b'{"block_size": ', b"[1, 2]", b"\xff\xfe", b"NaN-ish"])
+def test_broken_json_is_400(client: TestClient, controls: FakeControls, body: bytes) -> None:
+    answer = client.patch("/api/settings", content=body)
+    assert answer.status_code == 400
+    assert "error" in answer.json()
+    assert controls.applied == []
+
+
+def test_body_size_limit(client: TestClient, controls: FakeControls) -> None:
+    big = json.dumps({"method": "mean", "pad": "x" * MAX_BODY_BYTES}).encode()
+    assert client.patch("/api/settings", content=big).status_code == 413
+    assert controls.applied == []
+
+
+def test_stats_has_the_keys_of_bench_json(client: TestClient) -> None:
+    assert set(client.get("/api/stats").json()) == set(Stats().to_dict())
+
+
+def test_methods_tell_which_settings_each_uses(client: TestClient) -> None:
+    table = client.get("/api/methods").json()
+    assert [m["name"] for m in table["methods"]] == available_methods()
+    for method in table["methods"]:
+        assert method["settings"] == list(method_class(method["name"]).settings)
+    by_name = {c["name"]: c for c in table["controls"]}
+    assert list(by_name) == list(ThresholdConfig().to_dict())
+    assert by_name["method"]["choices"] == available_methods()
+    assert by_name["invert"]["kind"] == "bool" and by_name["block_size"]["kind"] == "int"
+    assert by_name["k"]["optional"] and not by_name["c"]["optional"]
+
+
+def test_an_unknown_setting_reads_as_on_the_command_line(client: TestClient) -> None:
+    with pytest.raises(ConfigError) as raised:
+        resolve(overrides={"colour": 3})
+    assert client.patch("/api/settings", json={"colour": 3}).json()["error"] == str(raised.value)
+
+
+def test_snapshot_is_the_mask_at_full_size(client: TestClient, broadcaster: Broadcaster) -> None:
+    assert client.get("/snapshot.png").status_code == 503
+    mask = (np.arange(48 * 64).reshape(48, 64) % 2 * 255).astype(np.uint8)
+    gray = np.full((48, 64), 7, np.uint8)
+    broadcaster.publish(mask, gray, 3)
+    answer = client.get("/snapshot.png")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+    decoded = cv2.imdecode(np.frombuffer(answer.content, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(decoded, mask)
+    side = cv2.imdecode(
+        np.frombuffer(client.get("/snapshot.png?view=side").content, np.uint8), cv2.IMREAD_UNCHANGED
+    )
+    assert np.array_equal(side, np.hstack([gray, mask]))
+
+
+def test_preset_download_loads_back(client: TestClient, tmp_path: Any) -> None:
+    client.patch("/api/settings", json={"method": "wolf", "block_size": 31, "k": 0.3})
+    answer = client.get("/preset.toml")
+    assert "attachment" in answer.headers["content-disposition"]
+    path = tmp_path / "tuned.toml"
+    path.write_bytes(answer.content)
+    assert load_preset(str(path)) == ThresholdConfig(method="wolf", block_size=31, k=0.3)
+
+
+def test_page_and_assets_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "static/app.js" in page.text
+    for asset in ("app.js", "style.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    assert "http" not in page.text.replace("http-equiv", "")  # nothing from another site
+
+
+PATHS = [
+    "/",
+    "/stream.mjpg",
+    "/snapshot.png",
+    "/api/settings",
+    "/api/stats",
+    "/api/methods",
+    "/api/events",
+    "/preset.toml",
+    "/static/app.js",
+    "/nowhere",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_token_guards_every_path(
+    controls: FakeControls, broadcaster: Broadcaster, path: str
+) -> None:
+    with TestClient(create_app(controls, broadcaster, token=TOKEN)) as c:
+        assert c.get(path).status_code == 401
+        assert c.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert c.get(path, params={"token": TOKEN[:-1]}).status_code == 401
+        if path not in ("/stream.mjpg", "/api/events"):  # endless: checked on a live server
+            assert c.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code != 401
+            assert c.get(path, params={"token": TOKEN}).status_code != 401
+
+
+def test_token_guards_changes(controls: FakeControls, broadcaster: Broadcaster) -> None:
+    with TestClient(create_app(controls, broadcaster, token=TOKEN)) as c:
+        assert c.patch("/api/settings", json={"block_size": 5}).status_code == 401
+        assert controls.applied == []
+        ok = c.patch(
+            "/api/settings", json={"block_size": 5}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert ok.status_code == 200 and controls.config.block_size == 5
+        page = c.get("/", params={"token": TOKEN}).text
+        assert f"static/app.js?token={TOKEN}" in page
+
+
+def test_a_network_facing_host_always_gets_a_token() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert not is_loopback("camera-box.local")
+    assert required_token("127.0.0.1", None) is None
+    assert required_token("127.0.0.1", "mine") == "mine"
+    assert required_token("0.0.0.0", "mine") == "mine"
+    generated = {required_token("0.0.0.0", None) for _ in range(3)}
+    assert len(generated) == 3 and all(t and len(t) >= 24 for t in generated)
+    for bad in ("", "has space", "ünïcode"):
+        with pytest.raises(ConfigError):
+            required_token("127.0.0.1", bad)
+
+
+def test_the_printed_url_carries_the_token() -> None:
+    assert server_url("127.0.0.1", 8000) == "http://127.0.0.1:8000/"
+    assert server_url("::1", 8000, "abc") == "http://[::1]:8000/?token=abc"
+    assert server_url("0.0.0.0", 80, "abc").endswith(":80/?token=abc")

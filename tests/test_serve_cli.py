@@ -1,0 +1,99 @@
+"""``livethresh serve`` as a user runs it: the URL, signals with viewers connected, a taken port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from livethresh.serve.session import DEFAULT_HOST
+
+ROOT = Path(__file__).resolve().parents[1]
+PATTERN = "testsrc2=size=320x240:rate=30"
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "livethresh", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def url_of(child: subprocess.Popen[str]) -> tuple[str, int]:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    found = re.search(r"open (http://([\d.]+):(\d+)/\S*)", line)
+    if found is None:
+        child.kill()
+        pytest.fail(f"no URL printed: {line!r} {child.communicate()[1]!r}")
+    assert found[2] == DEFAULT_HOST
+    return found[1], int(found[3])
+
+
+def viewer(port: int, rcvbuf: int | None = None) -> socket.socket:
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    sock.settimeout(5)
+    assert b"200 OK" in sock.recv(4096)
+    return sock
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_ends_it_in_seconds_with_viewers_connected(signum: int, code: int) -> None:
+    child = start(PATTERN, "--port", "0")
+    url, port = url_of(child)
+    assert url == f"http://127.0.0.1:{port}/"
+    # A reading viewer, and one that never reads again once its first bytes came.
+    watching, stalled = viewer(port), viewer(port, rcvbuf=4096)
+    try:
+        deadline = time.monotonic() + 5
+        received = 0
+        while received < 100_000 and time.monotonic() < deadline:
+            received += len(watching.recv(65536))
+        assert received >= 100_000
+        sent = time.monotonic()
+        child.send_signal(signum)
+        try:
+            stdout, stderr = child.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            pytest.fail("serve did not stop")
+        elapsed = time.monotonic() - sent
+    finally:
+        watching.close()
+        stalled.close()
+    assert child.returncode == code
+    assert elapsed < 5
+    assert re.match(r"\d+ frames in [\d.]+ s \([\d.]+ fps\)", stdout), stdout
+    assert "Traceback" not in stderr and "error" not in stderr.lower(), stderr
+
+
+def test_a_taken_port_is_one_line_and_exit_2() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        child = start(PATTERN, "--port", str(port))
+        stdout, stderr = child.communicate(timeout=30)
+    assert child.returncode == 2
+    assert stderr.splitlines() == [
+        f"livethresh: error: port {port} on 127.0.0.1 is already in use: stop the other "
+        "server or choose another port with --port"
+    ]
+    assert stdout == ""

@@ -1,0 +1,289 @@
+"""The serve session on a real socket (127.0.0.1): streams, a stalled viewer, paths, tokens."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from livethresh.binarize import Binarizer
+from livethresh.config import ThresholdConfig
+from livethresh.errors import InputError
+from livethresh.frames import StreamInfo
+from livethresh.serve.broadcaster import SourceState
+from livethresh.serve.session import SEND_BUFFER_BYTES, ServeSession, bind
+from livethresh.sources import FrameSource, open_source
+
+PATTERN = "testsrc2=size=320x240:rate=30"
+
+
+class Running:
+    """A session serving in a thread, and a plain HTTP client for it."""
+
+    def __init__(self, session: ServeSession, port: int) -> None:
+        self.session, self.port = session, port
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        return self.request("GET", path, headers=headers)
+
+
+@contextlib.contextmanager
+def serving(source: FrameSource, token: str | None = None) -> Iterator[Running]:
+    with contextlib.closing(bind("127.0.0.1", 0)) as sock:
+        session = ServeSession(source, ThresholdConfig(), sock, token)
+        thread = threading.Thread(target=session.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while session.broadcaster.latest_index < 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            yield Running(session, sock.getsockname()[1])
+        finally:
+            session.stop()
+            thread.join(10)
+            assert not thread.is_alive()
+
+
+def start(token: str | None = None) -> Iterator[Running]:
+    with open_source(PATTERN, live=True) as source, serving(source, token) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Running]:
+    yield from start()
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[Running]:
+    yield from start("tok-123")
+
+
+def open_stream(port: int, path: str = "/stream.mjpg", rcvbuf: int | None = None) -> socket.socket:
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return sock
+
+
+def read_parts(sock: socket.socket, seconds: float) -> list[tuple[int, int]]:
+    """Read a stream for ``seconds``; ``(X-Frame-Index, byte offset)`` of every part seen."""
+    sock.settimeout(0.2)
+    data = bytearray()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(1 << 20)
+        except TimeoutError:
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return [(int(m[1]), m.start()) for m in re.finditer(rb"X-Frame-Index: (\d+)", data)]
+
+
+def frame_indices(sock: socket.socket, seconds: float) -> list[int]:
+    return [index for index, _ in read_parts(sock, seconds)]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../session.py",
+        "/static/%2e%2e/session.py",
+        "/static/..%2fsession.py",
+        "/static/%2e%2e%2fsession.py",
+        "/static/%2e%2e%2f%2e%2e%2fconfig.py",
+        "/static/..%5csession.py",
+        "/static//etc/passwd",
+        "/static/%2fetc%2fpasswd",
+        "/static/....//session.py",
+        "/static/%252e%252e/session.py",
+        "/../session.py",
+        "/%2e%2e/serve/session.py",
+    ],
+)
+def test_no_file_outside_the_assets(server: Running, path: str) -> None:
+    assert server.get("/static/app.js")[0] == 200
+    status, body = server.get(path)
+    assert status == 404, (path, status)
+    assert b"import" not in body and b"root:" not in body
+
+
+def test_stream_is_multipart_jpeg_and_side_is_twice_as_wide(server: Running) -> None:
+    sock = open_stream(server.port, "/stream.mjpg?view=side")
+    try:
+        sock.settimeout(5)
+        head = sock.recv(65536)
+        while b"\xff\xd9" not in head:
+            head += sock.recv(65536)
+    finally:
+        sock.close()
+    assert b"multipart/x-mixed-replace; boundary=livethresh-frame" in head
+    start = head.index(b"\xff\xd8")
+    image = cv2.imdecode(np.frombuffer(head[start : head.index(b"\xff\xd9") + 2], np.uint8), 0)
+    assert image.shape == (240, 640)
+
+
+def test_stalled_viewer_slows_nobody_and_gets_the_latest_frame(server: Running) -> None:
+    session = server.session
+    stalled = open_stream(server.port, rcvbuf=4096)
+    viewers = [open_stream(server.port) for _ in range(2)]
+    try:
+        time.sleep(0.5)
+        frames_before = session.pipeline.stats.frames_written
+        encodes_before = sum(session.broadcaster.encodes.values())
+        seen = [frame_indices(v, 2.0) for v in viewers]  # read one after the other: each
+        # waits 2 s unread while the other is read, like a slow viewer
+        frames = session.pipeline.stats.frames_written - frames_before
+        encodes = sum(session.broadcaster.encodes.values()) - encodes_before
+        assert frames >= 80  # 30 fps for 4 s, minus slack for a loaded machine
+        assert encodes <= frames  # one encode per frame for all viewers, whatever they do
+        for indices in seen:
+            assert len(indices) >= 30
+            assert indices == sorted(indices)
+        # Once the stalled viewer reads, it gets a current frame after at most the socket
+        # buffers' worth of old ones: nothing else was queued for it.
+        latest = session.broadcaster.latest_index
+        parts = read_parts(stalled, 1.0)
+        fresh = [offset for index, offset in parts if index >= latest]
+        assert fresh, (latest, parts)
+        assert fresh[0] <= 2 * SEND_BUFFER_BYTES + 3 * 64 * 1024
+        assert session.broadcaster.pool_size <= 4  # no per-viewer backlog of frames
+    finally:
+        for sock in (stalled, *viewers):
+            sock.close()
+
+
+def test_token_on_a_live_server(guarded: Running) -> None:
+    for path in ("/stream.mjpg", "/api/events", "/snapshot.png", "/"):
+        assert guarded.get(path)[0] == 401
+    assert guarded.get("/snapshot.png?token=tok-123")[0] == 200
+    assert guarded.get("/snapshot.png", {"Authorization": "Bearer tok-123"})[0] == 200
+    sock = open_stream(guarded.port, "/stream.mjpg?token=tok-123")
+    try:
+        assert len(frame_indices(sock, 1.0)) >= 5
+    finally:
+        sock.close()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def first_event(port: int) -> dict[str, Any]:
+    """The first server-sent event of ``/api/events``, decoded."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while b"\n\n" not in data.partition(b"data: ")[2]:
+            data += sock.recv(65536)
+    line = data.partition(b"data: ")[2].partition(b"\n\n")[0]
+    event: dict[str, Any] = json.loads(line)
+    return event
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def test_a_finished_source_holds_its_last_frame_and_still_tunes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = "lavfi:testsrc2=size=160x120:rate=30:duration=0.5"
+    with (
+        caplog.at_level(logging.WARNING, "livethresh"),
+        open_source(spec, live=True) as source,
+        serving(source) as running,
+    ):
+        broadcaster = running.session.broadcaster
+        wait_for(lambda: broadcaster.state is SourceState.ENDED)
+        assert re.search(r"ended after 1[0-5] frames", broadcaster.message)
+        event = first_event(running.port)
+        assert event["source"] == {"state": "ended", "message": broadcaster.message}
+        side = decode_png(running.get("/snapshot.png?view=side")[1])
+        gray, mask = side[:, :160], side[:, 160:]
+        assert broadcaster.latest_index == 14
+        changed = b'{"method": "sauvola", "block_size": 15}'
+        assert running.request("PATCH", "/api/settings", changed)[0] == 200
+        new = ThresholdConfig(method="sauvola", block_size=15)
+        with Binarizer(new, gray.shape) as binarize:
+            expected = binarize(gray)
+        assert not np.array_equal(mask, expected)
+        assert np.array_equal(decode_png(running.get("/snapshot.png")[1]), expected)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("livethresh.serve")]
+    assert lines == [broadcaster.message]
+
+
+class Unplugged:
+    """A live source that delivers a few frames, then fails as an unplugged camera does."""
+
+    decode_errors = 0
+
+    def __init__(self) -> None:
+        self.info = StreamInfo("camera:9", 64, 48, is_live=True)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for index in range(3):
+            yield np.full((48, 64), 60 * index, np.uint8)
+        raise InputError("camera:9 stopped after 3 frames: No such device")
+
+    def interrupt(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> Unplugged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_a_failing_source_is_shown_and_logged_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, "livethresh"), serving(Unplugged()) as running:
+        broadcaster = running.session.broadcaster
+        wait_for(lambda: broadcaster.state is SourceState.FAILED)
+        assert broadcaster.message == (
+            "the source failed: camera:9 stopped after 3 frames: No such device"
+        )
+        assert running.get("/snapshot.png")[0] == 200  # the last frame is still there
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("livethresh.serve")]
+    assert lines == [
+        "the source failed: camera:9 stopped after 3 frames: No such device; "
+        "the page keeps its last frame"
+    ]
