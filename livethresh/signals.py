@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def stop_on_signals(
-    stop: Callable[[], None], received: list[int], finalizing: Callable[[], bool] = lambda: False
+    stop: Callable[[], None],
+    received: list[int],
+    finalizing: Callable[[], bool] = lambda: False,
+    force: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """Turn SIGINT and SIGTERM into a graceful stop of the run; a second one forces it.
 
@@ -34,6 +37,8 @@ def stop_on_signals(
     A second signal stops the waiting for the pipeline's threads, but once ``finalizing()``
     is true it is only noted: interrupting the trailer (or MP4's faststart rewrite) would
     leave a file that does not play. Once a signal has ended the run, both stay ignored.
+    ``force``, when given, is how a second signal forces the stop (instead of raising
+    ``KeyboardInterrupt`` in the main thread, which an event loop would report as a crash).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -47,6 +52,9 @@ def stop_on_signals(
                     "%s received while the output is finalized: finishing it first",
                     signal.Signals(signum).name,
                 )
+                return
+            if force is not None:
+                force()
                 return
             raise KeyboardInterrupt
         received.append(signum)

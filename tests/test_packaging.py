@@ -46,6 +46,13 @@ def test_wheel_contains_package_presets_and_entry_point(wheel):
 
 
 @pytest.mark.slow
+def test_wheel_contains_the_browser_views_page(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    page = {f"livethresh/serve/static/{name}" for name in ("index.html", "app.js", "style.css")}
+    assert page <= names
+
+
+@pytest.mark.slow
 def test_presets_load_by_name_from_an_installed_copy(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
 
 from livethresh.binarize import available_methods, method_class
 from livethresh.config import ThresholdConfig, load_preset, resolve
@@ -19,9 +19,12 @@ from livethresh.serve.security import is_loopback, required_token
 from livethresh.serve.session import server_url
 from livethresh.stats import Stats
 
+with warnings.catch_warnings():
+    # Starlette 1.x suggests httpx2 for its TestClient; httpx still works, and is installed.
+    warnings.filterwarnings("ignore", "Using `httpx`", Warning)
+    from starlette.testclient import TestClient
+
 TOKEN = "s3cret-token"
-# Starlette 1.x suggests httpx2 for its TestClient; httpx still works and is what is installed.
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 
 
 class FakeControls:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 import urllib.request
@@ -32,15 +31,23 @@ CHROMIUM_ARGS = [
 ]
 
 
+def missing(what: str) -> None:
+    """Skip where ``what`` is not installed, but fail in CI, which installs it (.ci/run)."""
+    message = f"{what} is not installed; .ci/run installs it"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM) and shutil.which("chromium") is None:
-        message = "Chromium is not installed (Debian package chromium); .ci/run installs it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    with playwright_api.sync_playwright() as playwright:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright (the [test] extra)")
+    if not os.path.exists(CHROMIUM):
+        missing("Chromium (Debian package chromium)")
+    with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield launched

@@ -16,7 +16,6 @@ Paths, kept stable because scripts and tests use them:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 import urllib.parse
@@ -29,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from livethresh.binarize import method_class
 from livethresh.config import ThresholdConfig, to_toml
@@ -124,11 +123,6 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
         headers = {**_NO_CACHE, "Content-Disposition": f'attachment; filename="{name}"'}
         return Response(text, media_type="application/toml", headers=headers)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        broadcaster.attach(asyncio.get_running_loop())
-        yield
-
     routes = [
         Route("/", index),
         Route("/stream.mjpg", stream),
@@ -143,12 +137,18 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
     ]
     app = Starlette(
         routes=routes,
-        lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
         # A refused value is 422, worded as on the command line; nothing has changed.
         exception_handlers={BadRequest: _answer(400), ConfigError: _answer(422)},
     )
-    return TokenGuard(app, token) if token else app
+
+    async def in_loop(scope: Scope, receive: Receive, send: Send) -> None:
+        # The broadcaster learns the server's loop from the requests themselves, not from a
+        # lifespan task, which a forced shutdown (a second Ctrl-C) would leave to be cancelled.
+        broadcaster.attach(asyncio.get_running_loop())
+        await app(scope, receive, send)
+
+    return TokenGuard(in_loop, token) if token else in_loop
 
 
 def _view(request: Request) -> View:

@@ -161,7 +161,10 @@ class Broadcaster:
     # -- the server's side (its event loop) -------------------------------------------------
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Bind to the server's event loop; called from inside it when the app starts."""
+        """Bind to the server's event loop; called from inside it by every request, so only the
+        first call does anything."""
+        if loop is self._loop:
+            return
         self._loop = loop
         self._changed = asyncio.Event()
         self._closed_event = asyncio.Event()

@@ -173,7 +173,7 @@ class ServeSession:
         self._server = _Server(
             uvicorn.Config(
                 app,
-                lifespan="on",
+                lifespan="off",
                 log_config=None,
                 access_log=False,
                 server_header=False,
@@ -215,7 +215,7 @@ class ServeSession:
         """
         received: list[int] = []
         try:
-            with stop_on_signals(self.stop, received):
+            with stop_on_signals(self.stop, received, force=self._force_stop):
                 self._thread.start()
                 if not self._stopping:
                     self._server.run(sockets=[self.sock])
@@ -230,6 +230,10 @@ class ServeSession:
         self._server.should_exit = True
         self.broadcaster.shutdown()
         self.pipeline.stop()
+
+    def _force_stop(self) -> None:
+        """A second signal: stop waiting for connections to close."""
+        self._server.force_exit = True
 
     def _run_pipeline(self) -> None:
         try:
@@ -261,7 +265,7 @@ class _Server(uvicorn.Server):
         """Let the streams end (the broadcaster has ended them), then cut the connections
         still open: a viewer whose socket is full cannot even take the end of its response."""
         deadline = time.monotonic() + STREAM_END_SECONDS
-        while self._responding() and time.monotonic() < deadline:
+        while self._responding() and time.monotonic() < deadline and not self.force_exit:
             await asyncio.sleep(0.05)
         for connection in list(self.server_state.connections):
             transport = getattr(connection, "transport", None)

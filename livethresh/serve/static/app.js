@@ -153,11 +153,21 @@ function buildControl(control) {
     };
   }
   rows.set(control.name, { row, ...entry });
+  if (control.name === "method") {
+    const about = document.createElement("p");
+    about.id = "method-about";
+    about.className = "hint";
+    const wrapper = document.createElement("div");
+    wrapper.append(row, about);
+    return wrapper;
+  }
   return row;
 }
 
 function render(next) {
   settings = next;
+  const about = $("method-about");
+  if (about) about.textContent = methodInfo(settings.method).description || "";
   const uses = new Set(methodInfo(settings.method).settings);
   for (const [name, entry] of rows) {
     entry.row.hidden = !(general.has(name) || uses.has(name));
