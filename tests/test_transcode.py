@@ -516,10 +516,10 @@ def test_an_output_that_appears_mid_write_is_never_replaced(tmp_path: Path) -> N
     from livethresh.files import atomic_output
 
     out = tmp_path / "mask.png"
-    with pytest.raises(OutputError, match="appeared while livethresh was writing it") as caught:
-        with atomic_output(out) as temp:
-            temp.write_bytes(b"ours")
-            out.write_bytes(b"theirs")  # another program creates OUTPUT meanwhile
+    appeared = "appeared while livethresh was writing it"
+    with pytest.raises(OutputError, match=appeared) as caught, atomic_output(out) as temp:
+        temp.write_bytes(b"ours")
+        out.write_bytes(b"theirs")  # another program creates OUTPUT meanwhile
     assert out.read_bytes() == b"theirs"
     (kept,) = [p for p in tmp_path.iterdir() if p != out]
     assert kept.read_bytes() == b"ours" and str(kept) in str(caught.value)
