@@ -16,8 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from playwright.sync_api import sync_playwright
+from typing import Any
 
 from livethresh.synthetic import write_document_clip
 
@@ -36,7 +35,15 @@ CHROMIUM_ARGS = [
 ]
 
 
+def launch_chromium(playwright: Any) -> Any:
+    """The distribution's Chromium, headless, without its background traffic (Playwright cannot
+    download its own browsers here). The browser view's test uses it too."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
 def main() -> None:
+    from playwright.sync_api import sync_playwright
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "serve.png")
     args = parser.parse_args()
@@ -54,7 +61,7 @@ def main() -> None:
             found = re.search(r"(http://\S+)", server.stdout.readline())
             assert found, "serve did not print its URL"
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = launch_chromium(playwright)
                 page = browser.new_page(viewport={"width": 1200, "height": 500})
                 page.goto(found[1])
                 page.check("input[name=view][value=side]")

@@ -14,21 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
+# The screenshot script launches the same system Chromium with the same flags.
+from benchmarks.screenshot_serve import CHROMIUM, launch_chromium
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
 from livethresh.serve.session import ServeSession, bind
 from livethresh.sources import open_source
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def missing(what: str) -> None:
@@ -48,7 +39,7 @@ def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         missing("Chromium (Debian package chromium)")
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = launch_chromium(playwright)
         try:
             yield launched
         finally:
