@@ -25,6 +25,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 TOKEN = "s3cret-token"
+LOCAL = "http://127.0.0.1:8000"
 
 
 class FakeControls:
@@ -53,7 +54,7 @@ def broadcaster() -> Broadcaster:
 
 @pytest.fixture
 def client(controls: FakeControls, broadcaster: Broadcaster) -> Any:
-    with TestClient(create_app(controls, broadcaster)) as c:
+    with TestClient(create_app(controls, broadcaster), base_url=LOCAL) as c:
         yield c
 
 
@@ -218,3 +219,31 @@ def test_the_printed_url_carries_the_token() -> None:
     assert server_url("127.0.0.1", 8000) == "http://127.0.0.1:8000/"
     assert server_url("::1", 8000, "abc") == "http://[::1]:8000/?token=abc"
     assert server_url("0.0.0.0", 80, "abc").endswith(":80/?token=abc")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.0.0.1"])
+def test_without_a_token_only_this_machines_names_are_answered(
+    client: TestClient, host: str
+) -> None:
+    assert client.get("/api/settings", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example:8000", "192.168.1.9:8000", "localhost.evil.example"]
+)
+def test_a_foreign_host_name_is_refused_so_dns_rebinding_cannot_reach_it(
+    client: TestClient, controls: FakeControls, host: str
+) -> None:
+    headers = {"Host": host}
+    assert client.get("/api/settings", headers=headers).status_code == 400
+    assert client.patch("/api/settings", json={"block_size": 5}, headers=headers).status_code == 400
+    assert client.get("/snapshot.png", headers=headers).status_code == 400
+    assert controls.applied == []
+
+
+def test_with_a_token_any_host_name_is_answered(
+    controls: FakeControls, broadcaster: Broadcaster
+) -> None:
+    with TestClient(create_app(controls, broadcaster, token=TOKEN)) as c:
+        headers = {"Host": "camera-box.local:8000", "Authorization": f"Bearer {TOKEN}"}
+        assert c.get("/api/settings", headers=headers).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -46,11 +47,14 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    sock = bind("127.0.0.1", 0)
-    with open_source("testsrc2=size=320x240:rate=15", live=True) as source:
-        session = ServeSession(source, ThresholdConfig(), sock)
+@contextlib.contextmanager
+def serving(token: str | None = None) -> Iterator[str]:
+    """A session on a live pattern, serving in a thread; yields its URL."""
+    with (
+        contextlib.closing(bind("127.0.0.1", 0)) as sock,
+        open_source("testsrc2=size=320x240:rate=15", live=True) as source,
+    ):
+        session = ServeSession(source, ThresholdConfig(), sock, token)
         thread = threading.Thread(target=session.run, daemon=True)
         thread.start()
         try:
@@ -60,8 +64,15 @@ def server() -> Iterator[str]:
             thread.join(10)
 
 
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:
+@pytest.fixture
+def server() -> Iterator[str]:
+    with serving() as url:
+        yield url
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=5) as response:
         data: bytes = response.read()
         return data
 
@@ -123,3 +134,28 @@ def test_page_streams_and_its_controls_tune_the_masks(browser: Any, server: str)
         assert json.loads(fetch(server + "api/settings")) == expected.to_dict()
     finally:
         page.close()
+
+
+@pytest.mark.slow
+def test_the_page_passes_its_token_to_everything_it_loads(browser: Any) -> None:
+    with serving(token="tok-42") as url:
+        page = browser.new_page()
+        try:
+            refused: list[str] = []
+            page.on("response", lambda r: r.status == 401 and refused.append(r.url))
+            page.goto(url + "?token=tok-42")
+            page.wait_for_function(
+                "document.getElementById('stream').naturalWidth > 0", timeout=10_000
+            )
+            page.wait_for_function(
+                "document.getElementById('fps').textContent !== '\u2013'", timeout=5000
+            )
+            page.select_option("#set-method", "otsu")
+            auth = {"Authorization": "Bearer tok-42"}
+            deadline = time.monotonic() + 5
+            while json.loads(fetch(url + "api/settings", auth))["method"] != "otsu":
+                assert time.monotonic() < deadline, "the change never arrived"
+                time.sleep(0.1)
+            assert refused == []
+        finally:
+            page.close()

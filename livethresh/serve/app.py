@@ -34,7 +34,7 @@ from livethresh.binarize import method_class
 from livethresh.config import ThresholdConfig, to_toml
 from livethresh.errors import ConfigError
 from livethresh.serve.broadcaster import BOUNDARY, Broadcaster, View
-from livethresh.serve.security import TokenGuard
+from livethresh.serve.security import protect
 from livethresh.serve.tuning import BadRequest, changed_config, method_table
 
 #: Largest request body accepted, in bytes: a settings change is a few dozen.
@@ -66,7 +66,8 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
     Args:
         controls: The session: settings, stats, applying a change.
         broadcaster: Where the frames come from.
-        token: When set, every request must carry it (:class:`TokenGuard`).
+        token: When set, every request must carry it; else only loopback ``Host`` names are
+            accepted (:func:`~livethresh.serve.security.protect`).
     """
     page = resources.files(_PACKAGE).joinpath("static", "index.html").read_text("utf-8")
     # The page's own requests carry the token it was opened with: its assets here, the rest
@@ -148,7 +149,7 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
         broadcaster.attach(asyncio.get_running_loop())
         await app(scope, receive, send)
 
-    return TokenGuard(in_loop, token) if token else in_loop
+    return protect(in_loop, token)
 
 
 def _view(request: Request) -> View:

@@ -3,8 +3,10 @@
 The rules: the server binds to 127.0.0.1 unless told otherwise; a ``--host`` beyond loopback
 needs a token, and gets a generated one when none is given, so it is never open to a network
 without one; with a token, every path answers 401 unless the request carries it, as
-``Authorization: Bearer TOKEN`` or ``?token=TOKEN``. Files come only from the package's own
-assets, through Starlette's ``StaticFiles`` (see :mod:`livethresh.serve.app`).
+``Authorization: Bearer TOKEN`` or ``?token=TOKEN``; without a token (so on loopback), a
+request must name this machine in its ``Host`` header, so that a web page cannot reach the
+server by pointing a domain of its own at 127.0.0.1 (DNS rebinding). Files come only from the
+package's own assets, through Starlette's ``StaticFiles`` (see :mod:`livethresh.serve.app`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ipaddress
 import secrets
 import urllib.parse
 
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,6 +24,8 @@ from livethresh.errors import ConfigError
 
 #: Random bytes in a generated token (base64url: 24 characters).
 TOKEN_BYTES = 18
+#: ``Host`` header names of this machine, accepted from requests without a token.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def is_loopback(host: str) -> bool:
@@ -45,6 +50,13 @@ def required_token(host: str, token: str | None) -> str | None:
     if token is None and not is_loopback(host):
         return secrets.token_urlsafe(TOKEN_BYTES)
     return token
+
+
+def protect(app: ASGIApp, token: str | None) -> ASGIApp:
+    """``app`` behind the rules: the token when there is one, else loopback ``Host`` names."""
+    if token:
+        return TokenGuard(app, token)
+    return TrustedHostMiddleware(app, allowed_hosts=LOOPBACK_NAMES, www_redirect=False)
 
 
 def _usable(token: str) -> bool:
