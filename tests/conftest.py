@@ -6,25 +6,12 @@ import os
 import random
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from livethresh.synthetic import document_photo
-
-
-def random_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (height, width), np.uint8)
-
-
-def document_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """Document-like content at any size, down to 1x1 (cropped from a rendered page)."""
-    page, _ = document_photo(max(height, 64), max(width, 64), seed=seed)
-    return np.ascontiguousarray(page[:height, :width])
+from tests.helpers import document_frame
 
 
 @pytest.fixture
@@ -87,18 +74,3 @@ def xvfb() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(10)
-
-
-def wait_for_partial_output(
-    folder: Path, min_bytes: int, process: subprocess.Popen[Any], timeout: float = 60
-) -> None:
-    """Wait until the temporary file a running ``transcode`` writes for ``folder/out.*`` holds
-    ``min_bytes``, so that a signal sent next lands in the middle of the run."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        parts = [p for p in folder.iterdir() if p.name.startswith(".out.")]
-        if parts and parts[0].stat().st_size > min_bytes:
-            return
-        time.sleep(0.02)
-    process.kill()
-    pytest.fail("the output never grew")

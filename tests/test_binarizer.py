@@ -11,7 +11,7 @@ import pytest
 from livethresh import Binarizer, FrameShapeError, ThresholdConfig, available_methods, binarize
 from livethresh.binarize.binarizer import plan_bands
 from livethresh.binarize.opencv import article_reference as reference
-from tests.conftest import document_frame, random_frame
+from tests.helpers import document_frame, random_frame
 
 FRAME_BYTES = 1080 * 1920
 

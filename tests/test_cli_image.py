@@ -8,16 +8,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from livethresh.cli import app
-from tests.conftest import document_frame
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
+from tests.helpers import assert_one_line, document_frame, invoke
 
 
 @pytest.fixture
@@ -34,14 +26,6 @@ def article_mask(path, block=11, c=2.0, method=cv2.ADAPTIVE_THRESH_GAUSSIAN_C, b
     gray = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
     blurred = cv2.GaussianBlur(gray, (blur, blur), 0) if blur else gray
     return cv2.adaptiveThreshold(blurred, 255, method, cv2.THRESH_BINARY, block, c)
-
-
-def assert_one_line_error(result, text):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert text in lines[0]
-    assert "Traceback" not in result.output
 
 
 def test_image_equals_the_article_code(photo, tmp_path):
@@ -107,14 +91,15 @@ def test_bad_input_is_one_line_and_exit_2(args, text, photo, tmp_path):
         "photo": photo,
     }
     result = invoke("image", *[a.format(**values) for a in args])
-    assert_one_line_error(result, text)
+    assert_one_line(result.stderr, result.exit_code, 2, text)
     assert not (tmp_path / "out.png").exists()
 
 
 def test_existing_output_needs_overwrite(photo, tmp_path):
     out = tmp_path / "m.png"
     out.write_bytes(b"keep me")
-    assert_one_line_error(invoke("image", photo, out), "pass -y/--overwrite")
+    refused = invoke("image", photo, out)
+    assert_one_line(refused.stderr, refused.exit_code, 2, "pass -y/--overwrite")
     assert out.read_bytes() == b"keep me"
     assert invoke("image", photo, out, "-y").exit_code == 0
     assert cv2.imread(str(out)) is not None
@@ -128,7 +113,8 @@ def test_output_that_is_the_input_is_refused(photo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for target in (photo, link, "page.png", "./sub/../page.png"):
         os.makedirs(tmp_path / "sub", exist_ok=True)
-        assert_one_line_error(invoke("image", photo, target, "-y"), "is the input file")
+        refused = invoke("image", photo, target, "-y")
+        assert_one_line(refused.stderr, refused.exit_code, 2, "is the input file")
     assert photo.read_bytes() == before
 
 

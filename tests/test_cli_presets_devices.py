@@ -6,7 +6,6 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from livethresh.binarize.binarizer import Binarizer
 from livethresh.binarize.opencv import article_reference as reference
@@ -14,8 +13,8 @@ from livethresh.cli import app
 from livethresh.config import iter_presets, load_preset
 from livethresh.sources import devices
 from livethresh.synthetic import document_photo
+from tests.helpers import invoke
 
-runner = CliRunner()
 PRESETS = [name for name, _ in iter_presets()]
 
 
@@ -34,7 +33,7 @@ def test_every_preset_loads_and_runs_exactly(name):
 
 
 def test_presets_command_lists_names_descriptions_and_values():
-    result = runner.invoke(app, ["presets"])
+    result = invoke(*["presets"])
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     for name in PRESETS:
@@ -45,7 +44,7 @@ def test_presets_command_lists_names_descriptions_and_values():
 
 def test_devices_with_no_camera_says_so_and_exits_0(monkeypatch):
     monkeypatch.setattr(devices, "list_cameras", lambda: [])
-    result = runner.invoke(app, ["devices"])
+    result = invoke(*["devices"])
     assert result.exit_code == 0
     assert "No cameras found" in result.stdout
 
@@ -59,7 +58,7 @@ def test_devices_reports_a_node_that_cannot_be_opened(monkeypatch, tmp_path):
     cameras = devices.list_cameras()
     assert [c.source for c in cameras] == [str(fake)]
     assert cameras[0].formats == () and cameras[0].note
-    result = runner.invoke(app, ["devices"])
+    result = invoke(*["devices"])
     assert result.exit_code == 0 and str(fake) in result.stdout
 
 
@@ -106,7 +105,7 @@ COMMANDS = ["image", "preview", "transcode", "bench", "demo", "presets", "device
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help_with_an_example(name):
-    result = runner.invoke(app, [name, "--help"])
+    result = invoke(*[name, "--help"])
     assert result.exit_code == 0
     assert f"Example: livethresh {name}" in " ".join(result.stdout.split())
 
@@ -158,7 +157,7 @@ def test_usage_errors_are_one_line_with_a_hint(args, message):
 
 
 def test_version():
-    result = runner.invoke(app, ["--version"])
+    result = invoke(*["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("livethresh ")
 
 
@@ -222,6 +221,6 @@ def test_devices_lists_formats_sizes_and_rates_from_v4l2(monkeypatch, tmp_path):
     assert yuyv.sizes == ("640x480", "1280x720")
     assert yuyv.rates == {"640x480": ("30", "15"), "1280x720": ("29.97",)}
     assert (mjpeg.pix_fmt, mjpeg.compressed, mjpeg.sizes) == ("mjpeg", True, ("32x32-1920x1080",))
-    text = " ".join(runner.invoke(app, ["devices"]).stdout.split())
+    text = " ".join(invoke(*["devices"]).stdout.split())
     assert "yuyv422 raw 640x480 (30, 15 fps), 1280x720 (29.97 fps)" in text
     assert "mjpeg compressed 32x32-1920x1080" in text

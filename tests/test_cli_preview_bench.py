@@ -10,18 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from livethresh.cli import app
-from tests.test_sources import encode, pattern
-
-runner = CliRunner()
+from tests.helpers import invoke, make_video, noise_frame
 
 
 def test_bench_json_has_the_documented_keys() -> None:
-    result = runner.invoke(
-        app,
-        ["bench", "testsrc2=size=160x120", "--frames", "12", "--json", "-m", "mean", "-b", "15"],
+    result = invoke(
+        *["bench", "testsrc2=size=160x120", "--frames", "12", "--json", "-m", "mean", "-b", "15"]
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -31,23 +26,28 @@ def test_bench_json_has_the_documented_keys() -> None:
 
 
 def test_bench_default_source_needs_nothing_installed() -> None:
-    result = runner.invoke(app, ["bench", "--frames", "3"])
+    result = invoke(*["bench", "--frames", "3"])
     assert result.exit_code == 0, result.output
     assert "testsrc2=size=1920x1080:rate=30: 1920x1080 yuv420p 30 fps" in result.stdout
     assert "3 frames in" in result.stdout
 
 
 def test_bench_reads_a_whole_file_and_paces_it_with_live(tmp_path: Path) -> None:
-    path = encode(tmp_path / "clip.mp4", [pattern(32, 48, s) for s in range(8)], fps=60)
-    result = runner.invoke(app, ["bench", str(path), "--json"])
+    path = make_video(
+        tmp_path / "clip.mp4",
+        lossless=True,
+        lumas=[noise_frame(32, 48, s) for s in range(8)],
+        fps=60,
+    )
+    result = invoke(*["bench", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["frames"] == 8
-    result = runner.invoke(app, ["bench", str(path), "--live", "--json"])
+    result = invoke(*["bench", str(path), "--live", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["frames"] + data["dropped"] == 8  # a live run may drop, but counts it
     assert data["wall_s"] >= 0.9 * 7 / 60  # paced: the last frame is due 7 periods in
-    result = runner.invoke(app, ["bench", str(path), "--live"])
+    result = invoke(*["bench", str(path), "--live"])
     assert result.exit_code == 0, result.output
     assert "live (oldest frame dropped when behind)" in result.stdout
 
@@ -63,7 +63,7 @@ def test_bench_reads_a_whole_file_and_paces_it_with_live(tmp_path: Path) -> None
     ],
 )
 def test_bad_sources_and_settings_are_one_line_and_exit_2(args: list[str], message: str) -> None:
-    result = runner.invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
@@ -71,7 +71,7 @@ def test_bad_sources_and_settings_are_one_line_and_exit_2(args: list[str], messa
 
 
 def test_bench_frames_must_be_positive() -> None:
-    result = runner.invoke(app, ["bench", "--frames", "0"])
+    result = invoke(*["bench", "--frames", "0"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
 

@@ -16,7 +16,7 @@ from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import FrameSink
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.sinks.plan import EncodeSettings, container_accepts, padded_size, plan_encoding
-from tests.conftest import document_frame
+from tests.helpers import document_frame
 
 MS = Fraction(1, 1000)
 #: Irregular gaps in ms: a variable frame rate that must survive encoding.

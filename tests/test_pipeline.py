@@ -6,7 +6,6 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,9 @@ from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, OutputError
 from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.pipeline import LivePolicy, Pipeline, SlotQueue
-from livethresh.sinks import NullSink, StopPipeline
+from livethresh.sinks import NullSink
 from livethresh.sources import open_source
-from tests.conftest import document_frame
+from tests.helpers import ArraySource, RecordingSink, make_video
 
 CONFIG = ThresholdConfig()
 
@@ -35,104 +34,6 @@ def no_leftover_threads() -> Iterator[None]:
     while worker_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert worker_threads() == []
-
-
-class ArraySource:
-    """A fake source of numpy frames: counts, fails, paces and changes size on demand."""
-
-    def __init__(
-        self,
-        count: int | None,
-        shape: tuple[int, int] = (48, 64),
-        *,
-        live: bool = False,
-        fail_at: int | None = None,
-        delay: float = 0.0,
-        shapes: dict[int, tuple[int, int]] | None = None,
-    ) -> None:
-        self.count, self.fail_at, self.delay = count, fail_at, delay
-        self.shapes = shapes or {}
-        self.info = StreamInfo("fake", shape[1], shape[0], Fraction(30), is_live=live)
-        self.shape = shape
-        self.generator_closed = False
-        self.images: dict[tuple[int, int, int], np.ndarray] = {}
-        self.decode_errors = 0
-        self.interrupted = 0
-
-    def interrupt(self) -> None:
-        self.interrupted += 1
-
-    def image(self, index: int) -> np.ndarray:
-        for start in sorted(self.shapes, reverse=True):
-            if index >= start:
-                shape = self.shapes[start]
-                break
-        else:
-            shape = self.shape
-        key = (*shape, index % 3)
-        if key not in self.images:
-            self.images[key] = document_frame(*shape, seed=index % 3)
-        return self.images[key]
-
-    def frames(self) -> Iterator[np.ndarray]:
-        try:
-            index = 0
-            while self.count is None or index < self.count:
-                if index == self.fail_at:
-                    raise InputError("the fake source broke")
-                if self.delay:
-                    time.sleep(self.delay)
-                yield self.image(index)
-                index += 1
-        finally:
-            self.generator_closed = True
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> ArraySource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-class RecordingSink:
-    """Keeps copies of what it was given; optionally slow, failing or stopping."""
-
-    def __init__(
-        self,
-        *,
-        delay: float = 0.0,
-        fail_at: int | None = None,
-        stop_at: int | None = None,
-        on_write: Any = None,
-    ) -> None:
-        self.delay, self.fail_at, self.stop_at, self.on_write = delay, fail_at, stop_at, on_write
-        self.indices: list[int] = []
-        self.masks: list[np.ndarray] = []
-        self.grays: list[np.ndarray] = []
-        self.opened = 0
-        self.closed = 0
-
-    def open(self, info: StreamInfo) -> None:
-        self.opened += 1
-
-    def write(self, frame: ProcessedFrame) -> None:
-        if self.on_write is not None:
-            self.on_write(frame)
-        if frame.index == self.fail_at:
-            raise OutputError("the fake sink broke")
-        if self.delay:
-            time.sleep(self.delay)
-        self.indices.append(frame.index)
-        self.masks.append(frame.mask.copy())
-        self.grays.append(frame.gray.copy())
-        if len(self.indices) == self.stop_at:
-            raise StopPipeline
-
-    def close(self) -> None:
-        self.closed += 1
 
 
 def test_file_source_keeps_every_frame_in_order_and_masks_are_exact() -> None:
@@ -327,25 +228,9 @@ def test_sink_whose_open_fails_is_still_closed() -> None:
     assert sink.closed == 1
 
 
-def write_gappy_clip(path: Any, times: list[float]) -> None:
-    """An H.264 file whose frames are shown at ``times`` seconds (millisecond time base)."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        stream.time_base = Fraction(1, 1000)
-        stream.codec_context.time_base = Fraction(1, 1000)
-        for t in times:
-            frame = av.VideoFrame.from_ndarray(document_frame(48, 64), "gray")
-            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-
-
 def test_paced_file_does_not_wait_out_a_long_timestamp_gap(tmp_path: Any) -> None:
     path = tmp_path / "gap.mp4"
-    write_gappy_clip(path, [0.0, 0.033, 0.067, 30.0, 30.033])
+    make_video(path, size=(64, 48), pts_ms=[0, 33, 67, 30000, 30033])
     started = time.monotonic()
     with open_source(str(path), live=True) as source:
         stats = Pipeline(source, NullSink(), ThresholdConfig(), policy=LivePolicy.BLOCK).run()

@@ -29,49 +29,24 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import livethresh.bench
 import livethresh.sources
 import livethresh.sources.pyav
-from livethresh.cli import app
-from tests.conftest import wait_for_partial_output
-from tests.test_sources import encode, pattern
-from tests.test_transcode import make_video, video_frames
-
-runner = CliRunner()
-#: Seconds any subprocess may take before the test calls it a hang.
-HANG = 120
+from tests.helpers import (
+    HANG,
+    assert_one_line,
+    invoke,
+    make_video,
+    noise_frame,
+    run_cli,
+    video_frames,
+    wait_for_partial_output,
+)
 
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def invoke(*args: object) -> Any:
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def assert_one_line(stderr: str, code: int, expected_code: int, *texts: str) -> str:
-    """The rule: the documented exit code and one line on stderr saying what and what to do."""
-    assert code == expected_code, stderr
-    assert "Traceback" not in stderr
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    for text in texts:
-        assert text in lines[0], lines[0]
-    return lines[0]
-
-
-def run_cli(*args: object, timeout: float = HANG, **kwargs: Any) -> subprocess.CompletedProcess:
-    """The installed command in a real process, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "livethresh", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        **kwargs,
-    )
 
 
 # -- bad inputs --------------------------------------------------------------------------------
@@ -218,7 +193,12 @@ def test_damaged_packets_are_counted_skipped_and_the_run_goes_on(
 
 def test_rotation_metadata_gives_upright_output(tmp_path: Path) -> None:
     # Coded 64x48 with a display matrix of 90 degrees: it is shown (and binarized) as 48x64.
-    source = encode(tmp_path / "phone.mp4", [pattern(48, 64, s) for s in range(4)], rotation=90)
+    source = make_video(
+        tmp_path / "phone.mp4",
+        lossless=True,
+        lumas=[noise_frame(48, 64, s) for s in range(4)],
+        rotation=90,
+    )
     out = tmp_path / "upright.mkv"
     result = invoke("transcode", source, out, "--codec", "ffv1")
     assert result.exit_code == 0, result.output
@@ -248,7 +228,7 @@ def test_8k_frames(tmp_path: Path) -> None:
         stream = container.add_stream("ffv1", rate=30)
         stream.width, stream.height, stream.pix_fmt = width, height, "gray"
         for index in range(2):
-            gray = np.tile(pattern(270, 480, index), (16, 16))
+            gray = np.tile(noise_frame(270, 480, index), (16, 16))
             container.mux(stream.encode(av.VideoFrame.from_ndarray(gray, format="gray")))
         container.mux(stream.encode(None))
     out = tmp_path / "8k.mp4"
@@ -264,7 +244,7 @@ def test_image_whose_header_claims_a_huge_size(tmp_path: Path) -> None:
     import cv2
 
     page = tmp_path / "page.bmp"
-    cv2.imwrite(str(page), pattern(48, 64))
+    cv2.imwrite(str(page), noise_frame(48, 64))
     data = bytearray(page.read_bytes())
     data[22:26] = (2**31 - 1).to_bytes(4, "little")  # biHeight
     page.write_bytes(bytes(data))
@@ -612,7 +592,7 @@ def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(
         stream = container.add_stream("ffv1", rate=30)
         stream.width, stream.height, stream.pix_fmt = 640, 480, "gray"
         for index in range(300):
-            noise = pattern(480, 640, index % 7)
+            noise = noise_frame(480, 640, index % 7)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(noise, format="gray")))
         container.mux(stream.encode(None))
     before = digest(source)
@@ -699,7 +679,7 @@ def test_frames_read_before_a_source_fails_all_reach_the_sink() -> None:
     from livethresh.config import ThresholdConfig
     from livethresh.errors import InputError
     from livethresh.pipeline import Pipeline
-    from tests.test_pipeline import ArraySource, RecordingSink
+    from tests.helpers import ArraySource, RecordingSink
 
     for _ in range(20):  # the frames in flight differ from run to run
         sink = RecordingSink(delay=0.002)

@@ -22,41 +22,7 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.sources import FrameSource, open_source
 from livethresh.sources.spec import parse_size, parse_spec
-
-
-def encode(
-    path: Path,
-    lumas: list[np.ndarray],
-    *,
-    fps: int = 30,
-    rotation: int | None = None,
-    container: str | None = None,
-) -> Path:
-    """Losslessly encode gray frames (as the Y plane of yuv420p, neutral chroma) as H.264."""
-    with av.open(str(path), "w", format=container) as out:
-        height, width = lumas[0].shape
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"qp": "0", "preset": "ultrafast"}
-        if rotation is not None:
-            stream.set_display_rotation(rotation)
-        for index, luma in enumerate(lumas):
-            frame = yuv420p_frame(luma)
-            frame.pts = index
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    return path
-
-
-def yuv420p_frame(luma: np.ndarray) -> av.VideoFrame:
-    height, width = luma.shape
-    chroma = np.full((height // 2, width), 128, np.uint8)
-    return av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
-
-
-def pattern(height: int, width: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(16, 236, (height, width), np.uint8)
-
+from tests.helpers import make_video, noise_frame
 
 # -- specs -------------------------------------------------------------------------------------
 
@@ -128,7 +94,7 @@ def test_not_a_video(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("spec", ["lavfi:nosuchfilter", "testsrc2=size=abc"])
-def test_bad_pattern(spec: str) -> None:
+def test_bad_noise_frame(spec: str) -> None:
     with pytest.raises(InputError, match="cannot open"):
         open_source(spec)
 
@@ -179,8 +145,8 @@ def test_stalled_network_stream_times_out_with_a_clear_error(silent_server: int)
 
 
 def test_file_info_and_frames_are_exact(tmp_path: Path) -> None:
-    lumas = [pattern(48, 64, seed) for seed in range(5)]
-    path = encode(tmp_path / "clip.mp4", lumas)
+    lumas = [noise_frame(48, 64, seed) for seed in range(5)]
+    path = make_video(tmp_path / "clip.mp4", lossless=True, lumas=lumas)
     reader = LumaReader()
     with open_source(str(path)) as source:
         assert isinstance(source, FrameSource)
@@ -200,7 +166,7 @@ def test_file_info_and_frames_are_exact(tmp_path: Path) -> None:
 def test_limited_range_luma_is_kept_as_coded(tmp_path: Path) -> None:
     luma = np.full((32, 64), 16, np.uint8)
     luma[:, 32:] = 235  # video black and video white
-    path = encode(tmp_path / "range.mp4", [luma])
+    path = make_video(tmp_path / "range.mp4", lossless=True, lumas=[luma])
     with open_source(str(path)) as source:
         frame = next(source.frames())
         gray = LumaReader()(frame, np.empty((32, 64), np.uint8))
@@ -216,7 +182,9 @@ def test_rotation_metadata_turns_frames_upright(
 ) -> None:
     luma = np.full((32, 64), 30, np.uint8)
     luma[:8, :8] = 220  # a mark in the coded top-left corner
-    path = encode(tmp_path / "phone.mp4", [luma, luma], rotation=matrix_angle)
+    path = make_video(
+        tmp_path / "phone.mp4", lossless=True, lumas=[luma, luma], rotation=matrix_angle
+    )
     with open_source(str(path)) as source:
         info = source.info
         assert info.rotation == clockwise
@@ -230,8 +198,18 @@ def test_rotation_metadata_turns_frames_upright(
 
 def test_resolution_change_mid_stream(tmp_path: Path) -> None:
     # Two MPEG-TS files joined byte by byte are one valid stream whose size changes.
-    big = encode(tmp_path / "a.ts", [pattern(48, 64, s) for s in range(3)], container="mpegts")
-    small = encode(tmp_path / "b.ts", [pattern(24, 32, s) for s in range(3)], container="mpegts")
+    big = make_video(
+        tmp_path / "a.ts",
+        lossless=True,
+        lumas=[noise_frame(48, 64, s) for s in range(3)],
+        fmt="mpegts",
+    )
+    small = make_video(
+        tmp_path / "b.ts",
+        lossless=True,
+        lumas=[noise_frame(24, 32, s) for s in range(3)],
+        fmt="mpegts",
+    )
     joined = tmp_path / "joined.ts"
     joined.write_bytes(big.read_bytes() + small.read_bytes())
     shapes: list[tuple[int, ...]] = []
@@ -249,7 +227,12 @@ def test_resolution_change_mid_stream(tmp_path: Path) -> None:
 
 
 def test_live_file_is_paced_at_its_frame_rate(tmp_path: Path) -> None:
-    path = encode(tmp_path / "clip.mp4", [pattern(16, 16, s) for s in range(10)], fps=50)
+    path = make_video(
+        tmp_path / "clip.mp4",
+        lossless=True,
+        lumas=[noise_frame(16, 16, s) for s in range(10)],
+        fps=50,
+    )
     with open_source(str(path), live=True) as source:
         assert source.info.is_live
         started = time.perf_counter()

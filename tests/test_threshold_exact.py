@@ -14,7 +14,7 @@ import pytest
 
 from livethresh import Binarizer, ThresholdConfig
 from livethresh.binarize.opencv import article_reference as reference
-from tests.conftest import document_frame, random_frame
+from tests.helpers import document_frame, random_frame
 
 SMALL_SIZES = [(1, 1), (3, 5), (641, 479)]
 BLOCKS = [3, 5, 11, 31, 101]  # 101 is larger than the 1x1, 3x5 frames

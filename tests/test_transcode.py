@@ -4,11 +4,7 @@ changes, output rules, stdout, and signals in a real subprocess."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -21,88 +17,14 @@ from livethresh.config import ThresholdConfig
 from livethresh.sinks.audio import AudioPassthrough
 from livethresh.sinks.plan import EncodeSettings
 from livethresh.transcode import transcode
-from tests.conftest import document_frame, wait_for_partial_output
+from tests.helpers import (
+    make_video,
+    start_cli,
+    video_frames,
+    wait_for_partial_output,
+)
 
 runner = CliRunner()
-MS = Fraction(1, 1000)
-
-
-def make_video(
-    path: Path,
-    *,
-    size: tuple[int, int] = (160, 120),
-    frames: int = 15,
-    pts_ms: list[int] | None = None,
-    pix_fmt: str = "yuv420p",
-    codec: str = "libx264",
-    audio: str | None = None,
-    audio_rate: int = 48000,
-    fmt: str | None = None,
-    first_pts_ms: int = 0,
-) -> Path:
-    """Encode a moving document page; optionally with a tone as audio.
-
-    ``pts_ms`` gives each frame's time in ms (variable frame rate); by default 30 fps.
-    """
-    width, height = size
-    stamps = pts_ms or [first_pts_ms + round(i * 1000 / 30) for i in range(frames)]
-    page = document_frame(height + len(stamps) * 2, width + len(stamps) * 2, seed=5)
-    with av.open(str(path), "w", format=fmt) as container:
-        video = container.add_stream(codec, rate=30)
-        video.width, video.height, video.pix_fmt = width, height, pix_fmt
-        video.time_base = MS
-        video.codec_context.time_base = MS
-        if codec == "libx264":
-            video.options = {"preset": "ultrafast"}
-        sound = None
-        if audio:
-            sound = container.add_stream(audio, rate=audio_rate)
-            sound.layout = "stereo"
-        sample = 0
-        for index, stamp in enumerate(stamps):
-            gray = page[index * 2 : index * 2 + height, index * 2 : index * 2 + width]
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(gray), format="gray")
-            frame = frame.reformat(format=pix_fmt)
-            frame.pts, frame.time_base = stamp, MS
-            container.mux(video.encode(frame))
-            end = (stamp + 40) * audio_rate // 1000
-            while sound is not None and sample < end:
-                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
-                )
-                chunk.sample_rate, chunk.pts = audio_rate, sample
-                container.mux(sound.encode(chunk))
-                sample += 1024
-        container.mux(video.encode(None))
-        if sound is not None:
-            container.mux(sound.encode(None))
-    return path
-
-
-def make_color_video(
-    path: Path, rgb: np.ndarray, *, rotation: int | None = None, frames: int = 2
-) -> Path:
-    """Encode one color picture (H.264, yuv420p, limited range as FFmpeg converts RGB by
-    default) a few times; ``rotation`` sets the display matrix (counter-clockwise degrees)."""
-    height, width = rgb.shape[:2]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"qp": "0", "preset": "ultrafast"}
-        if rotation is not None:
-            stream.set_display_rotation(rotation)
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
-
-
-def video_frames(path: Path | str) -> list[av.VideoFrame]:
-    with av.open(str(path)) as container:
-        return list(container.decode(container.streams.video[0]))
 
 
 def frame_times(path: Path) -> list[float]:
@@ -300,7 +222,7 @@ def test_side_by_side_colors_follow_the_rotation(
     width, height = size
     rgb = np.empty((height, width, 3), np.uint8)
     rgb[: height // 2], rgb[height // 2 :] = RED, BLUE
-    source = make_color_video(tmp_path / "phone.mp4", rgb, rotation=angle)
+    source = make_video(tmp_path / "phone.mp4", rgb=rgb, lossless=True, rotation=angle)
     out = tmp_path / "sbs.mkv"
     result = invoke(source, out, "--side-by-side", "--codec", "ffv1", "--pix-fmt", pix_fmt)
     assert result.exit_code == 0, result.output
@@ -325,7 +247,7 @@ def test_side_by_side_limited_range_input_keeps_its_colors(tmp_path: Path) -> No
     """Pure red, coded in the limited range, comes back as pure red: not washed out."""
     rgb = np.empty((48, 64, 3), np.uint8)
     rgb[:] = RED
-    source = make_color_video(tmp_path / "red.mp4", rgb)
+    source = make_video(tmp_path / "red.mp4", rgb=rgb, lossless=True)
     coded = video_frames(source)[0]
     # Limited range, unflagged as most YUV video: red's luma is coded as 81, not 76.
     assert coded.color_range != av.video.reformatter.ColorRange.JPEG
@@ -423,21 +345,10 @@ def test_encoder_threads_are_on(tmp_path: Path) -> None:
 # -- real processes: stdout and signals ------------------------------------------------------
 
 
-def run_cli(*args: object, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "livethresh", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        **kwargs,
-    )
-
-
 @pytest.mark.parametrize("fmt", ["mpegts", "matroska", "yuv4mpegpipe"])
 def test_stdout_streams_a_playable_container(tmp_path: Path, fmt: str) -> None:
     source = make_video(tmp_path / "in.mp4", frames=6, audio="aac")
-    process = run_cli("transcode", source, "-", "--format", fmt)
+    process = start_cli("transcode", source, "-", "--format", fmt)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr.decode()
     received = tmp_path / "received"
@@ -456,7 +367,7 @@ def test_signal_mid_run_finalizes_a_playable_output(tmp_path: Path, signum: int,
     source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=total, audio="aac")
     out = tmp_path / "out.mkv"
     # A slow encoder preset makes the run last long enough to be interrupted in the middle.
-    process = run_cli("transcode", source, out, "--encoder-preset", "veryslow", "--json")
+    process = start_cli("transcode", source, out, "--encoder-preset", "veryslow", "--json")
     wait_for_partial_output(tmp_path, 20_000, process)
     process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=60)
@@ -551,11 +462,11 @@ def test_without_hard_links_the_no_replace_rename_keeps_the_rule(
 @pytest.mark.slow
 def test_a_file_created_at_output_during_a_transcode_survives(tmp_path: Path) -> None:
     """The run that finds its OUTPUT taken at the end exits 2 in one line and keeps its file."""
-    from tests.conftest import wait_for_partial_output
+    from tests.helpers import wait_for_partial_output
 
     source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=400, audio="aac")
     out = tmp_path / "out.mkv"
-    process = run_cli("transcode", source, out, "--encoder-preset", "veryslow")
+    process = start_cli("transcode", source, out, "--encoder-preset", "veryslow")
     wait_for_partial_output(tmp_path, 20_000, process)
     out.write_bytes(b"someone else's file")
     _, stderr = process.communicate(timeout=120)
@@ -572,7 +483,7 @@ def test_simultaneous_transcodes_to_one_new_path_keep_every_result(tmp_path: Pat
     """Four runs race for one new OUTPUT: exactly one reports it wrote it; the others exit 2."""
     source = make_video(tmp_path / "in.mp4", size=(320, 240), frames=120)
     out = tmp_path / "out.mp4"
-    runs = [run_cli("transcode", source, out) for _ in range(4)]
+    runs = [start_cli("transcode", source, out) for _ in range(4)]
     results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in runs]  # type: ignore[union-attr]
     assert sorted(code for code, _ in results) == [0, 2, 2, 2], results
     raced = 0

@@ -18,7 +18,7 @@ from livethresh.config import ThresholdConfig, load_preset
 from livethresh.frames import ProcessedFrame
 from livethresh.preview import KEYS, LiveTuner, describe
 from livethresh.sinks.window import WindowSink
-from tests.conftest import document_frame
+from tests.helpers import document_frame
 
 
 @pytest.fixture

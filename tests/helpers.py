@@ -1,0 +1,305 @@
+"""What many test modules share: generated frames and clips, the CLI runners, the error rule.
+
+Media is made at run time (no binary fixtures): :func:`make_video` is the one clip writer,
+:func:`invoke` runs a command in-process, :func:`run_cli` in a real process as a user would,
+and :func:`assert_one_line` checks the rule every bad input must follow.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from livethresh.cli import app
+from livethresh.errors import InputError, OutputError
+from livethresh.frames import ProcessedFrame, StreamInfo
+from livethresh.sinks import StopPipeline
+from livethresh.synthetic import document_photo
+
+#: Millisecond time base: clips with exact, readable timestamps.
+MS = Fraction(1, 1000)
+#: Seconds any subprocess may take before a test calls it a hang.
+HANG = 120
+
+
+def random_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width), np.uint8)
+
+
+def document_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Document-like content at any size, down to 1x1 (cropped from a rendered page)."""
+    page, _ = document_photo(max(height, 64), max(width, 64), seed=seed)
+    return np.ascontiguousarray(page[:height, :width])
+
+
+def noise_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Random gray inside the limited range (16-235), so coding it as video changes nothing."""
+    return np.random.default_rng(seed).integers(16, 236, (height, width), np.uint8)
+
+
+def exact_yuv420p(luma: np.ndarray) -> av.VideoFrame:
+    """A yuv420p frame whose Y plane is ``luma`` exactly, with neutral chroma."""
+    height, width = luma.shape
+    chroma = np.full((height // 2, width), 128, np.uint8)
+    return av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
+
+
+def make_video(
+    path: Path,
+    *,
+    lumas: list[np.ndarray] | None = None,
+    rgb: np.ndarray | None = None,
+    size: tuple[int, int] = (160, 120),
+    frames: int = 15,
+    fps: int = 30,
+    pts_ms: list[int] | None = None,
+    first_pts_ms: int = 0,
+    pix_fmt: str = "yuv420p",
+    codec: str = "libx264",
+    lossless: bool = False,
+    rotation: int | None = None,
+    audio: str | None = None,
+    audio_rate: int = 48000,
+    fmt: str | None = None,
+) -> Path:
+    """Encode a clip for a test; optionally with a tone as audio.
+
+    Args:
+        path: Where to write; the extension picks the container unless ``fmt`` is given.
+        lumas: The frames' exact luma planes (yuv420p, neutral chroma); by default a
+            document page that moves 2 pixels a frame.
+        rgb: One color picture repeated ``frames`` times instead (FFmpeg's default RGB to
+            limited-range YUV conversion).
+        size: ``(width, height)`` of the moving page.
+        frames: How many frames of the page or picture.
+        fps: The nominal rate; frame times are ``i / fps`` unless ``pts_ms`` is given.
+        pts_ms: Each frame's time in ms (variable frame rate).
+        first_pts_ms: The first frame's time, when ``pts_ms`` is not given.
+        pix_fmt: The encoded pixel format.
+        codec: The video encoder.
+        lossless: x264 with qp 0, so that decoded luma equals what was encoded.
+        rotation: Display-matrix rotation, counter-clockwise degrees.
+        audio: An audio encoder for a tone track (``aac``, ``libopus``...), or None.
+        audio_rate: The tone's sample rate.
+        fmt: The container, overriding the extension.
+    """
+    if lumas is not None:
+        frames = len(lumas)
+        size = (lumas[0].shape[1], lumas[0].shape[0])
+    elif rgb is not None:
+        size = (rgb.shape[1], rgb.shape[0])
+    width, height = size
+    stamps = pts_ms or [first_pts_ms + round(i * 1000 / fps) for i in range(frames)]
+    page = None
+    if lumas is None and rgb is None:
+        page = document_frame(height + len(stamps) * 2, width + len(stamps) * 2, seed=5)
+    with av.open(str(path), "w", format=fmt) as container:
+        video = container.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        # A constant rate gets the exact time base 1/fps; given times, milliseconds.
+        exact = pts_ms is None and not first_pts_ms
+        time_base = Fraction(1, fps) if exact else MS
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        if codec == "libx264":
+            video.options = {"preset": "ultrafast", **({"qp": "0"} if lossless else {})}
+        if rotation is not None:
+            video.set_display_rotation(rotation)
+        sound = None
+        if audio:
+            sound = container.add_stream(audio, rate=audio_rate)
+            sound.layout = "stereo"
+        sample = 0
+        for index, stamp in enumerate(stamps):
+            if lumas is not None:
+                frame = exact_yuv420p(lumas[index])
+            elif rgb is not None:
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+            else:
+                assert page is not None
+                gray = page[index * 2 : index * 2 + height, index * 2 : index * 2 + width]
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(gray), format="gray")
+                frame = frame.reformat(format=pix_fmt)
+            frame.pts, frame.time_base = (index if exact else stamp), time_base
+            container.mux(video.encode(frame))
+            end = (stamp + 40) * audio_rate // 1000
+            while sound is not None and sample < end:
+                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
+                chunk = av.AudioFrame.from_ndarray(
+                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
+                )
+                chunk.sample_rate, chunk.pts = audio_rate, sample
+                container.mux(sound.encode(chunk))
+                sample += 1024
+        container.mux(video.encode(None))
+        if sound is not None:
+            container.mux(sound.encode(None))
+    return path
+
+
+def video_frames(path: Path | str) -> list[av.VideoFrame]:
+    """Every decoded frame of the first video stream."""
+    with av.open(str(path)) as container:
+        return list(container.decode(container.streams.video[0]))
+
+
+def invoke(*args: object, **kwargs: Any) -> Any:
+    """Run ``livethresh ARGS...`` in this process (typer's runner; stderr kept apart)."""
+    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
+
+
+def run_cli(
+    *args: object, timeout: float = HANG, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """The command in a real process, as a user runs it, to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "livethresh", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kwargs,
+    )
+
+
+def start_cli(*args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """The command in a real process, still running (for signals and streams)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "livethresh", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def assert_one_line(stderr: str, code: int, expected_code: int, *texts: str) -> str:
+    """The rule: the documented exit code and one line on stderr saying what and what to do."""
+    assert code == expected_code, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    for text in texts:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def wait_for_partial_output(
+    folder: Path, min_bytes: int, process: subprocess.Popen[Any], timeout: float = 60
+) -> None:
+    """Wait until the temporary file a running ``transcode`` writes for ``folder/out.*`` holds
+    ``min_bytes``, so that a signal sent next lands in the middle of the run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        parts = [p for p in folder.iterdir() if p.name.startswith(".out.")]
+        if parts and parts[0].stat().st_size > min_bytes:
+            return
+        time.sleep(0.02)
+    process.kill()
+    pytest.fail("the output never grew")
+
+
+class ArraySource:
+    """A fake source of numpy frames: counts, fails, paces and changes size on demand."""
+
+    def __init__(
+        self,
+        count: int | None,
+        shape: tuple[int, int] = (48, 64),
+        *,
+        live: bool = False,
+        fail_at: int | None = None,
+        delay: float = 0.0,
+        shapes: dict[int, tuple[int, int]] | None = None,
+    ) -> None:
+        self.count, self.fail_at, self.delay = count, fail_at, delay
+        self.shapes = shapes or {}
+        self.info = StreamInfo("fake", shape[1], shape[0], Fraction(30), is_live=live)
+        self.shape = shape
+        self.generator_closed = False
+        self.images: dict[tuple[int, int, int], np.ndarray] = {}
+        self.decode_errors = 0
+        self.interrupted = 0
+
+    def interrupt(self) -> None:
+        self.interrupted += 1
+
+    def image(self, index: int) -> np.ndarray:
+        for start in sorted(self.shapes, reverse=True):
+            if index >= start:
+                shape = self.shapes[start]
+                break
+        else:
+            shape = self.shape
+        key = (*shape, index % 3)
+        if key not in self.images:
+            self.images[key] = document_frame(*shape, seed=index % 3)
+        return self.images[key]
+
+    def frames(self) -> Iterator[np.ndarray]:
+        try:
+            index = 0
+            while self.count is None or index < self.count:
+                if index == self.fail_at:
+                    raise InputError("the fake source broke")
+                if self.delay:
+                    time.sleep(self.delay)
+                yield self.image(index)
+                index += 1
+        finally:
+            self.generator_closed = True
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ArraySource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+class RecordingSink:
+    """Keeps copies of what it was given; optionally slow, failing or stopping."""
+
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        fail_at: int | None = None,
+        stop_at: int | None = None,
+        on_write: Any = None,
+    ) -> None:
+        self.delay, self.fail_at, self.stop_at, self.on_write = delay, fail_at, stop_at, on_write
+        self.indices: list[int] = []
+        self.masks: list[np.ndarray] = []
+        self.grays: list[np.ndarray] = []
+        self.opened = 0
+        self.closed = 0
+
+    def open(self, info: StreamInfo) -> None:
+        self.opened += 1
+
+    def write(self, frame: ProcessedFrame) -> None:
+        if self.on_write is not None:
+            self.on_write(frame)
+        if frame.index == self.fail_at:
+            raise OutputError("the fake sink broke")
+        if self.delay:
+            time.sleep(self.delay)
+        self.indices.append(frame.index)
+        self.masks.append(frame.mask.copy())
+        self.grays.append(frame.gray.copy())
+        if len(self.indices) == self.stop_at:
+            raise StopPipeline
+
+    def close(self) -> None:
+        self.closed += 1
