@@ -78,6 +78,7 @@ def test_preview_command_runs_a_pattern_in_a_window(xvfb: str) -> None:
             "livethresh",
             "preview",
             "testsrc2=size=160x120",
+            "--fast",  # paced live, a loaded machine would (rightly) drop frames
             "--frames",
             "5",
             "--side-by-side",
