@@ -24,12 +24,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import machine, rotating_rounds, run_child
 
 FRAMES = 240
 HERE = Path(__file__).resolve()
@@ -85,11 +86,8 @@ def pipeline_run(clip: str, decoder_threads: int, bands: int) -> dict[str, Any]:
 
 
 def child(*args: str) -> dict[str, Any]:
-    """Run one measurement in a fresh process; return its JSON line."""
-    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """Run one measurement in a fresh process; return its JSON line (and its peak RSS)."""
+    return run_child(args)
 
 
 def cli(*args: str) -> dict[str, Any]:
@@ -129,15 +127,9 @@ def main() -> None:
             unpaced[name] = lambda d=decoder, b=bands: child(  # type: ignore[misc]
                 script, "--child", "pipeline", clip, str(d), str(b)
             )
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in unpaced}
-    live: list[dict[str, Any]] = []
-    names = list(unpaced)
-    for round_ in range(args.rounds):
-        order = names[round_ % len(names) :] + names[: round_ % len(names)]
-        for name in order:
-            samples[name].append(unpaced[name]())
-        live.append(cli(clip, "--live"))
-        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+    samples = rotating_rounds(unpaced, args.rounds)
+    # Paced runs last a clip's duration whatever the machine does: measured after the rest.
+    live = [cli(clip, "--live") for _ in range(args.rounds)]
 
     def median(name: str, key: str) -> float:
         return statistics.median(s[key] for s in samples[name])
@@ -148,7 +140,7 @@ def main() -> None:
             "fps": round(median(name, "fps"), 1),
             "ratio_vs_naive": round(median(name, "fps") / baseline, 2),
         }
-        for name in names
+        for name in unpaced
     }
     live_summary = {
         "dropped": [r["dropped"] for r in live],
@@ -170,7 +162,7 @@ def main() -> None:
         return
     print(
         f"1080p30 H.264 clip, {FRAMES} frames, article settings, {args.rounds} rounds, "
-        f"medians; {os.cpu_count()} cores"
+        f"medians; {machine()}"
     )
     print(f"| {'unpaced, into the null sink':52} | {'fps':>6} | {'vs naive':>8} |")
     print(f"|{'-' * 54}|{'-' * 8}|{'-' * 10}|")

@@ -27,11 +27,11 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from harness import machine, peak_rss_mib, rotating_rounds, run_child
 
 VARIANTS = ("floor", "ultrafast", "default", "article")
 FLOOR_OPTIONS = {"preset": "ultrafast", "crf": "23"}
@@ -133,26 +133,10 @@ def child(variant: str, source: str, target: str) -> None:
     )
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM), which, unlike ``ru_maxrss``, does not
-    inherit the parent's peak across fork and exec."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def measure(variant: str, source: Path, folder: Path) -> dict:
     target = folder / f"{variant}.mp4"
     target.unlink(missing_ok=True)
-    done = subprocess.run(
-        [sys.executable, __file__, "--child", variant, str(source), str(target)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child([__file__, "--child", variant, str(source), str(target)])
 
 
 def main() -> None:
@@ -172,12 +156,9 @@ def main() -> None:
         folder = Path(tmp)
         source = folder / "input-1080p30.mp4"
         make_input(source, args.frames)
-        results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
-        for round_index in range(args.rounds):
-            shift = round_index % len(VARIANTS)
-            for variant in VARIANTS[shift:] + VARIANTS[:shift]:
-                results[variant].append(measure(variant, source, folder))
-            print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+        results = rotating_rounds(
+            {v: (lambda v=v: measure(v, source, folder)) for v in VARIANTS}, args.rounds
+        )
         input_mib = source.stat().st_size / 2**20
 
     summary = {}
@@ -222,7 +203,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"input: {report['input']}; {args.rounds} rounds; medians")
+    print(f"input: {report['input']}; {args.rounds} rounds; medians; {machine()}")
     print(f"{'variant':<10} {'wall s':>8} {'fps':>7} {'peak RSS MiB':>13} {'KiB/frame':>10}")
     for variant, row in summary.items():
         print(
