@@ -255,7 +255,8 @@ def test_pattern_source_info() -> None:
 def test_close_is_idempotent() -> None:
     source = open_source("testsrc2=size=32x32")
     source.close()
-    source.close()
+    source.close()  # a second close is harmless
+    assert list(source.frames()) == []  # and a closed source yields nothing
 
 
 # -- pixel formats -----------------------------------------------------------------------------
