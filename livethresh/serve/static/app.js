@@ -146,7 +146,8 @@ function buildControl(control) {
       set(value) {
         const fallback = methodInfo(settings.method).defaults[control.name];
         number.value = value === null ? "" : String(value);
-        number.placeholder = value === null && fallback !== undefined ? `${fallback}` : "";
+        // Unset: the method's own value, or (wolf's R) one taken from each frame.
+        number.placeholder = value === null ? (fallback === undefined ? "auto" : `${fallback}`) : "";
         if (slider) slider.value = String(value ?? fallback ?? slider.value);
       },
       focusables: slider ? [slider, number] : [number],
