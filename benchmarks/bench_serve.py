@@ -1,8 +1,9 @@
 """The browser view under load: 16 viewers plus one connection that never reads, on a live 720p30
 pattern, against the same server with nobody watching (the baseline), in one run.
 
-Each round starts a fresh ``livethresh serve SOURCE --port 0`` process for each variant (they
-alternate, so the noise of a shared machine hits both alike), waits for it to warm up, then
+Each round starts a fresh ``livethresh serve SOURCE --port 0`` process for each variant, in an
+order that rotates round by round (``harness.py``) so that the noise of a shared machine hits both
+alike, waits for it to warm up, then
 counts for ``--seconds``:
 
 - ``pipeline fps``: frames the pipeline wrote (``/api/stats`` before and after);
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import re
@@ -31,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import machine, median, rotating_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = "testsrc2=size=1280x720:rate=30"
@@ -139,20 +143,21 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the medians as JSON")
     args = parser.parse_args()
     variants = {"nobody watching": 0, f"{args.viewers} viewers + 1 stalled": args.viewers}
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
     load_before = os.getloadavg()
-    for _ in range(args.rounds):
-        for name, viewers in variants.items():
-            results[name].append(run(args.source, viewers, args.seconds))
+    results = rotating_rounds(
+        {
+            name: functools.partial(run, args.source, n, args.seconds)
+            for name, n in variants.items()
+        },
+        args.rounds,
+    )
     medians = {
-        name: {
-            key: statistics.median(r[key] for r in runs) if runs[0][key] is not None else None
-            for key in runs[0]
-        }
+        name: {key: median(runs, key) if runs[0][key] is not None else None for key in runs[0]}
         for name, runs in results.items()
     }
     base, loaded = medians.values()
     summary = {
+        "machine": machine(),
         "source": args.source,
         "rounds": args.rounds,
         "load_before": [round(x, 2) for x in load_before],
@@ -163,6 +168,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(summary))
         return
+    print(summary["machine"])
     print(f"{args.source}, {args.rounds} rounds of {args.seconds:g} s, medians")
     for name, m in medians.items():
         viewers = (
