@@ -54,6 +54,8 @@ class StreamInfo:
         pix_fmt: Decoded pixel format, e.g. ``yuv420p``.
         rotation: Degrees the frames are rotated by to come out upright (0, 90, 180, 270).
         kind: How the source was opened.
+        sample_aspect_ratio: Shape of one stored pixel (width / height, before rotation), or
+            None when the input does not say.
     """
 
     name: str
@@ -68,6 +70,7 @@ class StreamInfo:
     pix_fmt: str = ""
     rotation: int = 0
     kind: SourceKind = SourceKind.FILE
+    sample_aspect_ratio: Fraction | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -164,12 +165,12 @@ def transcode(
             )
         companion: AudioPassthrough | None = None
         notes: list[str] = []
-        if audio and input_is_file:
-            if plan.format in VIDEO_ONLY_FORMATS:
-                notes.append("dropped (the container holds video only)")
-            else:
-                companion = AudioPassthrough(input, plan.format)
-                notes = companion.notes
+        if input_is_file and plan.format not in VIDEO_ONLY_FORMATS:
+            # Subtitles and tags travel with the audio, so they come even with --no-audio.
+            companion = AudioPassthrough(input, plan.format, audio=audio)
+            notes = companion.notes
+        elif audio and input_is_file:
+            notes.append("dropped (the container holds video only)")
         try:
             return record(
                 source,
@@ -323,6 +324,8 @@ def _run(
             sink.close()  # idempotent; the pipeline normally closed it already
         except OutputError as exc:
             error = error or exc
+        # The run's time includes the encoder's flush (seconds for x265's lookahead).
+        pipeline.stats.finished = time.perf_counter()
     if received and isinstance(error, KeyboardInterrupt):
         error = None  # a second signal forced the stop; it is reported as the first one
     return stats, error

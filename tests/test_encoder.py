@@ -318,7 +318,12 @@ def test_close_is_idempotent_and_write_after_close_fails(tmp_path: Path) -> None
         ("out.mp4", EncodeSettings(pix_fmt="rgb48"), ConfigError, "pixel format"),
         ("-", EncodeSettings(format="mp4"), OutputError, "stdout"),
         ("out.mkv", EncodeSettings(codec="ffv1", crf=3), ConfigError, "no --crf"),
-        ("out.mkv", EncodeSettings(codec="ffv1", preset="fast"), ConfigError, "no --preset"),
+        (
+            "out.mkv",
+            EncodeSettings(codec="ffv1", preset="fast"),
+            ConfigError,
+            "no --encoder-preset",
+        ),
         ("out.mp4", EncodeSettings(codec="nosuch"), ConfigError, "unknown video encoder"),
         ("out.mp4", EncodeSettings(codec="aac"), ConfigError, "not a video encoder"),
         ("out.mp4", EncodeSettings(crf=99), ConfigError, "crf"),

@@ -100,6 +100,8 @@ class RecordingContainer:
     def __init__(self, path: Path) -> None:
         self.container = av.open(str(path), "w", format="matroska")
         self.times: list[float] = []
+        self.metadata = self.container.metadata
+        self.format = self.container.format
 
     def add_stream_from_template(self, stream):
         return self.container.add_stream_from_template(stream)

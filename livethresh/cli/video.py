@@ -206,7 +206,8 @@ def transcode(
         int | None,
         typer.Option(
             "--crf",
-            help="Constant quality of x264/x265/vpx: lower is better and larger (x264 default 23).",
+            help="Constant quality, lower is better and larger: x264/x265 0-51 (default 23/28), "
+            "vp8 4-63, vp9 and svt-av1 0-63.",
             show_default=False,
         ),
     ] = None,
@@ -214,7 +215,8 @@ def transcode(
         str | None,
         typer.Option(
             "--encoder-preset",
-            help="Encoder speed preset, ultrafast (default) ... veryslow.",
+            help="Encoder speed preset: x264/x265 ultrafast (default) ... placebo, svt-av1 "
+            "0 ... 13 (default 12); vpx has none.",
             show_default=False,
         ),
     ] = None,
@@ -247,6 +249,14 @@ def transcode(
             "--no-audio", help="Drop the audio (by default every audio stream is copied)."
         ),
     ] = False,
+    keep_timestamps: Annotated[
+        bool,
+        typer.Option(
+            "--keep-timestamps",
+            help="Keep the input's timestamps (ffmpeg -copyts), so each mask has the time of "
+            "its input frame; by default the output starts at 0, as ffmpeg's does.",
+        ),
+    ] = False,
     overwrite: OverwriteOpt = False,
     frames: FramesOpt = None,
     json_output: JsonOpt = False,
@@ -269,6 +279,7 @@ def transcode(
         pix_fmt=pix_fmt,
         format=format,
         side_by_side=side_by_side,
+        keep_timestamps=keep_timestamps,
     )
     progress = TranscodeProgress() if err_console.is_terminal and not json_output else None
     with progress or nullcontext():

@@ -1,18 +1,32 @@
-"""The input's audio streams, copied (or re-encoded) into the output beside the masks."""
+"""The input's other streams beside the masks: audio (and subtitles) copied, or converted.
+
+Each audio stream is checked against the output container before anything is written, the way
+FFmpeg's muxers decide it: the container's codec list, then a trial header in memory (which is
+what refuses Opus or FLAC in ``.mov``). A stream that fails is re-encoded to the container's
+usual codec, through a resampler when the encoder wants another sample format or a known
+channel layout (PCM into ``.ts``); a stream that cannot be written either way stops the run
+up front with a message that names it and suggests ``--no-audio``. Subtitle streams follow
+the rules of :mod:`livethresh.sinks.subtitles`. Language, title and other stream tags, the
+dispositions (default, forced...) and the container's own tags are carried over.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import av
 
-from livethresh.errors import InputError
-from livethresh.sinks.plan import (
-    NullWriter,
-    container_accepts,
+from livethresh.errors import InputError, OutputError
+from livethresh.sinks.plan import NullWriter, container_accepts
+from livethresh.sinks.subtitles import plan_subtitles
+from livethresh.sinks.tracks import (
+    CopiedTrack,
+    carried_tags,
+    carry_stream_tags,
+    header_accepts,
+    origin_shift,
 )
 
 if TYPE_CHECKING:
@@ -37,78 +51,133 @@ AUDIO_CODEC_BY_FORMAT = {
 VIDEO_ONLY_FORMATS = frozenset({"yuv4mpegpipe", "rawvideo"})
 
 
-@dataclass
-class _AudioTrack:
-    source: av.audio.stream.AudioStream
-    codec: str | None  # None: copy the packets as they are
-    output: Any = None
+#: FFmpeg's default layout for a channel count, for inputs that give only the count.
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1"}
+DEFAULT_LAYOUTS[8] = "7.1"
+
+
+class ReencodedAudio:
+    """An audio stream decoded, resampled to what the encoder takes, and encoded again."""
+
+    def __init__(self, source: Any, codec: str) -> None:
+        self.source = source
+        self.codec = codec
+        self.note = f"#{source.index} {source.codec_context.name} re-encoded to {codec}"
+        descriptor = av.codec.Codec(codec, "w")
+        rates = descriptor.audio_rates
+        self.rate = source.rate if not rates or source.rate in rates else max(rates)
+        formats = [f.name for f in descriptor.audio_formats or ()]
+        self.sample_format = (
+            source.format.name if not formats or source.format.name in formats else formats[0]
+        )
+        layout = source.layout.name
+        # "2 channels" names no speakers; encoders such as aac want a layout they know.
+        self.layout = (
+            DEFAULT_LAYOUTS.get(source.channels, layout) if "channel" in layout else layout
+        )
+        self.output: Any = None
+        self._resampler = av.AudioResampler(self.sample_format, self.layout, self.rate)
+        self._shift = 0
+
+    def add_stream(self, container: OutputContainer) -> None:
+        output: Any = container.add_stream(self.codec, rate=self.rate)
+        output.layout = self.layout
+        output.format = self.sample_format
+        carry_stream_tags(self.source, output)
+        self.output = output
+
+    def set_origin(self, origin: float) -> None:
+        self._shift = origin_shift(self.source, origin)
+
+    def mux(self, container: OutputContainer, packet: av.Packet[Any]) -> None:
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            log.warning("skipping an undecodable audio packet: %s", exc)
+            return
+        for frame in frames:
+            assert isinstance(frame, av.AudioFrame)  # an audio stream's packet
+            if frame.pts is not None:
+                frame.pts -= self._shift
+            for converted in self._resampler.resample(frame):
+                container.mux(self.output.encode(converted))
+
+    def flush(self, container: OutputContainer) -> None:
+        for converted in self._resampler.resample(None):
+            container.mux(self.output.encode(converted))
+        container.mux(self.output.encode(None))
+
+
+Track = CopiedTrack | ReencodedAudio | Any
 
 
 class AudioPassthrough:
     """Copies (or, where the container refuses the codec, re-encodes) the input's audio.
 
     It reads the input through a demuxer of its own, so that the video source is untouched,
-    and muxes audio packets only up to the video time it is given: audio and video are
-    interleaved as the run progresses and memory stays flat.
+    and muxes packets only up to the video time it is given: audio and video are interleaved
+    as the run progresses and memory stays flat. Subtitle streams travel the same way.
 
     Args:
         path: The input file.
         fmt: The output container, to decide copy or re-encode per stream.
+        audio: Carry the audio streams (False: only subtitles and tags).
 
     Raises:
         InputError: The input cannot be opened a second time.
+        OutputError: An audio stream can be neither copied nor re-encoded into ``fmt``.
     """
 
-    def __init__(self, path: str, fmt: str) -> None:
+    def __init__(self, path: str, fmt: str, *, audio: bool = True) -> None:
         try:
             self._input: InputContainer | None = av.open(path)
         except (av.error.FFmpegError, OSError) as exc:
             raise InputError(f"cannot read the audio of {path!r}: {exc}") from exc
-        self.tracks: list[_AudioTrack] = []
-        self.notes: list[str] = []
-        fallback = AUDIO_CODEC_BY_FORMAT.get(fmt) or _default_audio_codec(fmt)
-        for stream in self._input.streams.audio:
-            name = stream.codec_context.name
-            label = f"#{stream.index} {name}"
-            if container_accepts(fmt, stream.codec_context.codec.canonical_name):
-                self.tracks.append(_AudioTrack(stream, None))
-                self.notes.append(f"{label} copied")
-            else:
-                log.warning(
-                    "container %s cannot hold %s audio (stream %d): re-encoding to %s",
-                    fmt,
-                    name,
-                    stream.index,
-                    fallback,
-                )
-                self.tracks.append(_AudioTrack(stream, fallback))
-                self.notes.append(f"{label} re-encoded to {fallback}")
+        self.tags = carried_tags(dict(self._input.metadata))
+        self.tracks: list[Track] = []
+        try:
+            if audio and fmt not in VIDEO_ONLY_FORMATS:
+                self.tracks += [_plan_audio(stream, fmt) for stream in self._input.streams.audio]
+            self.tracks += plan_subtitles(self._input.streams.subtitles, fmt)
+        except BaseException:
+            self.close()
+            raise
+        #: What happens to each input audio stream, for the summary.
+        self.notes = [t.note for t in self.tracks if t.source.type == "audio"]
+        self._by_index = {t.source.index: t for t in self.tracks}
         self._packets: Iterator[av.Packet[av.stream.Stream]] | None = None
         self._pending: av.Packet[av.stream.Stream] | None = None
         if self.tracks:
             self._packets = self._input.demux([t.source for t in self.tracks])
-        else:
-            self.close()
 
     @property
     def streams(self) -> int:
         """Audio streams that will be written."""
-        return len(self.tracks)
+        return len(self.notes)
 
     def add_streams(self, container: OutputContainer) -> None:
+        container.metadata.update(self.tags)
         for track in self.tracks:
-            source = track.source
-            if track.codec is None:
-                track.output = container.add_stream_from_template(source)
-                continue
-            codec = av.codec.Codec(track.codec, "w")
-            rates = codec.audio_rates
-            rate = source.rate if not rates or source.rate in rates else max(rates)
-            track.output = container.add_stream(track.codec, rate=rate)
-            track.output.layout = source.layout
+            try:
+                track.add_stream(container)
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise OutputError(_refused(track.source, container.format.name, exc)) from exc
+
+    def start_time(self) -> float | None:
+        """The earliest start of the carried streams, in seconds of input time."""
+        starts = [
+            float(t.source.start_time * t.source.time_base)
+            for t in self.tracks
+            if t.source.start_time is not None and t.source.time_base
+        ]
+        return min(starts) if starts else None
+
+    def set_origin(self, origin: float) -> None:
+        for track in self.tracks:
+            track.set_origin(origin)
 
     def advance(self, container: OutputContainer, until: float) -> None:
-        """Mux audio packets whose time is at or before ``until`` (seconds)."""
+        """Mux packets whose input time is at or before ``until`` (seconds)."""
         while self._packets is not None:
             packet = self._pending or next(self._packets, None)
             self._pending = None
@@ -123,16 +192,19 @@ class AudioPassthrough:
             ):
                 self._pending = packet
                 return
-            self._mux(container, packet)
+            track = self._by_index[packet.stream.index]
+            try:
+                track.mux(container, packet)
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise OutputError(_refused(track.source, container.format.name, exc)) from exc
 
     def finish(self, container: OutputContainer) -> None:
-        """Mux the rest of the audio and flush any audio encoder."""
+        """Mux the rest and flush any encoder."""
         try:
             self.advance(container, float("inf"))
             for track in self.tracks:
-                if track.codec is not None and track.output is not None:
-                    for packet in track.output.encode(None):
-                        container.mux(packet)
+                if track.output is not None:
+                    track.flush(container)
         finally:
             self.close()
 
@@ -144,22 +216,39 @@ class AudioPassthrough:
             self._input.close()
             self._input = None
 
-    def _mux(self, container: OutputContainer, packet: av.Packet[av.stream.Stream]) -> None:
-        track = next(t for t in self.tracks if t.source.index == packet.stream.index)
-        if track.codec is None:
-            if packet.dts is None and packet.size == 0:
-                return  # the demuxer's end-of-stream marker, not data
-            packet.stream = track.output
-            container.mux(packet)
-            return
-        try:
-            frames = packet.decode()
-        except av.error.FFmpegError as exc:
-            log.warning("skipping an undecodable audio packet: %s", exc)
-            return
-        for frame in frames:
-            for encoded in track.output.encode(frame):
-                container.mux(encoded)
+
+def _plan_audio(stream: Any, fmt: str) -> Track:
+    """Copy ``stream`` if ``fmt`` takes it, else re-encode it; refuse if neither works."""
+    name = stream.codec_context.name
+    label = f"#{stream.index} {name}"
+    if container_accepts(fmt, stream.codec_context.codec.canonical_name):
+        reason = header_accepts(fmt, lambda probe: probe.add_stream_from_template(stream))
+        if reason is None:
+            return CopiedTrack(stream, f"{label} copied")
+    fallback = AUDIO_CODEC_BY_FORMAT.get(fmt) or _default_audio_codec(fmt)
+    try:
+        track = ReencodedAudio(stream, fallback)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise OutputError(_refused(stream, fmt, exc)) from exc
+    reason = header_accepts(fmt, track.add_stream)
+    if reason is not None:
+        raise OutputError(_refused(stream, fmt, reason))
+    log.warning(
+        "container %s cannot hold %s audio (stream %d): re-encoding to %s",
+        fmt,
+        name,
+        stream.index,
+        fallback,
+    )
+    return track
+
+
+def _refused(stream: Any, fmt: str, reason: object) -> str:
+    what = getattr(reason, "strerror", None) or str(reason)
+    return (
+        f"audio stream #{stream.index} ({stream.codec_context.name}) cannot be written to "
+        f"{fmt}: {what}; pass --no-audio to drop the audio"
+    )
 
 
 def _default_audio_codec(fmt: str) -> str:

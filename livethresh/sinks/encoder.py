@@ -12,9 +12,14 @@ Output rules, decided here once for every caller:
 * the container follows the file extension (mp4, mkv, webm, mov, avi, ts), or ``format``;
 * ``-`` writes a streamable container (``mpegts`` by default) to standard output;
 * ``udp://``, ``srt://`` and ``tcp://`` get MPEG-TS, ``rtmp://`` gets FLV;
-* timestamps are the input's: each frame keeps its ``pts`` in the input's time base, so a
-  variable frame rate stays variable (only a missing or non-increasing ``pts`` is replaced by
-  the next tick, because encoders refuse them);
+* timestamps are the input's, shifted so that the output starts at 0 as FFmpeg does: each
+  frame keeps its ``pts`` in the input's time base, less the input time of the first frame or
+  the first companion (audio) packet, whichever is earlier, so a variable frame rate stays
+  variable and audio stays in sync (only a missing or non-increasing ``pts`` is replaced by
+  the next tick, because encoders refuse them). ``keep_timestamps`` keeps them unshifted;
+* a container that stores a frame rate instead of timestamps (y4m) gets the stream's frame
+  rate as its time base, so its header says ``F30:1``; every output carries the input's
+  sample aspect ratio (``A1:1`` when the input states none);
 * each packet carries its input frame's duration, so the output lasts as long as the input even
   when the last frames are sparse (encoders leave packet durations at 0, and muxers would fill
   in one frame at the *average* rate, seconds long for a sparse file);
@@ -30,17 +35,26 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 import av
 
 from livethresh.errors import OutputError
 from livethresh.frames import FALLBACK_RATE
+from livethresh.sinks.codecs import quiet_encoder_library
 from livethresh.sinks.picture import PictureComposer
-from livethresh.sinks.plan import EncodeSettings, padded_size, plan_encoding
+from livethresh.sinks.plan import (
+    CONSTANT_RATE_FORMATS,
+    EncodeSettings,
+    padded_size,
+    plan_encoding,
+)
+from livethresh.sinks.tracks import MuxCompanion
+from livethresh.sinks.y4m import Y4MWriter
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -52,22 +66,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class MuxCompanion(Protocol):
-    """Other streams written into the same container as the video, such as copied audio.
-
-    The encoder calls :meth:`add_streams` before the header is written, :meth:`advance` after
-    each video frame so the companion's packets are interleaved as the video progresses, and
-    :meth:`finish` before the trailer.
-    """
-
-    def add_streams(self, container: OutputContainer) -> None:
-        """Add this companion's output streams."""
-
-    def advance(self, container: OutputContainer, until: float) -> None:
-        """Mux packets with a presentation time up to ``until`` seconds."""
-
-    def finish(self, container: OutputContainer) -> None:
-        """Mux everything that is left."""
+def output_aspect_ratio(info: StreamInfo) -> Fraction:
+    """The sample aspect ratio of the masks: the input's, turned with it; 1:1 if unknown."""
+    sar = info.sample_aspect_ratio
+    if not sar or sar <= 0:
+        return Fraction(1)
+    return 1 / sar if info.rotation in (90, 270) else sar
 
 
 def write_failure(exc: BaseException) -> str:
@@ -113,9 +117,12 @@ class EncoderSink:
         self._time_base = Fraction(1, 30)
         self._tick = 1
         self._last_pts: int | None = None
+        # Input pts (output time base) that becomes 0; set by the first frame.
+        self._origin: int | None = None
         # Input frame durations by output pts, until the encoder returns the frame's packet.
         self._durations: dict[int, int] = {}
         self._closed = False
+        self._y4m: Y4MWriter | None = None
 
     # -- FrameSink ---------------------------------------------------------------------------
 
@@ -127,18 +134,25 @@ class EncoderSink:
         """
         plan = self.plan
         rate = info.frame_rate if info.frame_rate and info.frame_rate > 0 else FALLBACK_RATE
-        self._time_base = info.time_base or 1 / rate
+        # y4m writes the inverse of its time base as the frame rate.
+        constant_rate = plan.format in CONSTANT_RATE_FORMATS
+        self._time_base = 1 / rate if constant_rate else (info.time_base or 1 / rate)
         # One frame, in the stream's time base: what a missing or repeated pts advances by.
         self._tick = max(1, round(1 / (rate * self._time_base)))
         width = info.width * (2 if plan.side_by_side else 1)
         enc_width, enc_height = padded_size(width, info.height, plan.pix_fmt)
         where = "stdout" if plan.target == "pipe:1" else repr(plan.target)
         try:
+            target: str | BinaryIO | Y4MWriter = plan.target
+            if constant_rate:
+                target = self._y4m = Y4MWriter(plan.target, output_aspect_ratio(info))
             self.container = av.open(
-                plan.target, "w", format=plan.format, options=self.container_options
+                target, "w", format=plan.format, options=self.container_options
             )
         except (av.error.FFmpegError, OSError) as exc:
+            self._close_y4m()
             raise OutputError(f"cannot open output {where}: {exc}") from exc
+        quiet_encoder_library(plan.codec)
         try:
             stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
             assert isinstance(stream, av.VideoStream)  # plan.codec is a video encoder
@@ -148,18 +162,25 @@ class EncoderSink:
             context.time_base = self._time_base
             # Masks are 0 and 255: signal full range so that players show exactly that.
             context.color_range = av.video.reformatter.ColorRange.JPEG
+            context.sample_aspect_ratio = output_aspect_ratio(info)
             context.thread_count = plan.threads
             context.thread_type = "AUTO"
             stream.codec_context.open()
-            for companion in self.companions:
-                companion.add_streams(self.container)
         except (av.error.FFmpegError, ValueError) as exc:
-            self.container.close()
-            self.container = None
+            self._abandon()
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            settings = ", ".join(f"{k}={v}" for k, v in plan.options.items()) or "no options"
             raise OutputError(
                 f"encoder {plan.codec!r} refused {enc_width}x{enc_height} {plan.pix_fmt} "
-                f"with options {plan.options}: {exc}"
+                f"({settings}): {reason}; try other --crf, --encoder-preset or --pix-fmt "
+                "values, or another --codec"
             ) from exc
+        try:
+            for companion in self.companions:
+                companion.add_streams(self.container)
+        except BaseException:
+            self._abandon()
+            raise
         self._stream = stream
         if (enc_width, enc_height) != (width, info.height):
             log.info(
@@ -222,6 +243,7 @@ class EncoderSink:
             self._durations.clear()
             try:
                 container.close()
+                self._close_y4m()
             except (av.error.FFmpegError, OSError) as exc:
                 raise OutputError(f"cannot finalize the output: {write_failure(exc)}") from exc
 
@@ -243,6 +265,17 @@ class EncoderSink:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _abandon(self) -> None:
+        """Close an output that failed to open, before anything was written to it."""
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+        self._close_y4m()
+
+    def _close_y4m(self) -> None:
+        if self._y4m is not None:
+            self._y4m.close()
+
     def _mux(
         self, packets: list[av.Packet[av.VideoStream]], container: OutputContainer | None = None
     ) -> None:
@@ -261,6 +294,25 @@ class EncoderSink:
             return 0
         return max(1, round(source.duration * source.time_base / self._time_base))
 
+    def _choose_origin(self, first: int | None) -> int:
+        """The input pts (output time base) that becomes 0, and the companions' origin.
+
+        It is the earliest of the first frame and the companions' first packets, as FFmpeg
+        takes the input's start time: every stream moves by the same amount, so they stay in
+        sync. With ``keep_timestamps`` nothing moves.
+        """
+        starts = [float(first * self._time_base)] if first is not None else []
+        if not self.plan.keep_timestamps:
+            for companion in self.companions:
+                start = companion.start_time()
+                if start is not None:
+                    starts.append(start)
+        origin = min(starts) if starts and not self.plan.keep_timestamps else 0.0
+        for companion in self.companions:
+            companion.set_origin(origin)
+        # Rounded down, so the first frame never lands before 0.
+        return math.floor(origin / self._time_base)
+
     def _next_pts(self, frame: ProcessedFrame) -> int:
         """The frame's pts in the output time base, forced strictly increasing."""
         pts: int | None = None
@@ -268,6 +320,10 @@ class EncoderSink:
             pts = frame.pts
             if frame.time_base is not None and frame.time_base != self._time_base:
                 pts = round(frame.pts * frame.time_base / self._time_base)
+        if self._origin is None:
+            self._origin = self._choose_origin(pts)
+        if pts is not None:
+            pts -= self._origin
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             fixed = 0 if self._last_pts is None else self._last_pts + self._tick
             if pts is not None:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 import av
 
 from livethresh.errors import ConfigError, OutputError
-
-if TYPE_CHECKING:
-    pass
-
+from livethresh.sinks.codecs import CODEC_TUNING, check_knobs, quiet_threaded_options
 
 #: Container (FFmpeg muxer) chosen by an output file's extension.
 CONTAINER_BY_EXTENSION = {
@@ -31,6 +28,10 @@ CONTAINER_BY_EXTENSION = {
 STREAM_FORMATS = ("mpegts", "matroska", "yuv4mpegpipe")
 
 
+#: Containers that store a frame rate rather than timestamps.
+CONSTANT_RATE_FORMATS = frozenset({"yuv4mpegpipe"})
+
+
 #: Container for network outputs, by URL scheme.
 FORMAT_BY_SCHEME = {
     "udp": "mpegts",
@@ -44,13 +45,7 @@ FORMAT_BY_SCHEME = {
 STDOUT = "-"
 
 
-# Defaults, measured on 1080p binary masks (see benchmarks/bench_transcode.py and the README):
-# x264 ultrafast in yuv420p encodes a mask in about 5 ms at about 13 KiB, plays everywhere, and
-# is 2.6x faster than superfast for 30 % more bytes.
 DEFAULT_CODEC = "libx264"
-
-
-DEFAULT_PRESET = "ultrafast"
 
 
 #: Codec used when the container does not take the default one.
@@ -62,21 +57,6 @@ PIX_FMT_BY_CODEC = {"ffv1": "gray", "rawvideo": "gray", "mjpeg": "yuvj420p", "lj
 
 
 DEFAULT_PIX_FMT = "yuv420p"
-
-
-#: Codecs with a constant-quality ``crf`` option, and the value used when none is given.
-DEFAULT_CRF = {"libx264": 23, "libx265": 28, "libvpx": 10, "libvpx-vp9": 32, "libsvtav1": 35}
-
-
-#: Codecs with a speed ``preset`` option, and the one used when none is given.
-DEFAULT_PRESET_BY_CODEC = {"libx264": DEFAULT_PRESET, "libx265": DEFAULT_PRESET, "libsvtav1": "12"}
-
-
-#: Options that make a codec fast enough for video rates, set unless the user overrides them.
-CODEC_TUNING: dict[str, dict[str, str]] = {
-    "libvpx": {"deadline": "realtime", "cpu-used": "8", "b": "8M"},
-    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "row-mt": "1", "b": "0"},
-}
 
 
 #: Encoder threads. On 2 cores the decoder (2 threads) and the binarizer already keep both
@@ -99,6 +79,8 @@ class EncodeSettings:
         side_by_side: Write the input on the left and the mask on the right.
         threads: Encoder threads; 0 lets the codec decide (see :data:`DEFAULT_ENCODER_THREADS`).
         options: Extra codec options, passed to FFmpeg as they are.
+        keep_timestamps: Keep the input's timestamps as they are, rather than starting the
+            output at 0 (FFmpeg's ``-copyts``): for masks matched to input frames by time.
     """
 
     codec: str | None = None
@@ -109,6 +91,7 @@ class EncodeSettings:
     side_by_side: bool = False
     threads: int = DEFAULT_ENCODER_THREADS
     options: dict[str, str] = field(default_factory=dict)
+    keep_timestamps: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +105,7 @@ class EncodePlan:
     options: dict[str, str]
     side_by_side: bool
     threads: int
+    keep_timestamps: bool = False
 
 
 def is_network_url(target: str) -> bool:
@@ -204,28 +188,24 @@ def plan_encoding(target: str | Path | BinaryIO, settings: EncodeSettings) -> En
             f"encoder {codec!r} does not take pixel format {pix_fmt!r}; use one of "
             f"{', '.join(supported)}"
         )
-    options = dict(CODEC_TUNING.get(codec, {}))
-    if settings.crf is not None and codec not in DEFAULT_CRF:
-        raise ConfigError(f"encoder {codec!r} has no --crf; it applies to {', '.join(DEFAULT_CRF)}")
-    if settings.preset is not None and codec not in DEFAULT_PRESET_BY_CODEC:
-        raise ConfigError(
-            f"encoder {codec!r} has no --preset; it applies to {', '.join(DEFAULT_PRESET_BY_CODEC)}"
-        )
-    if codec in DEFAULT_CRF:
-        crf = DEFAULT_CRF[codec] if settings.crf is None else settings.crf
-        if not 0 <= crf <= 63:
-            raise ConfigError(f"invalid crf {crf}: must be from 0 to 63 (51 for x264)")
-        options["crf"] = str(crf)
-    if codec in DEFAULT_PRESET_BY_CODEC:
-        options["preset"] = settings.preset or DEFAULT_PRESET_BY_CODEC[codec]
-    options.update(settings.options)
     if settings.threads < 0:
         raise ConfigError(f"invalid encoder threads {settings.threads}: must be >= 0")
+    options = dict(CODEC_TUNING.get(codec, {}))
+    options.update(check_knobs(codec, settings.crf, settings.preset))
+    options.update(settings.options)
+    options.update(quiet_threaded_options(codec, settings.threads, settings.options))
     resolved: str | BinaryIO = (
         "pipe:1" if target == STDOUT else str(target) if isinstance(target, str | Path) else target
     )
     return EncodePlan(
-        resolved, fmt, codec, pix_fmt, options, settings.side_by_side, settings.threads
+        resolved,
+        fmt,
+        codec,
+        pix_fmt,
+        options,
+        settings.side_by_side,
+        settings.threads,
+        settings.keep_timestamps,
     )
 
 

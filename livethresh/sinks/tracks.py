@@ -1,0 +1,108 @@
+"""What every carried stream shares: the companion protocol, tags, a trial header, copying.
+
+The audio (:mod:`livethresh.sinks.audio`) and subtitle (:mod:`livethresh.sinks.subtitles`)
+streams of the input travel into the output as *tracks*: each adds its output stream, learns
+the origin (the input time that becomes 0), muxes its packets and flushes at the end.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import av
+
+from livethresh.sinks.plan import NullWriter
+
+if TYPE_CHECKING:
+    from av.container import OutputContainer
+
+
+class MuxCompanion(Protocol):
+    """Other streams written into the same container as the video, such as copied audio.
+
+    The encoder calls :meth:`add_streams` before the header is written, :meth:`advance` after
+    each video frame so the companion's packets are interleaved as the video progresses, and
+    :meth:`finish` before the trailer.
+    """
+
+    def add_streams(self, container: OutputContainer) -> None:
+        """Add this companion's output streams."""
+
+    def start_time(self) -> float | None:
+        """Input time in seconds of the companion's first packet; None when it has none."""
+
+    def set_origin(self, origin: float) -> None:
+        """Input time in seconds that becomes 0 in the output, for every later packet."""
+
+    def advance(self, container: OutputContainer, until: float) -> None:
+        """Mux packets with a presentation time up to ``until`` seconds."""
+
+    def finish(self, container: OutputContainer) -> None:
+        """Mux everything that is left."""
+
+
+#: Tags that describe the input file rather than its content: the muxer writes its own.
+STALE_TAGS = ("duration", "encoder", "number_of_frames", "number_of_bytes", "bps", "_statistics")
+
+
+def carried_tags(tags: dict[str, str]) -> dict[str, str]:
+    """``tags`` without those that would be stale in the output (durations, statistics)."""
+    return {k: v for k, v in tags.items() if not k.lower().startswith(STALE_TAGS)}
+
+
+def carry_stream_tags(source: Any, output: Any) -> None:
+    """Give ``output`` the language, title and other tags and the dispositions of ``source``."""
+    output.metadata.update(carried_tags(dict(source.metadata)))
+    output.disposition = source.disposition
+
+
+def origin_shift(stream: Any, origin: float) -> int:
+    """``origin`` seconds in ``stream``'s time base, rounded down: what its timestamps lose."""
+    return math.floor(origin / stream.time_base) if stream.time_base else 0
+
+
+def header_accepts(fmt: str, add: Callable[[OutputContainer], object]) -> str | None:
+    """Try a header of container ``fmt`` in memory with the stream ``add`` creates.
+
+    Returns:
+        None if the muxer takes it, else FFmpeg's reason.
+    """
+    try:
+        with av.open(NullWriter(), "w", format=fmt) as probe:
+            add(probe)
+            probe.start_encoding()
+    except (av.error.FFmpegError, ValueError, NotImplementedError) as exc:
+        return getattr(exc, "strerror", None) or str(exc)
+    return None
+
+
+class CopiedTrack:
+    """A stream whose packets go into the output as they are (moved to start at the origin)."""
+
+    def __init__(self, source: Any, note: str) -> None:
+        self.source = source
+        self.note = note
+        self.output: Any = None
+        self._shift = 0
+
+    def add_stream(self, container: OutputContainer) -> None:
+        self.output = container.add_stream_from_template(self.source)
+        carry_stream_tags(self.source, self.output)
+
+    def set_origin(self, origin: float) -> None:
+        self._shift = origin_shift(self.source, origin)
+
+    def mux(self, container: OutputContainer, packet: av.Packet[Any]) -> None:
+        if packet.dts is None and packet.size == 0:
+            return  # the demuxer's end-of-stream marker, not data
+        if packet.pts is not None:
+            packet.pts -= self._shift
+        if packet.dts is not None:
+            packet.dts -= self._shift
+        packet.stream = self.output
+        container.mux(packet)
+
+    def flush(self, container: OutputContainer) -> None:
+        """Nothing is held back."""
