@@ -14,15 +14,14 @@ import av
 import numpy as np
 import pytest
 from av.subtitles.subtitle import SubtitleSet
-from typer.testing import CliRunner
 
-from livethresh.cli import app
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError, OutputError
 from livethresh.sinks import audio as audio_module
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.sinks.plan import EncodeSettings, plan_encoding
 from livethresh.transcode import transcode
+from tests.helpers import assert_one_line, invoke, make_video, run_cli
 
 MS = Fraction(1, 1000)
 RATE = 48000
@@ -44,7 +43,7 @@ Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
 """
 
 
-def make_input(
+def make_tagged_clip(
     path: Path,
     *,
     frames: int = 12,
@@ -55,8 +54,9 @@ def make_input(
     second_video: bool = False,
     sar: Fraction | None = None,
 ) -> Path:
-    """A 30 fps clip starting at ``start_ms``, with audio from the same time, tags, and
-    optionally SRT subtitles and a second video stream."""
+    """What :func:`tests.helpers.make_video` does not write: a 30 fps clip whose audio starts
+    with its video at ``start_ms``, with stream and container tags, and optionally SRT
+    subtitles, a second video stream or a sample aspect ratio."""
     with av.open(str(path), "w") as container:
         container.metadata["title"] = "My talk"
         video = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
@@ -118,14 +118,12 @@ def make_input(
     return path
 
 
-def invoke(*args: object):
-    return CliRunner().invoke(app, ["transcode", *[str(a) for a in args]])
+def transcode_cli(*args: object):
+    return invoke("transcode", *args)
 
 
 def assert_one_line_error(result, text: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and text in lines[0], result.stderr
+    assert_one_line(result.stderr, result.exit_code, 2, text)
 
 
 def first_times(path: Path) -> dict[str, float]:
@@ -145,9 +143,9 @@ def first_times(path: Path) -> dict[str, float]:
 
 
 def test_y4m_header_has_the_frame_rate_and_aspect_ratio(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "in.mkv", audio=None)
+    source = make_video(tmp_path / "in.mp4", size=(64, 48), first_pts_ms=5)
     out = tmp_path / "out.y4m"
-    result = invoke(source, out, "--format", "yuv4mpegpipe")
+    result = transcode_cli(source, out, "--format", "yuv4mpegpipe")
     assert result.exit_code == 0, result.output
     header = out.read_bytes().split(b"\n", 1)[0].split()
     assert header[:3] == [b"YUV4MPEG2", b"W64", b"H48"]
@@ -155,9 +153,9 @@ def test_y4m_header_has_the_frame_rate_and_aspect_ratio(tmp_path: Path) -> None:
 
 
 def test_anamorphic_input_keeps_its_sample_aspect_ratio(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "in.mkv", audio=None, sar=Fraction(4, 3))
+    source = make_tagged_clip(tmp_path / "in.mkv", audio=None, sar=Fraction(4, 3))
     out = tmp_path / "out.mp4"
-    assert invoke(source, out).exit_code == 0
+    assert transcode_cli(source, out).exit_code == 0
     with av.open(str(out)) as container:
         assert container.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
 
@@ -166,10 +164,10 @@ def test_anamorphic_input_keeps_its_sample_aspect_ratio(tmp_path: Path) -> None:
 
 
 def test_output_starts_at_zero_and_audio_stays_in_sync(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "late.mkv", start_ms=1480)
+    source = make_tagged_clip(tmp_path / "late.mkv", start_ms=1480)
     before = first_times(source)
     out = tmp_path / "out.mkv"
-    assert invoke(source, out).exit_code == 0
+    assert transcode_cli(source, out).exit_code == 0
     after = first_times(out)
     assert after["video"] == pytest.approx(0, abs=0.002)
     # The same gap between audio and video as in the input (aac adds its priming delay).
@@ -180,9 +178,9 @@ def test_output_starts_at_zero_and_audio_stays_in_sync(tmp_path: Path) -> None:
 
 
 def test_keep_timestamps_keeps_the_input_times(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "late.mkv", start_ms=1480, audio=None)
+    source = make_video(tmp_path / "late.mkv", size=(64, 48), first_pts_ms=1480)
     out = tmp_path / "out.mkv"
-    assert invoke(source, out, "--keep-timestamps").exit_code == 0
+    assert transcode_cli(source, out, "--keep-timestamps").exit_code == 0
     assert first_times(out)["video"] == pytest.approx(1.48, abs=0.002)
 
 
@@ -190,7 +188,7 @@ def test_keep_timestamps_keeps_the_input_times(tmp_path: Path) -> None:
 
 
 def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_clip(tmp_path / "in.mkv", subtitles=True)
     out = tmp_path / "out.mkv"
     result = transcode(str(source), str(out), ThresholdConfig())
     assert result.audio == ["#1 aac copied"]
@@ -211,9 +209,9 @@ def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
 
 
 def test_srt_becomes_mov_text_in_mp4_with_its_language(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_clip(tmp_path / "in.mkv", subtitles=True)
     out = tmp_path / "out.mp4"
-    assert invoke(source, out).exit_code == 0
+    assert transcode_cli(source, out).exit_code == 0
     with av.open(str(out)) as container:
         assert container.streams.audio[0].metadata.get("language") == "fre"
         text = container.streams.subtitles[0]
@@ -227,16 +225,16 @@ def test_srt_becomes_mov_text_in_mp4_with_its_language(tmp_path: Path) -> None:
 
 
 def test_subtitles_mpegts_cannot_hold_are_named_in_one_warning(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "in.mkv", subtitles=True)
-    result = invoke(source, tmp_path / "out.ts")
+    source = make_tagged_clip(tmp_path / "in.mkv", subtitles=True)
+    result = transcode_cli(source, tmp_path / "out.ts")
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "#2 subrip dropped" in warnings[0]
 
 
 def test_a_dropped_second_video_stream_is_named(tmp_path: Path) -> None:
-    source = make_input(tmp_path / "two.mkv", audio=None, second_video=True)
-    result = invoke(source, tmp_path / "out.mkv")
+    source = make_tagged_clip(tmp_path / "two.mkv", audio=None, second_video=True)
+    result = transcode_cli(source, tmp_path / "out.mkv")
     assert result.exit_code == 0, result.output
     assert "1 more video streams (#1); only the first (#0) is read" in result.stderr
 
@@ -246,9 +244,9 @@ def test_a_dropped_second_video_stream_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("codec", ["libopus", "flac"])
 def test_audio_mov_refuses_is_reencoded_not_fatal(tmp_path: Path, codec: str) -> None:
-    source = make_input(tmp_path / "in.mkv", audio=codec)
+    source = make_tagged_clip(tmp_path / "in.mkv", audio=codec)
     out = tmp_path / "out.mov"
-    result = invoke(source, out)
+    result = transcode_cli(source, out)
     assert result.exit_code == 0, result.output
     assert "re-encoding to aac" in result.stderr
     with av.open(str(out)) as container:
@@ -260,11 +258,11 @@ def test_audio_mov_refuses_is_reencoded_not_fatal(tmp_path: Path, codec: str) ->
 
 def test_pcm_without_a_layout_is_resampled_for_aac_in_ts(tmp_path: Path) -> None:
     # AVI stores a channel count but no layout: the decoder says "2 channels".
-    source = make_input(tmp_path / "in.avi", audio="pcm_s16le")
+    source = make_tagged_clip(tmp_path / "in.avi", audio="pcm_s16le")
     with av.open(str(source)) as container:
         assert container.streams.audio[0].layout.name == "2 channels"
     out = tmp_path / "out.ts"
-    result = invoke(source, out)
+    result = transcode_cli(source, out)
     assert result.exit_code == 0, result.output
     with av.open(str(out)) as container:
         sound = container.streams.audio[0]
@@ -276,14 +274,14 @@ def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(audio_module.AUDIO_CODEC_BY_FORMAT, "mov", "libopus")
-    source = make_input(tmp_path / "in.mkv", audio="flac")
+    source = make_tagged_clip(tmp_path / "in.mkv", audio="flac")
     assert_one_line_error(
-        invoke(source, tmp_path / "out.mov"),
+        transcode_cli(source, tmp_path / "out.mov"),
         "audio stream #1 (flac) cannot be written to mov",
     )
-    assert "--no-audio" in invoke(source, tmp_path / "out.mov").stderr
+    assert "--no-audio" in transcode_cli(source, tmp_path / "out.mov").stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
-    assert invoke(source, tmp_path / "out.mov", "--no-audio").exit_code == 0
+    assert transcode_cli(source, tmp_path / "out.mov", "--no-audio").exit_code == 0
 
 
 # -- 8: encoder options checked per encoder, up front -----------------------------------------
@@ -303,8 +301,8 @@ def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
 def test_encoder_options_are_checked_per_encoder(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    source = make_input(tmp_path / "in.mkv", audio=None, frames=2)
-    assert_one_line_error(invoke(source, tmp_path / "out.mkv", *args), message)
+    source = make_video(tmp_path / "in.mkv", size=(64, 48), frames=2)
+    assert_one_line_error(transcode_cli(source, tmp_path / "out.mkv", *args), message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
 
 
@@ -331,21 +329,14 @@ def test_an_encoder_failure_is_one_line_without_library_text(tmp_path: Path) -> 
 # -- 9: quiet encoders, one thread -------------------------------------------------------------
 
 
-def run_cli(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "livethresh", "transcode", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).resolve().parent.parent,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
+ROOT = Path(__file__).resolve().parent.parent
+CLEAN_ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
 
 
 @pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
 def test_x265_and_svtav1_print_nothing_below_errors(tmp_path: Path, codec: str) -> None:
-    source = make_input(tmp_path / "in.mkv", audio=None, frames=4)
-    done = run_cli(source, tmp_path / "out.mkv", "--codec", codec)
+    source = make_video(tmp_path / "in.mkv", size=(64, 48), frames=4)
+    done = run_cli("transcode", source, tmp_path / "out.mkv", "--codec", codec, env=CLEAN_ENV)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # the summary only
     assert done.stderr.startswith("wrote ")
@@ -378,7 +369,7 @@ def test_x265_runs_one_thread_unless_told_otherwise(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        env=CLEAN_ENV,
     )
     assert "Thread pool created using 1 threads" in probe.stderr, probe.stderr
 
@@ -397,7 +388,7 @@ def test_summary_time_includes_the_encoder_flush(
         close(self)
 
     monkeypatch.setattr(EncoderSink, "close", slow_flush)
-    source = make_input(tmp_path / "in.mkv", audio=None, frames=3)
+    source = make_video(tmp_path / "in.mkv", size=(64, 48), frames=3)
     result = transcode(str(source), str(tmp_path / "out.mkv"), ThresholdConfig())
     assert result.stats.wall_s >= 0.4
     assert f"in {result.stats.wall_s:.2f} s" in result.summary()

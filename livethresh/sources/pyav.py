@@ -87,8 +87,10 @@ class AVSource:
                 decoder_threads = default_decoder_threads(is_live)
             stream.codec_context.thread_count = max(0, decoder_threads)
             self._stream = stream
-            # The stream's nominal rate, known before the first frame (info comes after it).
-            rate = stream.average_rate or stream.guessed_rate
+            # The stream's nominal rate, known before the first frame (info comes after it):
+            # FFmpeg's guess (av_guess_frame_rate), the rate ffmpeg gives its outputs. It is
+            # the real 30 where the average of millisecond timestamps says 48000/1601.
+            rate = stream.guessed_rate or stream.average_rate
             self._nominal_rate = Fraction(rate) if rate else None
             self._pace_origin: tuple[float, float] | None = None
             self._interrupted = threading.Event()
