@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from livethresh.serve.session import DEFAULT_HOST
+from tests.helpers import assert_one_line, run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PATTERN = "testsrc2=size=320x240:rate=30"
@@ -21,14 +23,9 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "livethresh", "serve", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    """``livethresh serve ARGS`` running, its output as text."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return cast("subprocess.Popen[str]", start_cli("serve", *args, text=True, cwd=ROOT, env=env))
 
 
 def url_of(child: subprocess.Popen[str]) -> tuple[str, int]:
@@ -94,11 +91,10 @@ def test_a_taken_port_is_one_line_and_exit_2() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        child = start(PATTERN, "--port", str(port))
-        stdout, stderr = child.communicate(timeout=30)
-    assert child.returncode == 2
-    assert stderr.splitlines() == [
+        done = run_cli("serve", PATTERN, "--port", port, cwd=ROOT)
+    line = assert_one_line(done.stderr, done.returncode, 2)
+    assert line == (
         f"livethresh: error: port {port} on 127.0.0.1 is already in use: stop the other "
         "server or choose another port with --port"
-    ]
-    assert stdout == ""
+    )
+    assert done.stdout == ""

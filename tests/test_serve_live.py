@@ -19,11 +19,10 @@ import pytest
 
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
-from livethresh.errors import InputError
-from livethresh.frames import StreamInfo
 from livethresh.serve.broadcaster import SourceState
 from livethresh.serve.session import SEND_BUFFER_BYTES, ServeSession, bind
 from livethresh.sources import FrameSource, open_source
+from tests.helpers import ArraySource
 
 PATTERN = "testsrc2=size=320x240:rate=30"
 
@@ -246,44 +245,16 @@ def test_a_finished_source_holds_its_last_frame_and_still_tunes(
     assert lines == [broadcaster.message]
 
 
-class Unplugged:
-    """A live source that delivers a few frames, then fails as an unplugged camera does."""
-
-    decode_errors = 0
-
-    def __init__(self) -> None:
-        self.info = StreamInfo("camera:9", 64, 48, is_live=True)
-
-    def frames(self) -> Iterator[np.ndarray]:
-        for index in range(3):
-            yield np.full((48, 64), 60 * index, np.uint8)
-        raise InputError("camera:9 stopped after 3 frames: No such device")
-
-    def interrupt(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> Unplugged:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 def test_a_failing_source_is_shown_and_logged_in_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, "livethresh"), serving(Unplugged()) as running:
+    with (
+        caplog.at_level(logging.WARNING, "livethresh"),
+        serving(ArraySource(None, live=True, fail_at=3)) as running,
+    ):
         broadcaster = running.session.broadcaster
         wait_for(lambda: broadcaster.state is SourceState.FAILED)
-        assert broadcaster.message == (
-            "the source failed: camera:9 stopped after 3 frames: No such device"
-        )
+        assert broadcaster.message == ("the source failed: the fake source broke")
         assert running.get("/snapshot.png")[0] == 200  # the last frame is still there
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("livethresh.serve")]
-    assert lines == [
-        "the source failed: camera:9 stopped after 3 frames: No such device; "
-        "the page keeps its last frame"
-    ]
+    assert lines == ["the source failed: the fake source broke; the page keeps its last frame"]

@@ -80,6 +80,13 @@ def encoder_sink() -> Built:
     return sink, decoded
 
 
+def broadcaster_sink() -> Built:
+    from livethresh.serve.broadcaster import Broadcaster
+
+    sink = Broadcaster()
+    return sink, lambda: sink.published
+
+
 def window_sink() -> Built:
     from livethresh.sinks.window import WindowSink
 
@@ -142,6 +149,7 @@ IN_PROCESS = {
     "tee": tee_sink,
     "progress": progress_sink,
     "encoder": encoder_sink,
+    "broadcaster": broadcaster_sink,
 }
 
 

@@ -154,6 +154,11 @@ class Broadcaster:
             return buffers
 
     @property
+    def published(self) -> int:
+        """Frames published so far (each one's sequence number is its count)."""
+        return self._seq
+
+    @property
     def pool_size(self) -> int:
         """Buffer pairs allocated: a few, whatever the number of viewers."""
         return len(self._pool)
