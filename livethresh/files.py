@@ -220,7 +220,30 @@ def read_gray(path: Path) -> np.ndarray:
             f"input {str(path)!r} is not an image OpenCV can decode "
             "(png, jpg, tiff, bmp, webp, ...)"
         )
+    _warn_other_pages(path, data)
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+#: The first bytes of a TIFF file (little- and big-endian): the format that holds pages.
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+
+
+def _warn_other_pages(path: Path, data: np.ndarray) -> None:
+    """Say that only the first page of a multi-page TIFF (a scanned document) is read."""
+    if bytes(data[:4]) not in TIFF_MAGIC:
+        return
+    with native_stderr_to_log():
+        try:
+            pages = cv2.imcount(str(path))
+        except cv2.error:
+            return
+    if pages > 1:
+        logger.warning(
+            "%r has %d pages; only page 1 is binarized (split the others out first, e.g. "
+            "with tiffsplit)",
+            str(path),
+            pages,
+        )
 
 
 def write_image(

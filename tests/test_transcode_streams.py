@@ -1,6 +1,6 @@
 """What ``transcode`` writes besides the masks, and how it checks encoders first (issue 14):
 y4m headers, timestamps from 0, tags, subtitles, audio the container refuses, per-encoder
-options, quiet encoders, the summary's time."""
+options, quiet encoders, the summary's time; and ``image`` on a multi-page TIFF."""
 
 from __future__ import annotations
 
@@ -392,3 +392,18 @@ def test_summary_time_includes_the_encoder_flush(
     result = transcode(str(source), str(tmp_path / "out.mkv"), ThresholdConfig())
     assert result.stats.wall_s >= 0.4
     assert f"in {result.stats.wall_s:.2f} s" in result.summary()
+
+
+def test_a_multipage_tiff_says_only_page_one_is_binarized(tmp_path: Path) -> None:
+    import cv2
+
+    pages = [np.full((40, 60), value, np.uint8) for value in (30, 220, 120)]
+    source = tmp_path / "scan.tif"
+    assert cv2.imwritemulti(str(source), pages)
+    result = invoke("image", source, tmp_path / "mask.png")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "has 3 pages; only page 1 is binarized" in warnings[0]
+    single = tmp_path / "one.tif"
+    assert cv2.imwrite(str(single), pages[0])
+    assert "warning" not in invoke("image", single, tmp_path / "one.png").stderr

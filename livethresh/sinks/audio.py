@@ -149,6 +149,8 @@ class AudioPassthrough:
         self._pending: av.Packet[av.stream.Stream] | None = None
         if self.tracks:
             self._packets = self._input.demux([t.source for t in self.tracks])
+        else:
+            self.close()  # nothing to read; the container's tags are kept already
 
     @property
     def streams(self) -> int:
