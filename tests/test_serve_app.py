@@ -247,3 +247,16 @@ def test_with_a_token_any_host_name_is_answered(
     with TestClient(create_app(controls, broadcaster, token=TOKEN)) as c:
         headers = {"Host": "camera-box.local:8000", "Authorization": f"Bearer {TOKEN}"}
         assert c.get("/api/settings", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/%2e%2e/session.py", "/static/..%2fsession.py", "/static/%2e%2e%2f%2e%2e%2fconfig.py"],
+)
+def test_encoded_dots_and_slashes_reach_no_file_outside_the_assets(
+    client: TestClient, path: str
+) -> None:
+    # The live server's test sends these (and plain ..) unnormalised, as a raw request line.
+    answer = client.get(path)
+    assert answer.status_code == 404 and b"import" not in answer.content
+    assert client.get("/static/app.js").status_code == 200
