@@ -2,4 +2,6 @@
 
 from livethresh.cli import main
 
-main()
+# The guard matters: `batch` starts worker processes that import __main__ again.
+if __name__ == "__main__":
+    main()

@@ -139,6 +139,6 @@ def main() -> None:
 
 
 # The command modules register themselves on `app` when imported.
-from livethresh.cli import image, info, serve, video  # noqa: E402
+from livethresh.cli import batch, image, info, serve, video  # noqa: E402
 
-__all__ = ["app", "image", "info", "main", "serve", "video"]
+__all__ = ["app", "batch", "image", "info", "main", "serve", "video"]

@@ -18,8 +18,10 @@ import typer
 
 from livethresh.binarize import method_defaults, method_descriptions
 from livethresh.config import ThresholdConfig, resolve
+from livethresh.sinks.plan import EncodeSettings
 
 THRESHOLD_PANEL = "Threshold options"
+ENCODER_PANEL = "Encoder options"
 SOURCE_PANEL = "Source options"
 
 OverwriteOpt = Annotated[
@@ -63,6 +65,10 @@ FramesOpt = Annotated[
     typer.Option(
         "--frames", "-n", min=1, help="Stop after reading this many frames.", show_default=False
     ),
+]
+NoAudioOpt = Annotated[
+    bool,
+    typer.Option("--no-audio", help="Drop the audio (by default every audio stream is copied)."),
 ]
 JsonOpt = Annotated[
     bool,
@@ -122,9 +128,23 @@ def threshold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     any other; the wrapper layers defaults < ``--preset`` < explicit options with
     :func:`livethresh.config.resolve` before calling the command.
     """
-    annotations = _threshold_annotations()
+
+    def build(given: dict[str, Any]) -> ThresholdConfig:
+        preset = given.pop("preset")
+        return resolve(preset=preset, overrides=given)
+
+    return _with_options(fn, "config", _threshold_annotations(), build)
+
+
+def _with_options(
+    fn: Callable[..., Any],
+    receives: str,
+    annotations: dict[str, Any],
+    build: Callable[[dict[str, Any]], Any],
+) -> Callable[..., Any]:
+    """Append ``annotations`` to ``fn``'s options; ``fn`` gets ``build(values)`` as ``receives``."""
     signature = inspect.signature(fn)
-    own = [p for name, p in signature.parameters.items() if name != "config"]
+    own = [p for name, p in signature.parameters.items() if name != receives]
     extra = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ann)
         for name, ann in annotations.items()
@@ -133,12 +153,78 @@ def threshold_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name, None) for name in annotations}
-        preset = given.pop("preset")
-        return fn(*args, config=resolve(preset=preset, overrides=given), **kwargs)
+        return fn(*args, **{receives: build(given)}, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=own + extra)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {
-        **{k: v for k, v in fn.__annotations__.items() if k != "config"},
+        **{k: v for k, v in fn.__annotations__.items() if k != receives},
         **annotations,
     }
     return wrapper
+
+
+def _encoder_annotations(format_help: str) -> dict[str, Any]:
+    """The options that fill :class:`~livethresh.sinks.plan.EncodeSettings`, by its field."""
+
+    def option(kind: Any, *flags: str, help: str) -> Any:
+        return Annotated[
+            kind,
+            typer.Option(*flags, help=help, rich_help_panel=ENCODER_PANEL, show_default=False),
+        ]
+
+    return {
+        "codec": option(
+            str | None,
+            "--codec",
+            help="Video encoder: libx264 (default; libvpx for .webm), ffv1 for exact "
+            "(lossless) masks in .mkv, libvpx-vp9, mjpeg...",
+        ),
+        "crf": option(
+            int | None,
+            "--crf",
+            help="Constant quality, lower is better and larger: x264/x265 0-51 (default 23/28), "
+            "vp8 4-63, vp9 and svt-av1 0-63.",
+        ),
+        "encoder_preset": option(
+            str | None,
+            "--encoder-preset",
+            help="Encoder speed preset: x264/x265 ultrafast (default) ... placebo, svt-av1 "
+            "0 ... 13 (default 12); vpx has none.",
+        ),
+        "pix_fmt": option(
+            str | None,
+            "--pix-fmt",
+            help="Encoded pixel format (default yuv420p; gray for ffv1). Odd sizes are padded "
+            "by one pixel with yuv420p; gray keeps them.",
+        ),
+        "format": option(str | None, "--format", "-f", help=format_help),
+        "side_by_side": option(
+            bool, "--side-by-side", help="Write the input and the mask next to each other."
+        ),
+        "keep_timestamps": option(
+            bool,
+            "--keep-timestamps",
+            help="Keep the input's timestamps (ffmpeg -copyts), so each mask has the time of "
+            "its input frame; by default the output starts at 0, as ffmpeg's does.",
+        ),
+    }
+
+
+def encoder_options(format_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the encoder options of ``transcode``; it receives them as ``settings``.
+
+    Args:
+        format_help: The help of ``--format``, which means the container of OUTPUT for
+            ``transcode`` and of every output for ``batch``.
+    """
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        return _with_options(fn, "settings", _encoder_annotations(format_help), _encode_settings)
+
+    return decorate
+
+
+def _encode_settings(given: dict[str, Any]) -> EncodeSettings:
+    # The parameter is encoder_preset: --preset names a threshold preset.
+    given["preset"] = given.pop("encoder_preset")
+    return EncodeSettings(**{k: v for k, v in given.items() if v is not None})

@@ -15,10 +15,12 @@ from livethresh.cli.options import (
     FramesOpt,
     InputFormatOpt,
     JsonOpt,
+    NoAudioOpt,
     OverwriteOpt,
     RateOpt,
     SaveDirOpt,
     SizeOpt,
+    encoder_options,
     threshold_options,
 )
 from livethresh.config import ThresholdConfig
@@ -183,6 +185,9 @@ class TranscodeProgress:
 
 @command
 @threshold_options
+@encoder_options(
+    "Container, overriding the extension; for - : mpegts (default), matroska or yuv4mpegpipe."
+)
 def transcode(
     input: Annotated[str, typer.Argument(help="Video file to binarize.", show_default=False)],
     output: Annotated[
@@ -193,75 +198,13 @@ def transcode(
             show_default=False,
         ),
     ],
-    codec: Annotated[
-        str | None,
-        typer.Option(
-            "--codec",
-            help="Video encoder: libx264 (default; libvpx for .webm), ffv1 for exact "
-            "(lossless) masks in .mkv, libvpx-vp9, mjpeg...",
-            show_default=False,
-        ),
-    ] = None,
-    crf: Annotated[
-        int | None,
-        typer.Option(
-            "--crf",
-            help="Constant quality, lower is better and larger: x264/x265 0-51 (default 23/28), "
-            "vp8 4-63, vp9 and svt-av1 0-63.",
-            show_default=False,
-        ),
-    ] = None,
-    encoder_preset: Annotated[
-        str | None,
-        typer.Option(
-            "--encoder-preset",
-            help="Encoder speed preset: x264/x265 ultrafast (default) ... placebo, svt-av1 "
-            "0 ... 13 (default 12); vpx has none.",
-            show_default=False,
-        ),
-    ] = None,
-    pix_fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--pix-fmt",
-            help="Encoded pixel format (default yuv420p; gray for ffv1). Odd sizes are padded "
-            "by one pixel with yuv420p; gray keeps them.",
-            show_default=False,
-        ),
-    ] = None,
-    format: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            "-f",
-            help="Container, overriding the extension; for - : mpegts (default), matroska or "
-            "yuv4mpegpipe.",
-            show_default=False,
-        ),
-    ] = None,
-    side_by_side: Annotated[
-        bool,
-        typer.Option("--side-by-side", help="Write the input and the mask next to each other."),
-    ] = False,
-    no_audio: Annotated[
-        bool,
-        typer.Option(
-            "--no-audio", help="Drop the audio (by default every audio stream is copied)."
-        ),
-    ] = False,
-    keep_timestamps: Annotated[
-        bool,
-        typer.Option(
-            "--keep-timestamps",
-            help="Keep the input's timestamps (ffmpeg -copyts), so each mask has the time of "
-            "its input frame; by default the output starts at 0, as ffmpeg's does.",
-        ),
-    ] = False,
+    no_audio: NoAudioOpt = False,
     overwrite: OverwriteOpt = False,
     frames: FramesOpt = None,
     json_output: JsonOpt = False,
     *,
     config: ThresholdConfig,
+    settings: EncodeSettings,
 ) -> None:
     """Binarize a video into a new one, keeping its timestamps and audio.
 
@@ -272,15 +215,6 @@ def transcode(
             "--json prints on stdout, which carries the video when OUTPUT is -; "
             "drop --json or write to a file"
         )
-    settings = EncodeSettings(
-        codec=codec,
-        crf=crf,
-        preset=encoder_preset,
-        pix_fmt=pix_fmt,
-        format=format,
-        side_by_side=side_by_side,
-        keep_timestamps=keep_timestamps,
-    )
     progress = TranscodeProgress() if err_console.is_terminal and not json_output else None
     with progress or nullcontext():
         result = run_transcode(

@@ -1,0 +1,145 @@
+"""One file of a batch, as both engines run it: a transcode that is all or nothing.
+
+:func:`run_file` calls :func:`~livethresh.transcode.transcode` with the batch's settings, so an
+output is exactly what ``livethresh transcode`` writes for the same input and options, with
+``keep_partial=False``: a file that does not go through to its end (a damaged input, a stop
+request) leaves nothing under its final name, and the next run of the batch redoes it. Any
+failure becomes the file's result; nothing raises out of here, so one bad file never stops the
+others.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from livethresh.errors import InputNotFoundError, LivethreshError
+
+if TYPE_CHECKING:
+    from livethresh.config import ThresholdConfig
+    from livethresh.sinks.plan import EncodeSettings
+
+log = logging.getLogger(__name__)
+
+Status = Literal["done", "skipped", "failed", "interrupted"]
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What became of one input.
+
+    Attributes:
+        input: The input path.
+        output: Its output path (None if the argument named no file).
+        status: ``done``, ``skipped`` (the output existed), ``failed``, or ``interrupted``
+            (stopped or never started: nothing written, a rerun does it).
+        frames: Frames written.
+        wall_s: Seconds the file took on its worker.
+        error: One line saying what went wrong, or None.
+        node: The machine (and Ray node) that ran it.
+    """
+
+    input: str
+    output: str | None
+    status: Status
+    frames: int = 0
+    wall_s: float = 0.0
+    error: str | None = None
+    node: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """Everything a worker needs for one file (it is pickled to the worker)."""
+
+    input: str
+    output: str
+    config: ThresholdConfig
+    settings: EncodeSettings
+    audio: bool = True
+    overwrite: bool = False
+    decoder_threads: int | None = None
+
+
+class StopRequested(Exception):
+    """The batch is being stopped: the file in progress is abandoned."""
+
+
+def run_file(
+    job: FileJob,
+    *,
+    node: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_frames: Callable[[int], None] | None = None,
+) -> FileResult:
+    """Transcode one file, all or nothing, and say how it went.
+
+    Args:
+        job: The file and the settings.
+        node: The name to report, given by engines whose workers run on other machines (their
+            errors then say that inputs must be on shared storage); default: the host name.
+        should_stop: Polled as frames are written; when it returns True the file is abandoned
+            (its unfinished output removed) and reported ``interrupted``.
+        on_frames: Called with the frames written so far, a few times a second.
+    """
+    from livethresh.transcode import transcode
+
+    remote = node is not None
+    node = node or socket.gethostname()
+    started = time.perf_counter()
+
+    def progress(frames: int) -> None:
+        if should_stop is not None and should_stop():
+            raise StopRequested
+        if on_frames is not None:
+            on_frames(frames)
+
+    def result(status: Status, frames: int = 0, error: str | None = None) -> FileResult:
+        wall = round(time.perf_counter() - started, 3)
+        return FileResult(job.input, job.output, status, frames, wall, error, node)
+
+    if should_stop is not None and should_stop():
+        return result("interrupted", error="not started")
+    extra: dict[str, Any] = {}
+    if job.decoder_threads is not None:
+        extra["decoder_threads"] = job.decoder_threads
+    try:
+        Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+        done = transcode(
+            job.input,
+            job.output,
+            job.config,
+            job.settings,
+            audio=job.audio,
+            overwrite=job.overwrite,
+            on_progress=progress,
+            handle_signals=False,
+            keep_partial=False,
+            **extra,
+        )
+    except (StopRequested, KeyboardInterrupt):
+        return result("interrupted", error="interrupted: nothing written, a rerun does it")
+    except InputNotFoundError as exc:
+        if not remote:
+            return result("failed", error=str(exc))
+        return result(
+            "failed",
+            error=f"input {job.input!r} cannot be found on node {node}: every node must see "
+            "the inputs and the output folder at the same paths (shared storage)",
+        )
+    except LivethreshError as exc:
+        return result("failed", error=str(exc))
+    except OSError as exc:
+        return result("failed", error=f"{exc.strerror or exc}: {exc.filename or job.output}")
+    except Exception as exc:
+        log.debug("unexpected failure on %s", job.input, exc_info=True)
+        return result("failed", error=f"unexpected {type(exc).__name__}: {exc}")
+    return result("done", done.frames)

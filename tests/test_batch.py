@@ -1,0 +1,330 @@
+"""``livethresh batch``: planning, the local engine over a small archive made at run time (nested
+folders, several containers, audio, a text file named .mp4, a truncated MP4), the outputs against
+``transcode``'s, resume, the JSON report, Ctrl-C in a real subprocess, and Ray on a two-node
+cluster of this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from livethresh.batch import run_batch
+from livethresh.batch.plan import find_videos, plan_batch
+from livethresh.batch.task import FileJob, run_file
+from livethresh.cli import app
+from livethresh.config import ThresholdConfig
+from livethresh.errors import ConfigError
+from livethresh.sinks.plan import EncodeSettings
+from livethresh.transcode import transcode
+from tests.test_transcode import audio_packets, frame_times, make_video, video_frames
+
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """in/: a.mp4 (with audio), sub/b.mkv, sub/deeper/c.mov, fake.mp4 (text),
+    sub/cut.mp4 (truncated), notes.txt and .hidden/h.mp4 (not searched)."""
+    root = tmp_path_factory.mktemp("archive") / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    make_video(root / "a.mp4", frames=12, audio="aac")
+    make_video(root / "sub" / "b.mkv", frames=10)
+    make_video(root / "sub" / "deeper" / "c.mov", frames=8)
+    (root / "fake.mp4").write_text("not a video\n")
+    whole = make_video(root.parent / "whole.mp4", frames=10).read_bytes()
+    (root / "sub" / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (root / "notes.txt").write_text("not searched\n")
+    make_video(root / ".hidden" / "h.mp4", frames=2)
+    return root
+
+
+def batch_command(*args: object) -> list[str]:
+    """``livethresh batch ARGS`` as a subprocess of this checkout's package."""
+    return [sys.executable, "-m", "livethresh", "batch", *map(str, args)]
+
+
+def invoke(*args: object):
+    return runner.invoke(app, ["batch", *map(str, args)])
+
+
+def report_of(result) -> dict:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def by_name(report: dict) -> dict[str, dict]:
+    return {Path(item["input"]).name: item for item in report["inputs"]}
+
+
+# Planning
+
+
+def test_plan_mirrors_folders_and_names_files_and_patterns(archive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    planned = plan_batch([str(archive), str(archive / "sub" / "b.mkv")], str(out))
+    outputs = {Path(p.input).relative_to(archive).as_posix(): p.output for p in planned}
+    assert outputs == {
+        "a.mp4": str(out / "a.mp4"),
+        "fake.mp4": str(out / "fake.mp4"),
+        "sub/b.mkv": str(out / "sub" / "b.mp4"),  # named twice, planned once
+        "sub/cut.mp4": str(out / "sub" / "cut.mp4"),
+        "sub/deeper/c.mov": str(out / "sub" / "deeper" / "c.mp4"),
+    }
+    pattern = plan_batch([str(archive / "**" / "*.m*")], str(out), fmt="mkv")
+    assert sorted(Path(p.output).name for p in pattern) == [
+        "a.mkv",
+        "b.mkv",
+        "c.mkv",
+        "cut.mkv",
+        "fake.mkv",
+    ]
+    assert all(Path(p.output).parent == out for p in pattern)
+
+
+def test_plan_reports_what_names_nothing_and_refuses_two_inputs_for_one_output(
+    archive: Path, tmp_path: Path
+) -> None:
+    missing = plan_batch([str(tmp_path / "nope.mp4"), str(tmp_path / "*.webm")], str(tmp_path))
+    assert [p.problem for p in missing] == [
+        f"input {str(tmp_path / 'nope.mp4')!r} does not exist",
+        f"pattern {str(tmp_path / '*.webm')!r} matches nothing",
+    ]
+    twin = tmp_path / "a.mkv"
+    twin.write_bytes(b"")
+    with pytest.raises(ConfigError, match="would both be written to"):
+        plan_batch([str(archive / "a.mp4"), str(twin)], str(tmp_path / "out"))
+    with pytest.raises(ConfigError, match="cannot write 'gif' files"):
+        plan_batch([str(archive)], str(tmp_path / "out"), fmt="gif")
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_searched(tmp_path: Path) -> None:
+    make_video(tmp_path / "a.mp4", frames=2)
+    (tmp_path / "masks").mkdir()
+    make_video(tmp_path / "masks" / "a.mp4", frames=2)
+    assert find_videos(tmp_path, exclude=tmp_path / "masks") == [tmp_path / "a.mp4"]
+    planned = plan_batch([str(tmp_path)], str(tmp_path / "masks"))
+    assert [(p.input, p.skip) for p in planned] == [(str(tmp_path / "a.mp4"), True)]
+
+
+def test_an_output_that_is_its_input_fails_alone(tmp_path: Path) -> None:
+    make_video(tmp_path / "a.mp4", frames=2)
+    report = run_batch([str(tmp_path / "a.mp4")], str(tmp_path), ThresholdConfig())
+    assert [(f.status, f.error) for f in report.files] == [
+        (
+            "failed",
+            f"its output {str(tmp_path / 'a.mp4')!r} is the input file; choose another "
+            "--output-dir",
+        )
+    ]
+
+
+# The local engine
+
+
+def test_archive_json_report_failures_and_exit_code(archive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = invoke(archive, "-o", out, "--json", "--jobs", 2)
+    assert result.exit_code == 2
+    report = report_of(result)
+    items = by_name(report)
+    assert {name: item["status"] for name, item in items.items()} == {
+        "a.mp4": "done",
+        "b.mkv": "done",
+        "c.mov": "done",
+        "fake.mp4": "failed",
+        "cut.mp4": "failed",
+    }
+    assert (report["done"], report["skipped"], report["failed"]) == (3, 0, 2)
+    assert report["wall_s"] > 0
+    assert items["a.mp4"]["frames"] == 12 and items["c.mov"]["frames"] == 8
+    assert items["a.mp4"]["node"] and items["a.mp4"]["wall_s"] > 0
+    assert "not a video" in items["fake.mp4"]["error"]
+    assert "index (moov box)" in items["cut.mp4"]["error"]
+    # One line per failure on stderr, then the report alone on stdout.
+    errors = [line for line in result.stderr.splitlines() if line.startswith("livethresh: error")]
+    assert len(errors) == 2 and all(str(archive) in line for line in errors)
+    assert len(result.stdout.strip().splitlines()) == 1
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["a.mp4", "sub/b.mp4", "sub/deeper/c.mp4"]
+
+
+def test_each_output_is_what_transcode_writes(archive: Path, tmp_path: Path) -> None:
+    config = ThresholdConfig(method="mean", block_size=15)
+    settings = EncodeSettings(codec="ffv1")
+    report = run_batch(
+        [str(archive / "a.mp4")],
+        str(tmp_path / "out"),
+        config,
+        EncodeSettings(codec="ffv1", format="matroska"),
+        jobs=1,
+    )
+    assert [f.status for f in report.files] == ["done"]
+    batch_out = tmp_path / "out" / "a.mkv"
+    transcode(str(archive / "a.mp4"), str(tmp_path / "ref.mkv"), config, settings)
+    ref = tmp_path / "ref.mkv"
+    assert frame_times(batch_out) == frame_times(ref)
+    assert audio_packets(batch_out) == audio_packets(ref) == audio_packets(archive / "a.mp4")
+    for ours, theirs in zip(video_frames(batch_out), video_frames(ref), strict=True):
+        assert (ours.to_ndarray() == theirs.to_ndarray()).all()
+
+
+def test_resume_skips_finished_outputs_and_y_redoes_them(archive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = run_batch([str(archive)], str(out), ThresholdConfig())
+    assert first.count("done") == 3 and first.exit_code == 2
+    (out / "sub" / "b.mp4").unlink()
+    before = (out / "a.mp4").stat().st_mtime_ns
+    again = run_batch([str(archive)], str(out), ThresholdConfig())
+    statuses = {Path(f.input).name: f.status for f in again.files}
+    assert statuses == {
+        "a.mp4": "skipped",
+        "b.mkv": "done",
+        "c.mov": "skipped",
+        "fake.mp4": "failed",
+        "cut.mp4": "failed",
+    }
+    assert (out / "a.mp4").stat().st_mtime_ns == before
+    redo = run_batch([str(archive)], str(out), ThresholdConfig(), overwrite=True)
+    assert redo.count("done") == 3 and redo.count("skipped") == 0
+    assert (out / "a.mp4").stat().st_mtime_ns != before
+
+
+def test_verbose_prints_one_line_per_file(archive: Path, tmp_path: Path) -> None:
+    result = invoke(archive / "sub", "-o", tmp_path, "-v")
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2
+    assert any(line.startswith("done ") and "b.mkv" in line for line in lines)
+    assert any(line.startswith("failed ") and "cut.mp4" in line for line in lines)
+    assert lines[-1].startswith("batch: 2 done, 1 failed of 3 files")
+
+
+def test_bad_settings_and_collisions_stop_before_any_file(archive: Path, tmp_path: Path) -> None:
+    bad_codec = invoke(archive, "-o", tmp_path / "o1", "--codec", "nope")
+    assert bad_codec.exit_code == 2
+    assert bad_codec.stderr.strip().splitlines() == [
+        "livethresh: error: unknown video encoder 'nope'; try libx264, ffv1, libvpx-vp9, mjpeg "
+        "or mpeg4"
+    ]
+    twin = tmp_path / "a.mov"
+    twin.write_bytes(b"")
+    clash = invoke(archive / "a.mp4", twin, "-o", tmp_path / "o2")
+    assert clash.exit_code == 2 and "would both be written to" in clash.stderr
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_a_worker_that_cannot_see_an_input_says_so_in_one_line(tmp_path: Path) -> None:
+    job = FileJob(
+        str(tmp_path / "gone.mp4"), str(tmp_path / "o.mp4"), ThresholdConfig(), EncodeSettings()
+    )
+    result = run_file(job, node="worker-2 (10.0.0.7, node 1234abcd)")
+    assert result.status == "failed" and "\n" not in (result.error or "")
+    assert result.error == (
+        f"input {job.input!r} cannot be found on node worker-2 (10.0.0.7, node 1234abcd): every "
+        "node must see the inputs and the output folder at the same paths (shared storage)"
+    )
+
+
+def test_a_stop_request_abandons_the_file_and_writes_nothing(archive: Path, tmp_path: Path) -> None:
+    job = FileJob(
+        str(archive / "a.mp4"), str(tmp_path / "a.mp4"), ThresholdConfig(), EncodeSettings()
+    )
+    result = run_file(job, should_stop=lambda: True)
+    assert result.status == "interrupted"
+    calls = []
+
+    def stop_after_first_frames() -> bool:
+        calls.append(1)
+        return len(calls) > 1  # the first poll passes, the next (mid-file) stops
+
+    result = run_file(job, should_stop=stop_after_first_frames)
+    assert result.status == "interrupted"
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary file
+
+
+# Ctrl-C and SIGTERM in a real subprocess
+
+
+def long_clips(folder: Path, count: int) -> list[Path]:
+    folder.mkdir()
+    return [make_video(folder / f"clip{i}.mkv", size=(320, 240), frames=240) for i in range(count)]
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_batch_and_a_rerun_completes_it(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    clips = long_clips(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = batch_command(
+        tmp_path / "in", "-o", out, "--jobs", 2, "--json", "--method", "sauvola", "--block-size", 51
+    )
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".") for p in out.glob("*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    report = json.loads(stdout)
+    assert report["signal"] == sig.name
+    assert report["interrupted"] >= 1 and report["done"] + report["interrupted"] == 3
+    # Nothing half-written: no temporary file left, and every final name is a complete file.
+    finished = sorted(out.iterdir())
+    assert all(not p.name.startswith(".") for p in finished)
+    for path in finished:
+        assert len(frame_times(path)) == 240
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    again = json.loads(rerun.stdout)
+    assert again["done"] == report["interrupted"] and again["skipped"] == report["done"]
+    assert sorted(p.name for p in out.iterdir()) == [p.with_suffix(".mp4").name for p in clips]
+
+
+# Ray on a two-node cluster of this machine
+
+
+@pytest.mark.slow
+def test_ray_engine_runs_files_on_both_nodes_of_a_cluster(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from tests.ray_cluster import local_cluster
+
+    long_clips(tmp_path / "in", 6)
+    (tmp_path / "in" / "fake.mp4").write_text("text")
+    with local_cluster(nodes=2, cpus=1) as (address, env):
+        result = subprocess.run(
+            batch_command(
+                tmp_path / "in",
+                "-o",
+                tmp_path / "out",
+                "--ray-address",
+                address,
+                "--json",
+                "--method",
+                "sauvola",
+            ),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    done = [item for item in report["inputs"] if item["status"] == "done"]
+    assert len(done) == 6 and all(item["frames"] == 240 for item in done)
+    # The node names carry each node's own loopback address.
+    assert {item["node"].split("(")[1].split(",")[0] for item in done} == {"127.0.0.2", "127.0.0.3"}
+    assert by_name(report)["fake.mp4"]["status"] == "failed"
+    assert result.stderr.count("livethresh: error:") == 1
