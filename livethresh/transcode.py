@@ -116,7 +116,6 @@ def transcode(
     on_start: Callable[[StreamInfo], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     handle_signals: bool = True,
-    keep_partial: bool = True,
 ) -> TranscodeResult:
     """Binarize every frame of ``input`` into ``output``, keeping timestamps and audio.
 
@@ -134,7 +133,6 @@ def transcode(
         on_start: Called with the stream description once the input is open.
         on_progress: Called with the number of frames written, a few times a second.
         handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
-        keep_partial: Keep the frames written before an error (False: none, the file is removed).
 
     Returns:
         What was written; ``signal`` is set when a signal ended the run early.
@@ -186,7 +184,6 @@ def transcode(
                 on_progress=on_progress,
                 handle_signals=handle_signals,
                 overwrite=overwrite,
-                keep_partial=keep_partial,
             )
         finally:
             if companion is not None:
@@ -208,7 +205,6 @@ def record(
     on_pipeline: Callable[[Pipeline], None] | None = None,
     handle_signals: bool = True,
     overwrite: bool = False,
-    keep_partial: bool = True,
 ) -> TranscodeResult:
     """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
 
@@ -233,7 +229,6 @@ def record(
         overwrite: Whether the finished file may replace one that is at ``output`` by then;
             without it, a file that appeared meanwhile is kept and so is the new one (see
             :func:`~livethresh.files.atomic_output`).
-        keep_partial: Keep the frames written before an error (False: none, the file is removed).
 
     Raises:
         InputError, OutputError: A failure before the first frame (no file is left), or during
@@ -271,7 +266,9 @@ def record(
                 on_pipeline(pipeline)
             control.attach(pipeline, sink)
             stats, error = _run(pipeline, sink, received)
-            if sink.frames == 0 or isinstance(error, OutputError) or (error and not keep_partial):
+            if sink.frames == 0 or (
+                error and (isinstance(error, OutputError) or not settings.keep_partial)
+            ):
                 # Nothing to keep, an output not written or finalized (a full disk) or one not to
                 # keep after an error: leaving the block with an exception removes the file.
                 raise error or _NothingWritten()

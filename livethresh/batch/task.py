@@ -1,7 +1,7 @@
 """One file of a batch, as both engines run it: a transcode that is all or nothing.
 
 :func:`run_file` calls :func:`~livethresh.transcode.transcode` with the batch's settings, so an
-output is exactly what ``livethresh transcode`` writes for the same input and options, with
+output is exactly what ``livethresh transcode`` writes for the same input and options, but with
 ``keep_partial=False``: a file that does not go through to its end (a damaged input, a stop
 request) leaves nothing under its final name, and the next run of the batch redoes it. Any
 failure becomes the file's result; nothing raises out of here, so one bad file never stops the
@@ -14,7 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -117,12 +117,11 @@ def run_file(
             job.input,
             job.output,
             job.config,
-            job.settings,
+            replace(job.settings, keep_partial=False),
             audio=job.audio,
             overwrite=job.overwrite,
             on_progress=progress,
             handle_signals=False,
-            keep_partial=False,
             **extra,
         )
     except (StopRequested, KeyboardInterrupt):

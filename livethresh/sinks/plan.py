@@ -81,6 +81,8 @@ class EncodeSettings:
         options: Extra codec options, passed to FFmpeg as they are.
         keep_timestamps: Keep the input's timestamps as they are, rather than starting the
             output at 0 (FFmpeg's ``-copyts``): for masks matched to input frames by time.
+        keep_partial: Keep the frames written before an error in the output (the default, as
+            for a recording); False removes it, so an output exists only if it is complete.
     """
 
     codec: str | None = None
@@ -92,6 +94,7 @@ class EncodeSettings:
     threads: int = DEFAULT_ENCODER_THREADS
     options: dict[str, str] = field(default_factory=dict)
     keep_timestamps: bool = False
+    keep_partial: bool = True
 
 
 @dataclass(frozen=True)
