@@ -80,6 +80,7 @@ def make_tagged_clip(
             text.codec_context.subtitle_header = ASS_HEADER
             text.time_base = MS
             text.metadata["language"] = "eng"
+            text.disposition = av.stream.Disposition.forced
         for index in range(frames):
             gray = np.full((48, 64), 40 + index * 10, np.uint8)
             gray[10:30, 5 + index : 20 + index] = 250
@@ -199,6 +200,7 @@ def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
         assert sound.metadata.get("title") == "Commentary"
         assert text.codec_context.name in ("srt", "subrip")
         assert text.metadata.get("language") == "eng"
+        assert text.disposition & av.stream.Disposition.forced
         lines = [
             r.ass.decode().rsplit(",", 1)[-1]
             for p in container.demux(text)
