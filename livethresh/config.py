@@ -70,6 +70,15 @@ class ThresholdConfig:
         q: Phansalkar's q, decay of that term (gray normalised to 0..1).
         t: Bradley-Roth's t: how many percent darker than the local mean ink must be (the
             paper's 15 scored more than 2 points below 10).
+        stabilize: Video only: threshold a temporal average of the pre-blurred frames where
+            the scene is still, so that noise does not make the mask flicker
+            (:mod:`livethresh.binarize.temporal`). Off by default: the seed article's pipeline
+            is frame by frame.
+        stabilize_gate: Mean change over an 8x8 block, in gray levels after the pre-blur,
+            above which the block counts as moving and is thresholded as it is. Raise it when a
+            noisy camera still flickers (noise then reads as motion); lower it to let fainter
+            motion through at once. 6 suits blur 3 to 9 up to noise sigma 8 (sigma 12 with
+            blur 7 and more); ``benchmarks/bench_stability.py`` measured it.
     """
 
     method: str = setting("gaussian", "--method", "-m", help="Thresholding method:")
@@ -104,6 +113,18 @@ class ThresholdConfig:
     t: float = setting(
         10.0, "--t-percent", help="Bradley-Roth's t: percent below the local mean, 0 to < 100."
     )
+    stabilize: bool = setting(
+        False,
+        "--stabilize/--no-stabilize",
+        help="Video: average still parts of the scene over time so noise does not flicker "
+        "in the mask; moving parts pass at once.",
+    )
+    stabilize_gate: float = setting(
+        6.0,
+        "--stabilize-gate",
+        help="With --stabilize: mean change of an 8x8 block (gray levels, after the blur) that "
+        "counts as motion, 1 to 64; raise it if a noisy camera still flickers.",
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -127,8 +148,12 @@ class ThresholdConfig:
                 _reject(name, getattr(self, name), "a finite number >= 0")
         if not _is_real(self.t) or not 0 <= self.t < 100:
             _reject("t", self.t, "a number of percent from 0 to below 100")
+        if not isinstance(self.stabilize, bool):
+            _reject("stabilize", self.stabilize, "true or false")
+        if not _is_real(self.stabilize_gate) or not 1 <= self.stabilize_gate <= 64:
+            _reject("stabilize_gate", self.stabilize_gate, "a number of gray levels from 1 to 64")
         # Normalise numbers that TOML or a caller may give as int, so equal configs compare equal.
-        for name in ("c", "threshold", "k", "r", "p", "q", "t"):
+        for name in ("c", "threshold", "k", "r", "p", "q", "t", "stabilize_gate"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, float(getattr(self, name)))
 

@@ -5,6 +5,8 @@ The measures compare a predicted text mask with the true one, both boolean with 
 - **F-measure** (in percent): the harmonic mean of precision and recall of ink pixels.
 - **PSNR** (dB): ``10 log10(1 / MSE)`` with ink and paper at distance 1, so MSE is the fraction
   of wrong pixels.
+- **Flicker** (of video): the fraction of pixels whose mask differs from the previous frame's;
+  on a still scene, all of it is noise.
 - **DRD**, distance-reciprocal distortion (Lu, Kot and Shi, 2004): every wrong pixel costs the
   reciprocal-distance-weighted share of its 5x5 ground-truth neighbourhood that disagrees with
   it, and the sum is divided by the number of 8x8 ground-truth blocks that hold both ink and
@@ -17,6 +19,7 @@ livethresh masks are 255 where a pixel is brighter than its threshold (paper), u
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -108,3 +111,20 @@ def mean_scores(scores: list[Scores]) -> Scores:
         float(np.mean([s.psnr for s in scores])),
         float(np.mean([s.drd for s in scores])),
     )
+
+
+def flicker(previous: np.ndarray, mask: np.ndarray) -> float:
+    """The fraction of pixels (0 to 1) whose value differs between two consecutive masks."""
+    return np.count_nonzero(previous != mask) / mask.size
+
+
+def mean_flicker(masks: Iterable[np.ndarray]) -> float:
+    """The mean :func:`flicker` over consecutive pairs of ``masks`` (0 for fewer than two)."""
+    total, pairs = 0.0, 0
+    previous: np.ndarray | None = None
+    for mask in masks:
+        if previous is not None:
+            total += flicker(previous, mask)
+            pairs += 1
+        previous = mask.copy()
+    return total / pairs if pairs else 0.0

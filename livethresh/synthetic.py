@@ -145,23 +145,82 @@ def document_photo(
 
 
 def document_frames(
-    frames: int, height: int = 540, width: int = 960, seed: int = 0
+    frames: int, height: int = 540, width: int = 960, seed: int = 0, noise: float = 3.0
 ) -> Iterator[np.ndarray]:
-    """Gray frames of one page while a shadow sweeps across it, like a phone held over a book."""
+    """Gray frames of one page while a shadow sweeps across it, like a phone held over a book.
+
+    Args:
+        noise: Standard deviation of the sensor noise, new in every frame, in gray levels.
+    """
     page = render_text_page(height, width, seed)
     for i in range(frames):
-        yield light_page(page, illumination(height, width, phase=i / max(frames, 1)), seed=i)
+        light = illumination(height, width, phase=i / max(frames, 1))
+        yield light_page(page, light, noise=noise, seed=i)
+
+
+#: The camera motions of :func:`page_clip`.
+MOTIONS = ("still", "pan", "fade")
+#: How fast :func:`page_clip` pans, in pixels per frame.
+PAN_PIXELS_PER_FRAME = 3
+#: How much light :func:`page_clip` fades away, over how many seconds.
+FADE_FRACTION, FADE_SECONDS = 0.35, 2.0
+
+
+def page_clip(
+    motion: str,
+    frames: int = 60,
+    height: int = 360,
+    width: int = 640,
+    noise: float = 4.0,
+    seed: int = 0,
+    fps: float = 30.0,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A page filmed by a noisy camera, frame by frame, with each frame's ground truth.
+
+    The test clips of temporal stabilization: the same page under the same uneven light,
+    with fresh sensor noise in every frame, and one motion:
+
+    - ``still``: nothing moves; any change in the mask is flicker;
+    - ``pan``: the page slides left by :data:`PAN_PIXELS_PER_FRAME` pixels per frame;
+    - ``fade``: the light dims by :data:`FADE_FRACTION` over :data:`FADE_SECONDS`, then stays.
+
+    Yields:
+        ``(gray, truth)``: the uint8 frame and its ink, boolean (True = ink).
+
+    Raises:
+        ValueError: An unknown motion.
+    """
+    if motion not in MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}: use one of {', '.join(MOTIONS)}")
+    rng = np.random.default_rng(seed + 1)
+    travel = PAN_PIXELS_PER_FRAME * frames if motion == "pan" else 0
+    page = render_text_page(height, width + travel, seed)
+    tone = 40.0 + 195.0 * (page.astype(np.float32) / 255.0)
+    light = illumination(height, width, 0.3)
+    fade_frames = max(1.0, FADE_SECONDS * fps - 1)
+    for i in range(frames):
+        left = PAN_PIXELS_PER_FRAME * i if motion == "pan" else 0
+        dim = 1.0 - FADE_FRACTION * min(1.0, i / fade_frames) if motion == "fade" else 1.0
+        shot = tone[:, left : left + width] * (light * dim)
+        shot += rng.normal(0.0, noise, shot.shape).astype(np.float32)
+        gray = np.clip(shot, 0, 255).astype(np.uint8)
+        yield gray, page[:, left : left + width] < 128
 
 
 def write_document_clip(
-    path: Path, frames: int = 90, height: int = 540, width: int = 960, fps: int = 30
+    path: Path,
+    frames: int = 90,
+    height: int = 540,
+    width: int = 960,
+    fps: int = 30,
+    noise: float = 3.0,
 ) -> Path:
     """Encode :func:`document_frames` as an H.264 clip, the demo's built-in camera footage."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "18"}
-        for gray in document_frames(frames, height, width):
+        for gray in document_frames(frames, height, width, noise=noise):
             bgr = cast(npt.NDArray[np.uint8], cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
             frame = av.VideoFrame.from_ndarray(bgr, "bgr24")
             container.mux(stream.encode(frame))

@@ -4,6 +4,10 @@ A :class:`Binarizer` is built once for a frame shape. It allocates every interme
 front, so that binarizing a frame allocates nothing frame-sized. Local methods split the frame
 into horizontal bands processed in parallel; a band carries enough rows of context above and
 below that its rows come out identical to a whole-frame run.
+
+With ``stabilize`` on, the frame goes through three stages instead: the bands pre-blur their
+rows into one frame, the :class:`~livethresh.binarize.temporal.Stabilizer` turns it into a
+temporal average (in bands on block boundaries), and the method thresholds that average.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import cv2
 import numpy as np
 
 from livethresh.binarize.registry import Frame, Method, method_class
+from livethresh.binarize.temporal import Stabilizer, block_spans
 from livethresh.config import ThresholdConfig
 from livethresh.errors import FrameShapeError
 
@@ -78,6 +83,12 @@ class _Band:
         rows = self.source(gray)[self.start - self.top : self.stop - self.top]
         np.copyto(blurred[self.start : self.stop], rows)
 
+    def stabilize(self, gray: Frame, blurred: Frame | None, stabilizer: Stabilizer) -> None:
+        """First phase of stabilization: pre-blur this band's rows, measure their change."""
+        if blurred is not None:
+            self.blur_into(gray, blurred)
+        stabilizer.measure(gray if blurred is None else blurred, self.start, self.stop)
+
 
 def available_cores() -> int:
     """Cores this process may run on: the bands a still image is split into."""
@@ -133,6 +144,20 @@ class Binarizer:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.config = config
         self.shape = (int(height), int(width))
+        self._stabilizer: Stabilizer | None = None
+        self._stages: list[_Band] = []
+        self._stabilized_input: Frame | None = None
+        if config.stabilize:
+            # Pre-blur and stabilize first, in bands on block boundaries; the method then
+            # thresholds the stabilized frame, already blurred.
+            self._stabilizer = Stabilizer(self.shape, config.stabilize_gate)
+            context = config.blur // 2
+            self._stages = [
+                _Band(config, None, width, (max(0, a - context), a, b, min(height, b + context)))
+                for a, b in block_spans(height, min(threads, max(1, height // MIN_BAND_ROWS)))
+            ]
+            self._stabilized_input = np.empty(self.shape, np.uint8) if config.blur else None
+            config = config.replace(blur=0)
         method = method_class(config.method)
         self._method = method
         self._gathers = method.is_local and method.gathers
@@ -152,19 +177,25 @@ class Binarizer:
             # With one band, that band's own buffer is the whole blurred frame.
             several = len(self._bands) > 1
             self._blurred = np.empty(self.shape, np.uint8) if config.blur and several else None
+        workers = max(len(self._bands), len(self._stages)) - 1
         self._pool = (
-            ThreadPoolExecutor(len(self._bands) - 1, thread_name_prefix="livethresh-band")
-            if len(self._bands) > 1
-            else None
+            ThreadPoolExecutor(workers, thread_name_prefix="livethresh-band") if workers else None
         )
         self.out = np.empty(self.shape, np.uint8)
 
     @property
     def threads(self) -> int:
         """Bands actually processed in parallel."""
-        return len(self._bands)
+        return max(len(self._bands), len(self._stages))
 
-    def __call__(self, gray: Frame, out: Frame | None = None) -> Frame:
+    def reset(self) -> None:
+        """Forget the frames seen so far (with ``stabilize``: the next frame is not averaged)."""
+        if self._stabilizer is not None:
+            self._stabilizer.reset()
+
+    def __call__(
+        self, gray: Frame, out: Frame | None = None, timestamp: float | None = None
+    ) -> Frame:
         """Binarize one frame.
 
         Args:
@@ -172,6 +203,9 @@ class Binarizer:
                 with padding), pixels must be contiguous.
             out: Where to write the mask (uint8, C-contiguous, same shape). When None, the
                 binarizer's own buffer ``self.out`` is used and overwritten by the next call.
+            timestamp: The frame's time in seconds, if known. With ``stabilize``, a step
+                backwards or a gap resets the average
+                (:meth:`~livethresh.binarize.temporal.Stabilizer.begin`).
 
         Returns:
             ``out`` (or ``self.out``), holding 0 and 255.
@@ -186,6 +220,8 @@ class Binarizer:
             self.check(out, "out")
             if not out.flags.c_contiguous:
                 raise FrameShapeError("out must be C-contiguous")
+        if self._stabilizer is not None:
+            gray = self._stabilize(gray, self._stabilizer, timestamp)
         if self._global is None and self._gathers:
             statistics = self._method.merge(self._each_band(lambda band: band.gather(gray)))
             self._each_band(lambda band: band.finish(out, statistics))
@@ -199,16 +235,29 @@ class Binarizer:
             self._global.apply(blurred, out, 0)
         return out
 
-    def _each_band(self, work: Callable[[_Band], T]) -> list[T]:
-        """Run ``work`` on every band: the first in this thread, the others in the pool.
+    def _stabilize(self, gray: Frame, stabilizer: Stabilizer, timestamp: float | None) -> Frame:
+        """Pre-blur and stabilize ``gray`` in bands; returns the stabilized frame."""
+        blurred = self._stabilized_input
+        stabilizer.begin(timestamp)
+        self._each_band(lambda band: band.stabilize(gray, blurred, stabilizer), self._stages)
+        stabilizer.decide()
+        source = gray if blurred is None else blurred
+        self._each_band(lambda band: stabilizer.update(source, band.start, band.stop), self._stages)
+        stabilizer.end()
+        return stabilizer.average
+
+    def _each_band(self, work: Callable[[_Band], T], bands: list[_Band] | None = None) -> list[T]:
+        """Run ``work`` on every band (of the method, or ``bands``): the first in this thread,
+        the others in the pool.
 
         Returns:
             The results, in band order.
         """
+        bands = self._bands if bands is None else bands
         if self._pool is None:  # one band, or closed: run them all here
-            return [work(band) for band in self._bands]
-        pending = [self._pool.submit(work, band) for band in self._bands[1:]]
-        first = work(self._bands[0])
+            return [work(band) for band in bands]
+        pending = [self._pool.submit(work, band) for band in bands[1:]]
+        first = work(bands[0])
         return [first] + [job.result() for job in pending]
 
     def check(self, frame: Frame, what: str) -> None:
