@@ -99,9 +99,14 @@ class ProcessedFrame:
     @property
     def time(self) -> float | None:
         """Presentation time in seconds, or None if unknown."""
-        if self.pts is None or self.time_base is None:
-            return None
-        return float(self.pts * self.time_base)
+        return seconds(self.pts, self.time_base)
+
+
+def seconds(pts: int | None, time_base: Fraction | None) -> float | None:
+    """A timestamp in seconds, or None if either part is unknown."""
+    if pts is None or time_base is None:
+        return None
+    return float(pts * time_base)
 
 
 def upright_rotation(frame: Any) -> int:

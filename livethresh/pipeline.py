@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from livethresh.binarize.binarizer import Binarizer, limit_opencv_threads
-from livethresh.frames import LumaReader, ProcessedFrame
+from livethresh.frames import LumaReader, ProcessedFrame, seconds
 from livethresh.sinks import FrameSink, StopPipeline
 from livethresh.stats import Stats
 
@@ -267,7 +267,8 @@ class Pipeline:
         """Use ``config`` from the next frame on, without interrupting the run.
 
         The new binarizer is built here, in the caller's thread, for the current frame size,
-        so that the processing thread only swaps it in.
+        so that the processing thread only swaps it in. It starts without history: with
+        ``stabilize``, the average restarts from the next frame under the new settings.
         """
         current = self._binarizer
         prebuilt = None
@@ -441,7 +442,10 @@ class Pipeline:
             started = time.perf_counter()
             binarize = self._binarizer_for(slot.shape)
             assert slot.gray is not None  # the read stage always sets it
-            binarize(slot.gray, slot.mask)
+            # Timestamps let a stabilizing binarizer reset at a gap or a restart of the stream.
+            frame = slot.frame
+            timestamp = seconds(getattr(frame, "pts", None), getattr(frame, "time_base", None))
+            binarize(slot.gray, slot.mask, timestamp)
             times["binarize"] += time.perf_counter() - started
             stats.frames_processed += 1
             dropped = self._processed.put(slot, self.policy)

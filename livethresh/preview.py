@@ -64,6 +64,9 @@ KEYS: tuple[Key, ...] = (
     Key("T", "step", ("threshold", -5)),
     Key("k", "step_k", 0.05, "k K   k +0.05 / -0.05 (sauvola...)"),
     Key("K", "step_k", -0.05),
+    Key("S", "toggle_stabilize", None, "S     stabilize on / off"),
+    Key("g", "step", ("stabilize_gate", 1), "g G   stabilize gate +1 / -1"),
+    Key("G", "step", ("stabilize_gate", -1)),
     Key("v", "toggle_view", None, "v     mask / side by side"),
     Key("s", "snapshot", None, "s     snapshot: input + mask PNG"),
     Key("p", "save_preset", None, "p     save settings as a preset"),
@@ -162,6 +165,9 @@ class LiveTuner:
 
     def toggle_invert(self) -> None:
         self.change(invert=not self.config.invert)
+
+    def toggle_stabilize(self) -> None:
+        self.change(stabilize=not self.config.stabilize)
 
     def toggle_view(self) -> None:
         self.window.side_by_side = not self.window.side_by_side

@@ -124,7 +124,7 @@ def test_version_and_help():
     assert "--block-size" in invoke("image", "--help").stdout
 
 
-def test_demo_writes_the_comparison_and_a_binarized_clip(tmp_path):
+def test_demo_writes_the_comparison_and_binarized_clips(tmp_path):
     result = invoke("demo", tmp_path / "demo")
     assert result.exit_code == 0, result.output
     comparison = cv2.imread(str(tmp_path / "demo" / "comparison.png"), cv2.IMREAD_GRAYSCALE)
@@ -140,6 +140,18 @@ def test_demo_writes_the_comparison_and_a_binarized_clip(tmp_path):
     # Binary content survives the encoder: nearly every pixel is near 0 or 255.
     near_binary = np.mean((masks[45] < 40) | (masks[45] > 215))
     assert near_binary > 0.97
+    # The stabilized clip beside it flickers less and is smaller, and both figures are shown.
+    from livethresh.demo import clip_flicker
+
+    binarized, stabilized = (
+        tmp_path / "demo" / "clip-binarized.mp4",
+        tmp_path / "demo" / "clip-stabilized.mp4",
+    )
+    assert clip_flicker(stabilized) < 0.8 * clip_flicker(binarized)
+    assert stabilized.stat().st_size < 0.8 * binarized.stat().st_size
+    assert "clip-stabilized.mp4" in result.stdout
+    assert result.stdout.count("of pixels flicker per frame") == 2
+    assert result.stdout.count(" KiB") >= 2
 
 
 def test_output_gets_the_usual_file_permissions(photo, tmp_path):

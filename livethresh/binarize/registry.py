@@ -108,6 +108,8 @@ class Method:
         parts.append(f"blur {config.blur}" if config.blur else "no blur")
         if config.invert:
             parts.append("inverted")
+        if config.stabilize:
+            parts.append(f"stabilized (gate {config.stabilize_gate:g})")
         return "  ".join(parts)
 
     def gather(self, src: Frame, first_row: int, rows: int) -> tuple[float, ...]:

@@ -100,23 +100,24 @@ class Stabilizer:
     def reset(self) -> None:
         """Forget the past: the next frame is taken as it is."""
         self._primed = False
-        self._shortest_step = None
 
     def begin(self, timestamp: float | None = None) -> None:
         """Start a frame; reset first if ``timestamp`` breaks the stream's continuity.
 
         A timestamp that goes backwards (a loop, a restart) or jumps forward by more than a gap
-        (:data:`MAX_GAP_SECONDS`, or :data:`GAP_STEPS` frame intervals of a slow stream) resets
-        the state: the scene may have changed in any way meanwhile. Shorter steps are dropped
-        frames of a live source; the average carries over them, and whatever moved meanwhile
-        passes the change detector. ``None`` (no timestamp) is never a discontinuity.
+        (:data:`MAX_GAP_SECONDS`, or :data:`GAP_STEPS` of the stream's shortest step, for slow
+        streams) resets the state: the scene may have changed in any way meanwhile. Shorter
+        steps are dropped frames of a live source; the average carries over them, and whatever
+        moved meanwhile passes the change detector. ``None`` (no timestamp) is never a
+        discontinuity. The first step sets the stream's pace and is taken as it comes.
         """
         if timestamp is not None:
             if self._last_time is not None:
                 step = timestamp - self._last_time
                 shortest = self._shortest_step
-                gap = max(MAX_GAP_SECONDS, GAP_STEPS * shortest) if shortest else MAX_GAP_SECONDS
-                if step <= 0 or step > gap:
+                if step <= 0 or (
+                    shortest is not None and step > max(MAX_GAP_SECONDS, GAP_STEPS * shortest)
+                ):
                     logger.debug("timestamp step %+.3f s: stabilizer reset", step)
                     self.reset()
                 else:

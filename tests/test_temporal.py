@@ -1,0 +1,278 @@
+"""Temporal stabilization (``stabilize``): its targets at small sizes, its state and its cost.
+
+The clips are generated (:func:`livethresh.synthetic.page_clip`): a page with known ground
+truth, fresh sensor noise in every frame, still, panning or under a fading light.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from livethresh import Binarizer, ConfigError, ThresholdConfig, resolve
+from livethresh.binarize.temporal import BLOCK, MAX_GAP_SECONDS, block_spans
+from livethresh.metrics import f_measure, flicker, ink_of, mean_flicker
+from livethresh.pipeline import Pipeline
+from livethresh.sinks import NullSink
+from livethresh.sources import open_source
+from livethresh.synthetic import page_clip
+from tests.conftest import document_frame
+from tests.test_pipeline import ArraySource, RecordingSink
+
+SHAPE = (240, 320)
+PRESETS = ["article", "document"]
+
+
+def stabilized(config: ThresholdConfig, on: bool = True) -> ThresholdConfig:
+    return config.replace(stabilize=on)
+
+
+def run_clip(config: ThresholdConfig, motion: str, noise: float) -> tuple[float, float, float]:
+    """Flicker (0..1), mean F and last-frame F of ``config`` over a 30-frame clip."""
+    masks, scores = [], []
+    with Binarizer(config, SHAPE) as binarize:
+        for gray, truth in page_clip(motion, 30, *SHAPE, noise=noise):
+            mask = binarize(gray).copy()
+            masks.append(mask)
+            scores.append(f_measure(ink_of(mask, config), truth))
+    return mean_flicker(masks), float(np.mean(scores)), scores[-1]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("noise", [4.0, 8.0])
+def test_still_page_flickers_a_quarter_or_less_and_keeps_its_f_measure(preset, noise):
+    config = resolve(preset)
+    plain = run_clip(config, "still", noise)
+    steady = run_clip(stabilized(config), "still", noise)
+    assert plain[0] > 0.001, "the clip must flicker frame by frame, or the test proves nothing"
+    assert steady[0] <= plain[0] / 4, (plain, steady)
+    assert steady[1] >= plain[1] - 0.5, (plain, steady)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("motion", ["pan", "fade"])
+def test_pan_and_fade_lose_at_most_one_point_of_f_measure(preset, motion):
+    config = resolve(preset)
+    plain = run_clip(config, motion, 8.0)
+    steady = run_clip(stabilized(config), motion, 8.0)
+    assert steady[1] >= plain[1] - 1.0, (plain, steady)
+    assert steady[2] >= plain[2] - 1.0, (plain, steady)
+
+
+def trail_behind_a_moving_square(config: ThresholdConfig) -> int:
+    """Ink pixels in the 18 columns a gray square left behind, summed over its trip."""
+    rng = np.random.default_rng(0)
+    trail = 0
+    with Binarizer(config, (96, 256)) as binarize:
+        for i in range(40):
+            scene = np.full((96, 256), 200.0, np.float32)
+            left = 20 + 5 * i
+            scene[30:60, left : left + 30] = 140.0
+            scene += rng.normal(0, 2, scene.shape).astype(np.float32)
+            mask = binarize(np.clip(scene, 0, 255).astype(np.uint8))
+            trail += np.count_nonzero(mask[30:60, max(0, left - 22) : left - 4] == 0)
+    return trail
+
+
+def test_a_moving_square_leaves_no_ghost_trail():
+    """Where the square was a frame ago, the stabilized mask is paper again at once."""
+    config = stabilized(resolve("article"))
+    assert trail_behind_a_moving_square(config) == 0
+    # The control: with the change detector blind to this contrast, the average drags a trail.
+    assert trail_behind_a_moving_square(config.replace(stabilize_gate=64)) > 1000
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_fading_light_leaves_no_stuck_pixels(preset):
+    """Once the light has settled, the stabilized mask is as close to the noise-free scene's
+    mask as frame-by-frame is: nothing holds on to the light before the fade."""
+    config = resolve(preset)
+    clean = [gray for gray, _ in page_clip("fade", 80, *SHAPE, noise=0.0)]  # still from 60 on
+    with Binarizer(config, SHAPE) as plain:
+        ideal = plain(clean[-1]).copy()
+        with Binarizer(stabilized(config), SHAPE) as steady:
+            for gray, _ in page_clip("fade", 80, *SHAPE, noise=4.0):
+                got, expected = steady(gray), plain(gray)
+            assert flicker(got, ideal) <= flicker(expected, ideal) + 0.001
+
+
+def test_strong_change_passes_at_once_and_a_faint_one_within_a_few_frames():
+    config = resolve("article")
+    rng = np.random.default_rng(3)
+    base = np.full(SHAPE, 200.0, np.float32)
+
+    def frame(stroke: float) -> np.ndarray:
+        scene = base.copy()
+        scene[100:140, 150:153] -= stroke
+        return np.clip(scene + rng.normal(0, 4, SHAPE), 0, 255).astype(np.uint8)
+
+    for stroke, frames_to_arrive in [(60.0, 1), (15.0, 6)]:
+        with Binarizer(stabilized(config), SHAPE) as steady:
+            for _ in range(10):
+                steady(frame(0.0))
+            arrived = [np.mean(steady(frame(stroke))[100:140, 151] == 0) for _ in range(8)]
+        assert max(arrived[:frames_to_arrive]) >= 0.9, (stroke, arrived)
+        if frames_to_arrive > 1:
+            assert arrived[0] < 0.9, "a faint change is averaged in, not passed at once"
+
+
+@pytest.mark.parametrize("method", ["gaussian", "sauvola", "wolf", "otsu", "mean"])
+@pytest.mark.parametrize("shape", [(203, 317), (256, 96)])
+def test_bands_give_the_same_masks_as_one_band(method, shape):
+    config = ThresholdConfig(method=method, stabilize=True, block_size=15)
+    frames = [gray for gray, _ in page_clip("pan", 12, *shape, noise=6.0)]
+    frames += frames[-1:] * 4  # then still, so both the moving and the averaging paths run
+    with Binarizer(config, shape) as whole, Binarizer(config, shape, threads=3) as banded:
+        assert banded.threads > 1
+        for gray in frames:
+            assert np.array_equal(whole(gray), banded(gray))
+
+
+def test_block_spans_cover_every_row_on_block_boundaries():
+    for height, bands in [(1080, 2), (203, 3), (7, 4), (64, 8)]:
+        spans = block_spans(height, bands)
+        assert [r for a, b in spans for r in range(a, b)] == list(range(height))
+        assert all(start % BLOCK == 0 for start, _ in spans)
+
+
+def test_first_frame_and_off_are_frame_by_frame_exactly():
+    gray = document_frame(*SHAPE)
+    for name in ("article", "document", "lowlight-webcam"):
+        config = resolve(name)
+        with Binarizer(config.replace(stabilize=False), SHAPE) as plain:
+            expected = plain(gray).copy()
+        with Binarizer(config.replace(stabilize=True), SHAPE) as steady:
+            assert np.array_equal(steady(gray), expected), name
+
+
+def averaged(binarize: Binarizer, plain: Binarizer, times: list[float | None]) -> list[bool]:
+    """Feed noisy still frames at ``times``; for each, whether the mask was averaged."""
+    result = []
+    for (gray, _), t in zip(page_clip("still", len(times), *SHAPE, noise=8.0), times, strict=True):
+        result.append(not np.array_equal(binarize(gray, timestamp=t), plain(gray)))
+    return result
+
+
+def test_timestamps_reset_the_average_on_a_jump_back_or_a_gap_not_on_drops():
+    config = resolve("article")
+    step = 1 / 30
+    times: list[float | None] = [i * step for i in range(5)]
+    times += [times[-1] + 3 * step, times[-1] + 4 * step]  # two frames dropped: carries on
+    times += [1.0 + MAX_GAP_SECONDS, 1.0 + MAX_GAP_SECONDS + step]  # a gap: restarts
+    times += [0.0, step, None, 2 * step]  # backwards (a loop): restarts; None: no opinion
+    with Binarizer(stabilized(config), SHAPE) as steady, Binarizer(config, SHAPE) as plain:
+        assert averaged(steady, plain, times) == [
+            *[False, True, True, True, True],
+            *[True, True],
+            *[False, True],
+            *[False, True, True, True],
+        ]
+
+
+def test_slow_streams_are_not_gaps_and_reset_forgets():
+    config = resolve("article")
+    times: list[float | None] = [2.0 * i for i in range(4)]  # a camera at 0.5 fps
+    with Binarizer(stabilized(config), SHAPE) as steady, Binarizer(config, SHAPE) as plain:
+        assert averaged(steady, plain, times) == [False, True, True, True]
+        steady.reset()
+        assert averaged(steady, plain, [8.0, 10.0]) == [False, True]
+
+
+def write_clip(path: Path, times: list[float]) -> None:
+    """A noisy still page as H.264, its frames at ``times`` seconds."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = SHAPE[1], SHAPE[0], "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        for (gray, _), t in zip(
+            page_clip("still", len(times), *SHAPE, noise=8.0), times, strict=True
+        ):
+            frame = av.VideoFrame.from_ndarray(gray, "gray")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def test_pipeline_feeds_timestamps_so_a_gap_in_a_file_restarts_the_average(tmp_path):
+    path = tmp_path / "gap.mp4"
+    write_clip(path, [i / 30 for i in range(6)] + [5 + i / 30 for i in range(3)])
+    masks = {}
+    for on in (False, True):
+        sink = RecordingSink()
+        with open_source(str(path)) as source:
+            Pipeline(source, sink, stabilized(resolve("article"), on)).run()
+        masks[on] = sink.masks
+    same = [np.array_equal(a, b) for a, b in zip(masks[False], masks[True], strict=True)]
+    assert same == [True, False, False, False, False, False, True, False, False]
+
+
+def test_pipeline_resets_on_new_settings_and_on_a_new_frame_size():
+    config = stabilized(resolve("article"))
+    source = ArraySource(3, SHAPE)
+    pipeline = Pipeline(source, NullSink(), config)
+    first = pipeline._binarizer_for(SHAPE)
+    frames = [gray for gray, _ in page_clip("still", 4, *SHAPE, noise=8.0)]
+    with Binarizer(config, SHAPE) as fresh:
+        for gray in frames[:3]:
+            first(gray)
+        assert not np.array_equal(first(frames[3]), fresh(frames[3]))
+    for change in (config.replace(stabilize_gate=7.0), config):
+        pipeline.set_config(change)
+        tuned = pipeline._binarizer_for(SHAPE)
+        assert tuned is not first
+        with Binarizer(change, SHAPE) as fresh:
+            assert np.array_equal(tuned(frames[3]), fresh(frames[3]))
+        first = tuned
+    assert pipeline._binarizer_for((SHAPE[0] // 2, SHAPE[1])) is not first
+    pipeline._binarizer_for((8, 8)).close()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_no_frame_sized_allocation_per_stabilized_frame(threads, doc_1080p):
+    """Stabilizing at 1080p allocates (through Python and numpy) far less than one frame."""
+    other = np.ascontiguousarray(np.roll(doc_1080p, 3, axis=1))  # moves: every path runs
+    out = np.empty_like(doc_1080p)
+    config = ThresholdConfig(stabilize=True)
+    with Binarizer(config, doc_1080p.shape, threads=threads) as run:
+        for _ in range(3):
+            run(doc_1080p, out, 0.0)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            for i in range(60):
+                run(doc_1080p if i % 4 else other, out, (i + 1) / 30)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < doc_1080p.size // 20, f"peak {peak} bytes traced over 60 frames"
+
+
+def test_settings_validate_and_presets_turn_it_on_for_live_cameras(tmp_path):
+    assert ThresholdConfig().stabilize is False
+    assert resolve("article").stabilize is False and resolve("document").stabilize is False
+    assert resolve("lowlight-webcam").stabilize and resolve("whiteboard").stabilize
+    assert ThresholdConfig(stabilize_gate=8).stabilize_gate == 8.0
+    for bad in ({"stabilize": "yes"}, {"stabilize_gate": 0.5}, {"stabilize_gate": 100}):
+        with pytest.raises(ConfigError, match="stabilize"):
+            ThresholdConfig(**bad)
+    preset = tmp_path / "mine.toml"
+    preset.write_text('method = "mean"\nstabilize = true\nstabilize_gate = 9\n')
+    assert resolve(str(preset)).stabilize_gate == 9.0
+    preset.write_text("stabilize = 1\n")
+    with pytest.raises(ConfigError, match="stabilize"):
+        resolve(str(preset))
+
+
+def test_flicker_measure():
+    a = np.zeros((4, 5), np.uint8)
+    b = a.copy()
+    b[0, :2] = 255
+    assert flicker(a, b) == pytest.approx(0.1)
+    assert mean_flicker([a, b, b]) == pytest.approx(0.05)
+    assert mean_flicker([a]) == 0.0
