@@ -14,9 +14,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from livethresh import Binarizer, ConfigError, ThresholdConfig, resolve
 from livethresh.binarize.temporal import BLOCK, MAX_GAP_SECONDS, block_spans
+from livethresh.cli import app
 from livethresh.metrics import f_measure, flicker, ink_of, mean_flicker
 from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
@@ -26,6 +28,7 @@ from tests.conftest import document_frame
 from tests.test_pipeline import ArraySource, RecordingSink
 
 SHAPE = (240, 320)
+runner = CliRunner()
 PRESETS = ["article", "document"]
 
 
@@ -276,3 +279,38 @@ def test_flicker_measure():
     assert flicker(a, b) == pytest.approx(0.1)
     assert mean_flicker([a, b, b]) == pytest.approx(0.05)
     assert mean_flicker([a]) == 0.0
+
+
+def test_every_command_with_threshold_options_has_stabilize():
+    import typer
+
+    group = typer.main.get_command(app)
+    with_threshold = []
+    for name in group.commands:  # type: ignore[attr-defined]
+        help_text = runner.invoke(app, [name, "--help"], terminal_width=200).stdout
+        if "--method" in help_text:
+            with_threshold.append(name)
+            assert "--stabilize" in help_text and "--stabilize-gate" in help_text, name
+    assert {"preview", "transcode", "bench"} <= set(with_threshold)
+
+
+def test_transcode_stabilize_flickers_less_and_writes_fewer_bytes(tmp_path):
+    from livethresh.demo import clip_flicker
+
+    clip = tmp_path / "still.mp4"
+    write_clip(clip, [i / 30 for i in range(45)])
+    sizes, flickers = {}, {}
+    for flag in ("--no-stabilize", "--stabilize"):
+        out = tmp_path / f"out{flag}.mp4"
+        result = runner.invoke(app, ["transcode", str(clip), str(out), flag])
+        assert result.exit_code == 0, result.output
+        sizes[flag], flickers[flag] = out.stat().st_size, clip_flicker(out)
+    assert flickers["--stabilize"] < flickers["--no-stabilize"] / 4, flickers
+    assert sizes["--stabilize"] < 0.7 * sizes["--no-stabilize"], sizes
+
+
+def test_a_bad_gate_on_the_command_line_is_one_line_and_exit_2(tmp_path):
+    result = runner.invoke(app, ["bench", "--stabilize-gate", "0", "--frames", "1"])
+    assert result.exit_code == 2
+    assert "invalid stabilize_gate 0.0" in result.output
+    assert "Traceback" not in result.output
