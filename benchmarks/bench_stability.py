@@ -31,12 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 
 from livethresh import Binarizer, ThresholdConfig, resolve
 from livethresh.metrics import f_measure, ink_of, mean_flicker
-from livethresh.synthetic import page_clip
+from livethresh.synthetic import page_clip, write_gray_clip
 from livethresh.transcode import transcode
 
 CASES = [("still", 4.0), ("still", 8.0), ("pan", 4.0), ("pan", 8.0), ("fade", 4.0), ("fade", 8.0)]
@@ -79,13 +78,7 @@ def write_still_clip(path: Path, shape: tuple[int, int], noise: float, frames: i
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.mp4")
     print(f"generating {path}...", file=sys.stderr)
-    with av.open(str(partial), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = shape[1], shape[0], "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "18"}
-        for gray, _ in page_clip("still", frames, *shape, noise=noise):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(gray, "gray")))
-        container.mux(stream.encode(None))
+    write_gray_clip(partial, (gray for gray, _ in page_clip("still", frames, *shape, noise=noise)))
     partial.replace(path)
     return path
 

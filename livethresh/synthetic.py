@@ -8,14 +8,14 @@ phone photo of a book near the gutter), which is what defeats a single global th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import cast
 
 import av
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 _WORDS = (
     "adaptive",
@@ -192,19 +192,15 @@ def page_clip(
     """
     if motion not in MOTIONS:
         raise ValueError(f"unknown motion {motion!r}: use one of {', '.join(MOTIONS)}")
-    rng = np.random.default_rng(seed + 1)
     travel = PAN_PIXELS_PER_FRAME * frames if motion == "pan" else 0
     page = render_text_page(height, width + travel, seed)
-    tone = 40.0 + 195.0 * (page.astype(np.float32) / 255.0)
     light = illumination(height, width, 0.3)
     fade_frames = max(1.0, FADE_SECONDS * fps - 1)
     for i in range(frames):
         left = PAN_PIXELS_PER_FRAME * i if motion == "pan" else 0
         dim = 1.0 - FADE_FRACTION * min(1.0, i / fade_frames) if motion == "fade" else 1.0
-        shot = tone[:, left : left + width] * (light * dim)
-        shot += rng.normal(0.0, noise, shot.shape).astype(np.float32)
-        gray = np.clip(shot, 0, 255).astype(np.uint8)
-        yield gray, page[:, left : left + width] < 128
+        view = page[:, left : left + width]
+        yield light_page(view, light * dim, noise=noise, seed=seed * 100_003 + i), view < 128
 
 
 def write_document_clip(
@@ -216,13 +212,31 @@ def write_document_clip(
     noise: float = 3.0,
 ) -> Path:
     """Encode :func:`document_frames` as an H.264 clip, the demo's built-in camera footage."""
+    return write_gray_clip(path, document_frames(frames, height, width, noise=noise), fps)
+
+
+def write_gray_clip(
+    path: Path, frames: Iterable[np.ndarray], fps: int = 30, times: Iterable[float] | None = None
+) -> Path:
+    """Encode gray frames as an H.264 clip (x264 veryfast, crf 18, yuv420p).
+
+    Args:
+        times: Each frame's presentation time in seconds (millisecond precision), to make
+            gaps and jumps; None: one frame every ``1 / fps`` seconds.
+    """
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.pix_fmt = "yuv420p"
         stream.options = {"preset": "veryfast", "crf": "18"}
-        for gray in document_frames(frames, height, width, noise=noise):
-            bgr = cast(npt.NDArray[np.uint8], cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
-            frame = av.VideoFrame.from_ndarray(bgr, "bgr24")
+        if times is not None:
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        stamps = iter(times) if times is not None else None
+        for index, gray in enumerate(frames):
+            if index == 0:
+                stream.width, stream.height = gray.shape[1], gray.shape[0]
+            frame = av.VideoFrame.from_ndarray(gray, "gray")
+            if stamps is not None:
+                frame.pts, frame.time_base = round(next(stamps) * 1000), Fraction(1, 1000)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -23,7 +21,7 @@ from livethresh.metrics import f_measure, flicker, ink_of, mean_flicker
 from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.sources import open_source
-from livethresh.synthetic import page_clip
+from livethresh.synthetic import page_clip, write_gray_clip
 from tests.conftest import document_frame
 from tests.test_pipeline import ArraySource, RecordingSink
 
@@ -189,17 +187,8 @@ def test_slow_streams_are_not_gaps_and_reset_forgets():
 
 def write_clip(path: Path, times: list[float]) -> None:
     """A noisy still page as H.264, its frames at ``times`` seconds."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = SHAPE[1], SHAPE[0], "yuv420p"
-        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
-        for (gray, _), t in zip(
-            page_clip("still", len(times), *SHAPE, noise=8.0), times, strict=True
-        ):
-            frame = av.VideoFrame.from_ndarray(gray, "gray")
-            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    frames = (gray for gray, _ in page_clip("still", len(times), *SHAPE, noise=8.0))
+    write_gray_clip(path, frames, times=times)
 
 
 def test_pipeline_feeds_timestamps_so_a_gap_in_a_file_restarts_the_average(tmp_path):
