@@ -303,3 +303,22 @@ def test_a_bad_gate_on_the_command_line_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2
     assert "invalid stabilize_gate 0.0" in result.output
     assert "Traceback" not in result.output
+
+
+def test_preview_key_toggles_stabilize_live_and_the_overlay_shows_it(tmp_path):
+    from livethresh.preview import LiveTuner, describe
+    from livethresh.sinks.window import WindowSink
+
+    window = WindowSink()
+    applied: list[ThresholdConfig] = []
+    tuner = LiveTuner(ThresholdConfig(), applied.append, window, folder=tmp_path)
+    window.handle_key(ord("S"))
+    assert applied[-1].stabilize and tuner.config.stabilize
+    assert "stabilized (gate 6)" in describe(tuner.config)
+    assert describe(tuner.config) in window.overlay_lines()
+    window.handle_key(ord("g"))
+    window.handle_key(ord("g"))
+    window.handle_key(ord("G"))
+    assert applied[-1].stabilize_gate == 7.0
+    window.handle_key(ord("S"))
+    assert not applied[-1].stabilize and "stabilized" not in describe(tuner.config)
