@@ -67,11 +67,11 @@ def quality(
 def verdict(motion: str, plain: dict[str, float], steady: dict[str, float]) -> bool:
     """Whether the stabilized run meets issue 11's target for this kind of clip."""
     if motion == "still":
-        return (
+        return bool(
             steady["flicker_pct"] <= plain["flicker_pct"] / 4
             and steady["mean_f"] >= plain["mean_f"] - 0.5
         )
-    return steady["mean_f"] >= plain["mean_f"] - 1 and steady["last_f"] >= plain["last_f"] - 1
+    return bool(steady["mean_f"] >= plain["mean_f"] - 1 and steady["last_f"] >= plain["last_f"] - 1)
 
 
 def write_still_clip(path: Path, shape: tuple[int, int], noise: float, frames: int) -> Path:
