@@ -85,7 +85,14 @@ class _Band:
 
     def stabilize(self, gray: Frame, blurred: Frame | None, stabilizer: Stabilizer) -> None:
         """First phase of stabilization: pre-blur this band's rows, measure their change."""
-        if blurred is not None:
+        if (
+            blurred is not None
+            and self.blur is not None
+            and (self.top, self.bottom) == (0, len(gray))
+        ):
+            # A band of the whole frame blurs straight into it (no context rows to cut off).
+            cv2.GaussianBlur(gray, self.blur, 0, dst=blurred)
+        elif blurred is not None:
             self.blur_into(gray, blurred)
         stabilizer.measure(gray if blurred is None else blurred, self.start, self.stop)
 
