@@ -22,8 +22,7 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.sources import open_source
 from livethresh.synthetic import page_clip, write_gray_clip
-from tests.conftest import document_frame
-from tests.test_pipeline import ArraySource, RecordingSink
+from tests.helpers import ArraySource, RecordingSink, document_frame
 
 SHAPE = (240, 320)
 runner = CliRunner()
