@@ -30,6 +30,7 @@ CONTROL_HINTS: dict[str, dict[str, Any]] = {
     "p": {"min": 0, "max": 5, "step": 0.1},
     "q": {"min": 0, "max": 50, "step": 0.5},
     "t": {"label": "t (%)", "min": 0, "max": 99, "step": 0.5},
+    "stabilize_gate": {"label": "stabilize gate", "min": 1, "max": 32, "step": 1},
 }
 
 
