@@ -18,6 +18,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from av.subtitles.subtitle import SubtitleSet
 from typer.testing import CliRunner
 
 from livethresh.cli import app
@@ -30,6 +31,23 @@ from livethresh.synthetic import document_photo
 MS = Fraction(1, 1000)
 #: Seconds any subprocess may take before a test calls it a hang.
 HANG = 120
+
+
+#: A minimal ASS header: what FFmpeg's text subtitle encoders start from.
+ASS_HEADER = b"""[Script Info]
+ScriptType: v4.00+
+PlayResX: 384
+PlayResY: 288
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, \
+Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, \
+Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
+Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+"""
 
 
 def random_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -70,7 +88,12 @@ def make_video(
     rotation: int | None = None,
     audio: str | None = None,
     audio_rate: int = 48000,
+    layout: str = "stereo",
     fmt: str | None = None,
+    tagged: bool = False,
+    subtitles: bool = False,
+    second_video: bool = False,
+    sar: Fraction | None = None,
 ) -> Path:
     """Encode a clip for a test; optionally with a tone as audio.
 
@@ -91,7 +114,12 @@ def make_video(
         rotation: Display-matrix rotation, counter-clockwise degrees.
         audio: An audio encoder for a tone track (``aac``, ``libopus``...), or None.
         audio_rate: The tone's sample rate.
+        layout: The tone's channel layout.
         fmt: The container, overriding the extension.
+        tagged: Give the container a title and the audio a language and a title.
+        subtitles: Add an English SRT stream (forced) with two lines.
+        second_video: Add a second, small video stream.
+        sar: The video's sample aspect ratio.
     """
     if lumas is not None:
         frames = len(lumas)
@@ -115,11 +143,30 @@ def make_video(
             video.options = {"preset": "ultrafast", **({"qp": "0"} if lossless else {})}
         if rotation is not None:
             video.set_display_rotation(rotation)
+        if sar is not None:
+            video.codec_context.sample_aspect_ratio = sar
+        extra = None
+        if second_video:
+            extra = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+            extra.width, extra.height, extra.pix_fmt = 32, 32, "yuv420p"
         sound = None
         if audio:
             sound = container.add_stream(audio, rate=audio_rate)
-            sound.layout = "stereo"
-        sample = 0
+            sound.layout = layout
+        text = None
+        if subtitles:
+            text = container.add_stream("subrip")
+            text.codec_context.subtitle_header = ASS_HEADER
+            text.time_base = MS
+            text.metadata["language"] = "eng"
+            text.disposition = av.stream.Disposition.forced
+        if tagged:
+            container.metadata["title"] = "My talk"
+            if sound is not None:
+                sound.metadata["language"] = "fre"
+                sound.metadata["title"] = "Commentary"
+        # The tone starts with the first frame, wherever that is.
+        sample = stamps[0] * audio_rate // 1000
         for index, stamp in enumerate(stamps):
             if lumas is not None:
                 frame = exact_yuv420p(lumas[index])
@@ -132,19 +179,51 @@ def make_video(
                 frame = frame.reformat(format=pix_fmt)
             frame.pts, frame.time_base = (index if exact else stamp), time_base
             container.mux(video.encode(frame))
+            if extra is not None:
+                small = av.VideoFrame(32, 32, "yuv420p")
+                small.pts = index
+                container.mux(extra.encode(small))
             end = (stamp + 40) * audio_rate // 1000
             while sound is not None and sample < end:
                 tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
                 chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
+                    np.stack([tone] * sound.channels) * 0.3, format="fltp", layout=layout
                 )
                 chunk.sample_rate, chunk.pts = audio_rate, sample
                 container.mux(sound.encode(chunk))
                 sample += 1024
         container.mux(video.encode(None))
+        if extra is not None:
+            container.mux(extra.encode(None))
         if sound is not None:
             container.mux(sound.encode(None))
+        for index in range(2 if text is not None else 0):
+            assert text is not None
+            line = SubtitleSet.create(
+                text=f"{index},0,Default,,0,0,0,,Line {index}".encode(), start=0, end=150
+            )
+            packet = text.codec_context.encode_subtitle(line)
+            packet.stream, packet.time_base = text, MS
+            packet.pts = packet.dts = stamps[0] + index * 200
+            packet.duration = 150
+            container.mux(packet)
     return path
+
+
+def make_tagged_video(
+    path: Path, *, frames: int = 12, start_ms: int = 0, audio: str | None = "aac", **options: Any
+) -> Path:
+    """A small 64x48 clip with tags and a tone that starts with its video at ``start_ms``:
+    what the stream-keeping tests read (``options`` go to :func:`make_video`)."""
+    return make_video(
+        path,
+        size=(64, 48),
+        frames=frames,
+        first_pts_ms=start_ms,
+        audio=audio,
+        tagged=True,
+        **options,
+    )
 
 
 def video_frames(path: Path | str) -> list[av.VideoFrame]:

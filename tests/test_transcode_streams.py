@@ -13,7 +13,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from av.subtitles.subtitle import SubtitleSet
 
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError, OutputError
@@ -21,102 +20,9 @@ from livethresh.sinks import audio as audio_module
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.sinks.plan import EncodeSettings, plan_encoding
 from livethresh.transcode import transcode
-from tests.helpers import assert_one_line, invoke, make_video, run_cli
+from tests.helpers import MS, assert_one_line, invoke, make_tagged_video, make_video, run_cli
 
-MS = Fraction(1, 1000)
 RATE = 48000
-
-#: A minimal ASS header: what FFmpeg's text subtitle encoders start from.
-ASS_HEADER = b"""[Script Info]
-ScriptType: v4.00+
-PlayResX: 384
-PlayResY: 288
-
-[V4+ Styles]
-Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, \
-Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, \
-Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
-Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0
-
-[Events]
-Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
-"""
-
-
-def make_tagged_clip(
-    path: Path,
-    *,
-    frames: int = 12,
-    start_ms: int = 0,
-    audio: str | None = "aac",
-    layout: str = "stereo",
-    subtitles: bool = False,
-    second_video: bool = False,
-    sar: Fraction | None = None,
-) -> Path:
-    """What :func:`tests.helpers.make_video` does not write: a 30 fps clip whose audio starts
-    with its video at ``start_ms``, with stream and container tags, and optionally SRT
-    subtitles, a second video stream or a sample aspect ratio."""
-    with av.open(str(path), "w") as container:
-        container.metadata["title"] = "My talk"
-        video = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        video.time_base = video.codec_context.time_base = MS
-        if sar is not None:
-            video.codec_context.sample_aspect_ratio = sar
-        extra = None
-        if second_video:
-            extra = container.add_stream("libx264", rate=30, options={"preset": "ultrafast"})
-            extra.width, extra.height, extra.pix_fmt = 32, 32, "yuv420p"
-        sound = None
-        if audio:
-            sound = container.add_stream(audio, rate=RATE)
-            sound.layout = layout
-            sound.metadata["language"] = "fre"
-            sound.metadata["title"] = "Commentary"
-        text = None
-        if subtitles:
-            text = container.add_stream("subrip")
-            text.codec_context.subtitle_header = ASS_HEADER
-            text.time_base = MS
-            text.metadata["language"] = "eng"
-            text.disposition = av.stream.Disposition.forced
-        for index in range(frames):
-            gray = np.full((48, 64), 40 + index * 10, np.uint8)
-            gray[10:30, 5 + index : 20 + index] = 250
-            picture = av.VideoFrame.from_ndarray(gray, format="gray").reformat(format="yuv420p")
-            picture.pts, picture.time_base = start_ms + round(index * 1000 / 30), MS
-            container.mux(video.encode(picture))
-            if extra is not None:
-                small = av.VideoFrame(32, 32, "yuv420p")
-                small.pts = index
-                container.mux(extra.encode(small))
-        container.mux(video.encode(None))
-        if extra is not None:
-            container.mux(extra.encode(None))
-        if text is not None:
-            for index in range(2):
-                line = SubtitleSet.create(
-                    text=f"{index},0,Default,,0,0,0,,Line {index}".encode(), start=0, end=150
-                )
-                packet = text.codec_context.encode_subtitle(line)
-                packet.stream, packet.time_base = text, MS
-                packet.pts = packet.dts = start_ms + index * 200
-                packet.duration = 150
-                container.mux(packet)
-        if sound is not None:
-            sample = start_ms * RATE // 1000
-            end = sample + frames * RATE // 30
-            while sample < end:
-                tone = (np.sin(np.arange(sample, sample + 1024) / 20) * 0.3).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone] * sound.channels), format="fltp", layout=sound.layout
-                )
-                chunk.sample_rate, chunk.pts = RATE, sample
-                container.mux(sound.encode(chunk))
-                sample += 1024
-            container.mux(sound.encode(None))
-    return path
 
 
 def transcode_cli(*args: object):
@@ -154,7 +60,7 @@ def test_y4m_header_has_the_frame_rate_and_aspect_ratio(tmp_path: Path) -> None:
 
 
 def test_anamorphic_input_keeps_its_sample_aspect_ratio(tmp_path: Path) -> None:
-    source = make_tagged_clip(tmp_path / "in.mkv", audio=None, sar=Fraction(4, 3))
+    source = make_tagged_video(tmp_path / "in.mkv", audio=None, sar=Fraction(4, 3))
     out = tmp_path / "out.mp4"
     assert transcode_cli(source, out).exit_code == 0
     with av.open(str(out)) as container:
@@ -165,7 +71,7 @@ def test_anamorphic_input_keeps_its_sample_aspect_ratio(tmp_path: Path) -> None:
 
 
 def test_output_starts_at_zero_and_audio_stays_in_sync(tmp_path: Path) -> None:
-    source = make_tagged_clip(tmp_path / "late.mkv", start_ms=1480)
+    source = make_tagged_video(tmp_path / "late.mkv", start_ms=1480)
     before = first_times(source)
     out = tmp_path / "out.mkv"
     assert transcode_cli(source, out).exit_code == 0
@@ -189,7 +95,7 @@ def test_keep_timestamps_keeps_the_input_times(tmp_path: Path) -> None:
 
 
 def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
-    source = make_tagged_clip(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_video(tmp_path / "in.mkv", subtitles=True)
     out = tmp_path / "out.mkv"
     result = transcode(str(source), str(out), ThresholdConfig())
     assert result.audio == ["#1 aac copied"]
@@ -211,7 +117,7 @@ def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
 
 
 def test_srt_becomes_mov_text_in_mp4_with_its_language(tmp_path: Path) -> None:
-    source = make_tagged_clip(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_video(tmp_path / "in.mkv", subtitles=True)
     out = tmp_path / "out.mp4"
     assert transcode_cli(source, out).exit_code == 0
     with av.open(str(out)) as container:
@@ -227,7 +133,7 @@ def test_srt_becomes_mov_text_in_mp4_with_its_language(tmp_path: Path) -> None:
 
 
 def test_subtitles_mpegts_cannot_hold_are_named_in_one_warning(tmp_path: Path) -> None:
-    source = make_tagged_clip(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_video(tmp_path / "in.mkv", subtitles=True)
     result = transcode_cli(source, tmp_path / "out.ts")
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
@@ -235,7 +141,7 @@ def test_subtitles_mpegts_cannot_hold_are_named_in_one_warning(tmp_path: Path) -
 
 
 def test_a_dropped_second_video_stream_is_named(tmp_path: Path) -> None:
-    source = make_tagged_clip(tmp_path / "two.mkv", audio=None, second_video=True)
+    source = make_tagged_video(tmp_path / "two.mkv", audio=None, second_video=True)
     result = transcode_cli(source, tmp_path / "out.mkv")
     assert result.exit_code == 0, result.output
     assert "1 more video streams (#1); only the first (#0) is read" in result.stderr
@@ -246,7 +152,7 @@ def test_a_dropped_second_video_stream_is_named(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("codec", ["libopus", "flac"])
 def test_audio_mov_refuses_is_reencoded_not_fatal(tmp_path: Path, codec: str) -> None:
-    source = make_tagged_clip(tmp_path / "in.mkv", audio=codec)
+    source = make_tagged_video(tmp_path / "in.mkv", audio=codec)
     out = tmp_path / "out.mov"
     result = transcode_cli(source, out)
     assert result.exit_code == 0, result.output
@@ -260,7 +166,7 @@ def test_audio_mov_refuses_is_reencoded_not_fatal(tmp_path: Path, codec: str) ->
 
 def test_pcm_without_a_layout_is_resampled_for_aac_in_ts(tmp_path: Path) -> None:
     # AVI stores a channel count but no layout: the decoder says "2 channels".
-    source = make_tagged_clip(tmp_path / "in.avi", audio="pcm_s16le")
+    source = make_tagged_video(tmp_path / "in.avi", audio="pcm_s16le")
     with av.open(str(source)) as container:
         assert container.streams.audio[0].layout.name == "2 channels"
     out = tmp_path / "out.ts"
@@ -276,7 +182,7 @@ def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(audio_module.AUDIO_CODEC_BY_FORMAT, "mov", "libopus")
-    source = make_tagged_clip(tmp_path / "in.mkv", audio="flac")
+    source = make_tagged_video(tmp_path / "in.mkv", audio="flac")
     assert_one_line_error(
         transcode_cli(source, tmp_path / "out.mov"),
         "audio stream #1 (flac) cannot be written to mov",
