@@ -35,6 +35,29 @@ METHODS = (
 
 T = TypeVar("T")
 
+# Bounds on the settings whose cost grows with their value, so that a typo (``--blur 10001``,
+# ``-b 10001``) is refused instead of running for hours. Measured per frame with one thread
+# (``cv2.setNumThreads(1)``) on the 2-core test machine at a load of about 3, 640x480 and 1920x1080
+# document frames, median of 3:
+#
+# * pre-blur (GaussianBlur, cost grows with the kernel): 7 -> 0.6 ms / 8 ms, 31 -> 2.6 / 23 ms,
+#   63 -> 13.6 / 57 ms, 127 -> 33 / 169 ms, 255 -> 154 ms, 1001 -> 1.2 s at 640x480, and
+#   10001 took 11 s. 63 keeps 1080p above 15 fps and is far wider than any useful denoising.
+# * the ``gaussian`` method's window (a Gaussian-weighted mean, cost grows with the window):
+#   11 -> 0.6 / 13 ms, 255 -> 21 / 315 ms, 1001 -> 103 / 1524 ms; 10001 ran at 1.8 fps.
+# * the other local methods use box filters or integral images, whose cost does not grow with
+#   the window: 1001 -> 1.3-8.6 ms, 2001 -> 2.2-14 ms at 640x480. Their bound is where a window
+#   stops being local on any usual frame (1001 rows is most of a 1080p frame).
+
+#: Largest pre-blur kernel (``blur``).
+MAX_BLUR = 63
+
+#: Largest window (``block_size``) of the local methods.
+MAX_BLOCK_SIZE = 1001
+
+#: Largest window of the ``gaussian`` method, whose cost grows with it.
+MAX_GAUSSIAN_BLOCK_SIZE = 255
+
 #: Keys a preset file may hold besides the threshold settings.
 PRESET_META_KEYS = frozenset({"description"})
 
@@ -87,7 +110,8 @@ class ThresholdConfig:
         "--block-size",
         "--window",
         "-b",
-        help="Odd neighbourhood (window) size of the local methods, >= 3.",
+        help=f"Odd neighbourhood (window) size of the local methods, 3 to {MAX_BLOCK_SIZE} "
+        f"(gaussian: to {MAX_GAUSSIAN_BLOCK_SIZE}).",
     )
     c: float = setting(
         2.0, "--offset", "-C", help="C: constant subtracted from the local mean (may be < 0)."
@@ -98,7 +122,9 @@ class ThresholdConfig:
     threshold: float = setting(
         127.0, "--threshold", "-t", help="Global threshold of the fixed method, 0-255."
     )
-    blur: int = setting(7, "--blur", help="Odd Gaussian pre-blur kernel size; 0 = no blur.")
+    blur: int = setting(
+        7, "--blur", help=f"Odd Gaussian pre-blur kernel size, 1 to {MAX_BLUR}; 0 = no blur."
+    )
     k: float | None = setting(
         None, "--k", "-k", help="k of the document methods, -1 to 1; unset, each method's own"
     )
@@ -130,15 +156,33 @@ class ThresholdConfig:
         if self.method not in METHODS:
             _reject("method", self.method, f"one of {', '.join(METHODS)}")
         if not _is_int(self.block_size) or self.block_size < 3 or self.block_size % 2 == 0:
-            _reject("block_size", self.block_size, "an odd integer >= 3")
+            _reject("block_size", self.block_size, f"an odd integer from 3 to {MAX_BLOCK_SIZE}")
+        if self.method == "gaussian" and self.block_size > MAX_GAUSSIAN_BLOCK_SIZE:
+            _reject(
+                "block_size",
+                self.block_size,
+                f"at most {MAX_GAUSSIAN_BLOCK_SIZE} with the gaussian method, whose cost grows "
+                "with the window (mean, sauvola and the others take up to "
+                f"{MAX_BLOCK_SIZE} at no extra cost)",
+            )
+        if self.block_size > MAX_BLOCK_SIZE:
+            _reject(
+                "block_size",
+                self.block_size,
+                f"at most {MAX_BLOCK_SIZE}, where a window stops being local",
+            )
         if not _is_real(self.c):
             _reject("c", self.c, "a finite number")
         if not isinstance(self.invert, bool):
             _reject("invert", self.invert, "true or false")
         if not _is_real(self.threshold) or not 0 <= self.threshold <= 255:
             _reject("threshold", self.threshold, "a number from 0 to 255")
-        if not _is_int(self.blur) or self.blur < 0 or (self.blur and self.blur % 2 == 0):
-            _reject("blur", self.blur, "0 (no blur) or an odd integer >= 1")
+        if (
+            not _is_int(self.blur)
+            or not 0 <= self.blur <= MAX_BLUR
+            or (self.blur and self.blur % 2 == 0)
+        ):
+            _reject("blur", self.blur, f"0 (no blur) or an odd integer from 1 to {MAX_BLUR}")
         if self.k is not None and (not _is_real(self.k) or not -1 <= self.k <= 1):
             _reject("k", self.k, "a number from -1 to 1, or unset for the method's default")
         if self.r is not None and (not _is_real(self.r) or self.r <= 0):

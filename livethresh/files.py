@@ -63,7 +63,7 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
         return  # a device or pipe holds no data to clobber, and is written in place
     if output.exists() and not overwrite:
         raise OutputError(
-            f"output {str(output)!r} already exists; pass -y/--overwrite to replace it"
+            f"output {str(output)!r} already exists; pass overwrite=True to replace it"
         )
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():

@@ -160,7 +160,7 @@ def transcode(
             # pattern running forever surprises.
             log.warning(
                 "%s does not end by itself: stop with Ctrl-C (the output is finalized) "
-                "or give --frames N",
+                "or give max_frames=N",
                 input,
             )
         companion: AudioPassthrough | None = None

@@ -8,7 +8,14 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from livethresh import Binarizer, FrameShapeError, ThresholdConfig, available_methods, binarize
+from livethresh import (
+    Binarizer,
+    FrameShapeError,
+    LivethreshError,
+    ThresholdConfig,
+    available_methods,
+    binarize,
+)
 from livethresh.binarize.binarizer import plan_bands
 from livethresh.binarize.opencv import article_reference as reference
 from tests.helpers import document_frame, random_frame
@@ -92,13 +99,16 @@ def test_global_method_shares_only_the_blur_and_small_frames_are_not_split():
     assert Binarizer(ThresholdConfig(), (50, 1920), threads=2).threads == 1
 
 
-def test_close_is_idempotent_and_a_closed_binarizer_still_computes_every_band():
+def test_close_is_idempotent_and_a_closed_binarizer_refuses_frames():
+    """Issue 14: use after close is a lifetime bug, refused (tests/test_hardening.py too)."""
     gray = document_frame(300, 200)
     run = Binarizer(ThresholdConfig(), gray.shape, threads=3)
     assert run.threads == 3
-    run.close()
-    run.close()
     assert np.array_equal(run(gray), reference(gray, ThresholdConfig()))
+    run.close()
+    run.close()
+    with pytest.raises(LivethreshError, match="closed"):
+        run(gray)
 
 
 def test_binarize_one_shot_returns_an_owned_copy():

@@ -18,12 +18,18 @@ from livethresh.errors import ConfigError
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"block_size": 4}, r"invalid block_size 4: must be an odd integer >= 3"),
+        ({"block_size": 4}, r"invalid block_size 4: must be an odd integer from 3 to 1001"),
         ({"block_size": 1}, r"invalid block_size 1"),
         ({"block_size": 11.0}, r"invalid block_size 11.0"),
         ({"block_size": True}, r"invalid block_size True"),
-        ({"blur": 4}, r"invalid blur 4: must be 0 \(no blur\) or an odd integer >= 1"),
+        ({"blur": 4}, r"invalid blur 4: must be 0 \(no blur\) or an odd integer from 1 to 63"),
         ({"blur": -1}, r"invalid blur -1"),
+        ({"blur": 10001}, r"invalid blur 10001: .* from 1 to 63"),
+        (
+            {"block_size": 10001, "method": "mean"},
+            r"invalid block_size 10001: must be at most 1001",
+        ),
+        ({"block_size": 257}, r"invalid block_size 257: must be at most 255 with the gaussian"),
         ({"method": "sharpen"}, r"invalid method 'sharpen': must be one of fixed, otsu, mean"),
         ({"c": float("nan")}, r"invalid c nan: must be a finite number"),
         ({"c": "2"}, r"invalid c '2'"),
@@ -93,3 +99,12 @@ def test_preset_errors_are_clear(tmp_path):
 def test_unknown_override_is_refused():
     with pytest.raises(ConfigError, match="unknown setting 'colour'"):
         resolve(overrides={"colour": 1})
+
+
+def test_costly_settings_are_bounded_at_their_measured_limits():
+    """The limits themselves pass; the cheap methods take wide windows the gaussian one may not."""
+    assert ThresholdConfig(blur=63).blur == 63
+    assert ThresholdConfig(block_size=255).block_size == 255
+    assert ThresholdConfig(method="sauvola", block_size=1001).block_size == 1001
+    with pytest.raises(ConfigError, match="at most 255 with the gaussian method"):
+        ThresholdConfig(method="sauvola", block_size=1001).replace(method="gaussian")

@@ -24,7 +24,7 @@ import numpy as np
 from livethresh.binarize.registry import Frame, Method, method_class
 from livethresh.binarize.temporal import Stabilizer, block_spans
 from livethresh.config import ThresholdConfig
-from livethresh.errors import FrameShapeError
+from livethresh.errors import ConfigError, FrameShapeError, LivethreshError
 
 T = TypeVar("T")
 
@@ -129,11 +129,13 @@ class Binarizer:
     """Binarizes uint8 gray frames of one shape into masks, without per-frame allocation.
 
     A frame of any other shape raises :class:`FrameShapeError`; build a new binarizer for it
-    (the video pipeline does this on a resolution change).
+    (the video pipeline does this on a resolution change). After :meth:`close` it refuses
+    frames with a :class:`LivethreshError`: its band threads are gone, and a caller that still
+    uses it has a lifetime bug that should surface rather than silently run single-threaded.
 
     Args:
         config: The threshold settings.
-        shape: ``(height, width)`` of the frames.
+        shape: ``(height, width)`` of the gray frames (for a color image, ``image.shape[:2]``).
         threads: How many bands of rows to process in parallel. 1 runs everything in the
             calling thread; more uses a small pool created here, once. Global methods (Otsu)
             share only the pre-blur between bands.
@@ -141,14 +143,16 @@ class Binarizer:
     Example:
         >>> with Binarizer(ThresholdConfig(), (1080, 1920), threads=2) as binarize:
         ...     mask = binarize(gray)
+
+    Raises:
+        FrameShapeError: ``shape`` is not ``(height, width)`` with two positive integers.
+        ConfigError: ``threads`` is below 1.
     """
 
     def __init__(self, config: ThresholdConfig, shape: tuple[int, int], threads: int = 1) -> None:
-        height, width = shape
-        if height < 1 or width < 1:
-            raise FrameShapeError(f"cannot binarize an empty frame of shape {shape}")
+        height, width = _frame_size(shape)
         if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+            raise ConfigError(f"invalid threads {threads!r}: must be an integer >= 1")
         self.config = config
         self.shape = (int(height), int(width))
         self._stabilizer: Stabilizer | None = None
@@ -189,6 +193,7 @@ class Binarizer:
             ThreadPoolExecutor(workers, thread_name_prefix="livethresh-band") if workers else None
         )
         self.out = np.empty(self.shape, np.uint8)
+        self._closed = False
 
     @property
     def threads(self) -> int:
@@ -219,7 +224,12 @@ class Binarizer:
 
         Raises:
             FrameShapeError: ``gray`` or ``out`` does not have the expected shape or type.
+            LivethreshError: The binarizer was closed.
         """
+        if self._closed:
+            raise LivethreshError(
+                "this Binarizer is closed; build a new one to binarize more frames"
+            )
         self.check(gray, "frame")
         if out is None:
             out = self.out
@@ -281,7 +291,8 @@ class Binarizer:
             raise FrameShapeError(f"{what} must have contiguous pixels within each row")
 
     def close(self) -> None:
-        """Stop the band threads; later calls still work, in the calling thread. Idempotent."""
+        """Stop the band threads and refuse further frames. Idempotent."""
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -291,6 +302,27 @@ class Binarizer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _frame_size(shape: object) -> tuple[int, int]:
+    """``(height, width)`` from a shape, refusing anything but two positive integers."""
+    if (
+        not isinstance(shape, tuple | list)
+        or len(shape) != 2
+        or not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in shape)
+    ):
+        hint = (
+            f"; for a color image pass image.shape[:2] ({shape[0]}, {shape[1]}) and gray frames"
+            if isinstance(shape, tuple | list) and len(shape) == 3
+            else ""
+        )
+        raise FrameShapeError(
+            f"a Binarizer's shape must be (height, width) of gray frames, got {shape!r}{hint}"
+        )
+    height, width = int(shape[0]), int(shape[1])
+    if height < 1 or width < 1:
+        raise FrameShapeError(f"cannot binarize an empty frame of shape {tuple(shape)}")
+    return height, width
 
 
 def binarize(gray: Frame, config: ThresholdConfig | None = None, out: Frame | None = None) -> Frame:

@@ -41,9 +41,22 @@ def say(message: str, *, err: bool = False) -> None:
     (err_console if err else console).print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+#: How the library's words for an argument are spelled on the command line. Library messages
+#: name the Python argument (``overwrite=True``), because that is what a library user changes;
+#: at the terminal the user changes a flag.
+FLAG_FOR_ARGUMENT = {"overwrite=True": "-y/--overwrite", "max_frames=N": "--frames N"}
+
+
+def in_cli_words(message: str) -> str:
+    """``message`` with the library's argument names replaced by the command-line flags."""
+    for argument, flag in FLAG_FOR_ARGUMENT.items():
+        message = message.replace(argument, flag)
+    return message
+
+
 def fail(message: str) -> None:
-    """Print one error line on stderr."""
-    say(f"livethresh: error: {message}", err=True)
+    """Print one error line on stderr, in the command line's words."""
+    say(f"livethresh: error: {in_cli_words(message)}", err=True)
 
 
 def debugging() -> bool:
@@ -87,7 +100,8 @@ class _LogFormat(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         where = f" [{record.name}]" if self.debug else ""
-        return f"livethresh: {record.levelname.lower()}{where}: {record.getMessage()}"
+        message = in_cli_words(record.getMessage())
+        return f"livethresh: {record.levelname.lower()}{where}: {message}"
 
 
 def _version(value: bool) -> None:

@@ -124,7 +124,7 @@ def _pattern_graph(graph: str, size: tuple[int, int] | None, rate: float | Fract
         return graph
     if not re.fullmatch(r"[a-z0-9_]+(=[^,;\[\]]*)?", graph):
         raise InputError(
-            f"--size and --rate apply to a single lavfi source, not to the graph {graph!r}: "
+            f"size and rate apply to a single lavfi source, not to the graph {graph!r}: "
             "write them into the graph instead"
         )
     name, _, args = graph.partition("=")
