@@ -2,7 +2,7 @@
 
 Each case is a seed file (generated here at start-up: PNG, JPEG, BMP, TIFF; MP4, MKV, AVI,
 MPEG-TS) whose bytes are mutated, written to a temporary file, and fed through the same entry
-points the commands use: ``files.read_gray`` + ``binarize`` for stills; for videos, in turn,
+points the commands use: ``images.read_gray`` + ``binarize`` for stills; for videos, in turn,
 ``open_source`` + the pipeline into a null sink (``bench``) and ``transcode.transcode`` into an
 MKV file (``transcode``: encoder, audio copy, atomic output; one seed has an audio track).
 A case passes when it succeeds or raises a ``LivethreshError`` (a clear message for the user);
@@ -38,7 +38,7 @@ import numpy as np
 from livethresh.binarize.binarizer import binarize
 from livethresh.config import ThresholdConfig
 from livethresh.errors import LivethreshError
-from livethresh.files import read_gray
+from livethresh.images import read_gray
 from livethresh.synthetic import document_photo
 
 INTERESTING = [0x00, 0x01, 0x7F, 0x80, 0xFF]

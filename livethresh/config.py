@@ -255,6 +255,10 @@ def find_preset(name_or_path: str) -> Path:
     """
     candidate = Path(name_or_path).expanduser()
     looks_like_path = candidate.suffix == ".toml" or len(candidate.parts) > 1
+    if candidate.is_dir():
+        raise ConfigError(
+            f"preset {name_or_path!r} is a directory; give a preset's .toml file or a preset name"
+        )
     if looks_like_path or candidate.is_file():
         if candidate.is_file():
             return candidate

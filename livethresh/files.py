@@ -11,21 +11,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import logging
 import os
 import secrets
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from livethresh.binarize.binarizer import Binarizer, available_cores, limit_opencv_threads
-from livethresh.config import ThresholdConfig
-from livethresh.errors import InputError, InputNotFoundError, OutputError
+from livethresh.errors import OutputError
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -98,6 +91,14 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
         yield output
         return
     folder = output.parent if str(output.parent) else Path(".")
+    with _FolderHandle(folder) as handle:
+        yield from _write_beside(output, folder, handle, overwrite)
+
+
+def _write_beside(
+    output: Path, folder: Path, handle: _FolderHandle, overwrite: bool
+) -> Iterator[Path]:
+    """The body of :func:`atomic_output` once the folder is held open."""
     while True:
         temp = folder / f".{output.stem}.{secrets.token_hex(4)}.part{output.suffix}"
         try:
@@ -117,13 +118,65 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
             os.replace(temp, output)
             return
         placed = _place_without_replacing(temp, output)
-    except BaseException:
-        temp.unlink(missing_ok=True)
+    except BaseException as exc:
+        handle.remove(temp)
+        if handle.moved():
+            raise OutputError(handle.moved_message(output)) from exc
         raise
     if not placed:
         raise OutputError(
             f"output {str(output)!r} appeared while livethresh was writing it and was not "
             f"replaced; the finished output is kept as {str(temp)!r}: move it where you want it"
+        )
+
+
+class _FolderHandle:
+    """The output folder, held open, so that a partial file is found again if it is renamed.
+
+    Between the start and the end of a long transcode the user may rename or remove the output
+    folder. The temporary file then lives on under the new name, out of reach of its path: it
+    is removed through the folder's descriptor instead (``unlink`` relative to ``dir_fd``), and
+    the error names the folder as it was given.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.fd: int | None = None
+        if os.unlink in os.supports_dir_fd and hasattr(os, "O_DIRECTORY"):
+            with contextlib.suppress(OSError):
+                self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+
+    def __enter__(self) -> _FolderHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def moved(self) -> bool:
+        """Whether the folder's path no longer leads to the folder held open."""
+        if self.fd is None:
+            return not self.folder.is_dir()
+        try:
+            now, then = os.stat(self.folder), os.fstat(self.fd)
+        except OSError:
+            return True
+        return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
+    def remove(self, temp: Path) -> None:
+        """Delete ``temp``, wherever its folder has gone."""
+        if self.fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp.name, dir_fd=self.fd)
+        else:
+            temp.unlink(missing_ok=True)
+
+    def moved_message(self, output: Path) -> str:
+        return (
+            f"output folder {str(self.folder)!r} was renamed or removed while {str(output)!r} "
+            "was being written; the partial file was deleted: keep the folder in place and run "
+            "again"
         )
 
 
@@ -163,126 +216,3 @@ def _rename_no_replace(temp: Path, output: Path) -> bool:
     if code == errno.EEXIST:
         return False
     raise OSError(code, os.strerror(code), str(output))
-
-
-logger = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def native_stderr_to_log() -> Iterator[None]:
-    """Route what C libraries print on stderr (libpng, libjpeg, OpenCV) to the debug log.
-
-    Image codecs print their own complaints about damaged files straight to file descriptor 2,
-    which would put several cryptic lines before livethresh's one clear error.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded, some test runners)
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = capture.read().decode(errors="replace").strip()
-            if text:
-                logger.debug("image decoder said: %s", text)
-
-
-def read_gray(path: Path) -> np.ndarray:
-    """Read any image OpenCV decodes and return it as uint8 gray.
-
-    Raises:
-        InputNotFoundError: The path does not exist.
-        InputError: It is a directory, cannot be read, or is not a decodable image.
-    """
-    if not path.exists():
-        raise InputNotFoundError(f"input {str(path)!r} does not exist")
-    if path.is_dir():
-        raise InputError(f"input {str(path)!r} is a directory; give an image file")
-    try:
-        data = np.fromfile(path, np.uint8)
-    except OSError as exc:
-        raise InputError(f"cannot read input {str(path)!r}: {exc.strerror or exc}") from exc
-    with native_stderr_to_log():
-        try:
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        except cv2.error as exc:  # e.g. a damaged header claiming a huge size
-            logger.debug("imdecode refused %s: %s", path, exc)
-            image = None
-    if image is None:
-        raise InputError(
-            f"input {str(path)!r} is not an image OpenCV can decode "
-            "(png, jpg, tiff, bmp, webp, ...)"
-        )
-    _warn_other_pages(path, data)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
-#: The first bytes of a TIFF file (little- and big-endian): the format that holds pages.
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
-
-
-def _warn_other_pages(path: Path, data: np.ndarray) -> None:
-    """Say that only the first page of a multi-page TIFF (a scanned document) is read."""
-    if bytes(data[:4]) not in TIFF_MAGIC:
-        return
-    with native_stderr_to_log():
-        try:
-            pages = cv2.imcount(str(path))
-        except cv2.error:
-            return
-    if pages > 1:
-        logger.warning(
-            "%r has %d pages; only page 1 is binarized (split the others out first, e.g. "
-            "with tiffsplit)",
-            str(path),
-            pages,
-        )
-
-
-def write_image(
-    path: Path, image: np.ndarray, overwrite: bool = False, inputs: list[Path] | None = None
-) -> None:
-    """Write an image in the format named by ``path``'s extension, atomically.
-
-    Raises:
-        OutputError: The extension is not an image format, or the path breaks the output rules
-            of :func:`livethresh.files.check_output_path`.
-    """
-    if not path.suffix or not cv2.haveImageWriter(f"x{path.suffix}"):
-        raise OutputError(
-            f"cannot write images with extension {path.suffix or '(none)'!r}; "
-            "use .png, .jpg, .tif, .bmp or .webp"
-        )
-    check_output_path(path, inputs or [], overwrite)
-    ok, encoded = cv2.imencode(path.suffix, image)
-    if not ok:
-        raise OutputError(f"OpenCV could not encode {str(path)!r}")
-    try:
-        with atomic_output(path, overwrite) as temp:
-            encoded.tofile(temp)
-    except OSError as exc:
-        raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-
-
-def binarize_image(
-    input: Path, output: Path, config: ThresholdConfig, overwrite: bool = False
-) -> None:
-    """Binarize a still image file into a mask file, the way the seed article does.
-
-    Every core works on it (one band each). The output follows :func:`write_image`'s rules.
-
-    Raises:
-        InputError, InputNotFoundError: The input cannot be read as an image.
-        OutputError: The output cannot be written, or exists and ``overwrite`` is False.
-    """
-    gray = read_gray(input)
-    limit_opencv_threads()
-    with Binarizer(config, gray.shape, threads=available_cores()) as binarize:
-        write_image(output, binarize(gray), overwrite=overwrite, inputs=[input])

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from livethresh import Binarizer, ThresholdConfig
 from livethresh.cli import app
 from livethresh.errors import FrameShapeError, LivethreshError, OutputError
-from livethresh.files import binarize_image
+from livethresh.images import binarize_image
 from tests.conftest import document_frame
 
 runner = CliRunner()
@@ -90,3 +90,89 @@ def test_a_closed_binarizer_refuses_frames() -> None:
         binarizer(gray)
     with Binarizer(ThresholdConfig(), gray.shape) as fresh:
         assert np.array_equal(fresh(gray), first)
+
+
+# -- 11: messages ------------------------------------------------------------------------------
+
+
+def test_an_unsupported_image_extension_is_refused_up_front_in_one_line(
+    page: Path, tmp_path: Path
+) -> None:
+    """OpenCV has a GIF writer that cannot take a gray mask: refused before reading, quietly."""
+    result = invoke("image", page, tmp_path / "x.gif")
+    line = one_line(result)
+    assert "cannot write a gray mask as '.gif'; use .png" in line
+    assert "[ERROR" not in result.output and not (tmp_path / "x.gif").exists()
+    result = invoke("image", tmp_path / "missing.png", tmp_path / "x.gif")
+    assert "'.gif'" in one_line(result)  # the output is checked before the input is read
+
+
+def test_opencv_prints_nothing_of_its_own_in_a_real_process(page: Path, tmp_path: Path) -> None:
+    """OpenCV logs from C++ straight to fd 2, which only a real process shows."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    done = subprocess.run(
+        [sys.executable, "-m", "livethresh", "image", str(page), str(tmp_path / "x.gif")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "livethresh: error: cannot write a gray mask as '.gif'; use .png, .tif, .bmp, .webp or .pgm"
+    ]
+
+
+def test_a_preset_that_is_a_directory_says_so(page: Path, tmp_path: Path) -> None:
+    line = one_line(invoke("image", page, tmp_path / "m.png", "--preset", tmp_path))
+    assert f"preset {str(tmp_path)!r} is a directory" in line
+
+
+def test_a_url_is_not_mangled_and_not_supported_for_still_images(tmp_path: Path) -> None:
+    line = one_line(invoke("image", "http://127.0.0.1:9/page.png", tmp_path / "m.png"))
+    assert "'http://127.0.0.1:9/page.png' is a URL: still images are read from files only" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("udp://127.0.0.1:99999", "its port '99999' is not a number from 1 to 65535"),
+        ("udp://127.0.0.1:0", "its port 0 is not a port a stream can use"),
+        ("srt://127.0.0.1:x", "its port 'x'"),
+    ],
+)
+def test_an_invalid_stream_port_is_refused(tmp_path: Path, url: str, problem: str) -> None:
+    line = one_line(invoke("transcode", "testsrc2", url, "--frames", "2"))
+    assert f"invalid output URL {url!r}: {problem}" in line
+    line = one_line(invoke("bench", url, "--frames", "2"))
+    assert f"invalid input URL {url!r}" in line
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mkv"])
+def test_a_renamed_output_folder_leaves_no_partial_file_and_is_named(
+    tmp_path: Path, name: str
+) -> None:
+    from livethresh.transcode import transcode
+
+    folder, moved = tmp_path / "results", tmp_path / "elsewhere"
+    folder.mkdir()
+
+    def rename_once(frames: int) -> None:
+        if folder.exists():
+            folder.rename(moved)
+
+    with pytest.raises(OutputError) as caught:
+        transcode(
+            "testsrc2=size=64x48",
+            str(folder / name),
+            ThresholdConfig(),
+            max_frames=10,
+            on_progress=rename_once,
+            handle_signals=False,
+        )
+    assert f"output folder {str(folder)!r} was renamed or removed" in str(caught.value)
+    assert list(moved.iterdir()) == []

@@ -1,6 +1,5 @@
 """``livethresh image``: one still image in, one mask out."""
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -8,17 +7,18 @@ import typer
 from livethresh.cli import command, say
 from livethresh.cli.options import OverwriteOpt, threshold_options
 from livethresh.config import ThresholdConfig
-from livethresh.files import binarize_image
+from livethresh.images import binarize_image
 
 
 @command
 @threshold_options
 def image(
+    # Text, not Path: a Path would fold "http://" into "http:/" before the library sees it.
     input: Annotated[
-        Path, typer.Argument(help="Image to binarize: anything OpenCV reads.", show_default=False)
+        str, typer.Argument(help="Image to binarize: anything OpenCV reads.", show_default=False)
     ],
     output: Annotated[
-        Path,
+        str,
         typer.Argument(help="Mask to write; its extension picks the format.", show_default=False),
     ],
     overwrite: OverwriteOpt = False,

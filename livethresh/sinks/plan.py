@@ -11,6 +11,7 @@ import av
 
 from livethresh.errors import ConfigError, OutputError
 from livethresh.sinks.codecs import CODEC_TUNING, check_knobs, quiet_threaded_options
+from livethresh.sources.spec import url_problem
 
 #: Container (FFmpeg muxer) chosen by an output file's extension.
 CONTAINER_BY_EXTENSION = {
@@ -148,6 +149,9 @@ def container_format(target: str | Path | BinaryIO, format: str | None = None) -
                 f"unsupported output URL scheme {scheme!r}; use "
                 f"{', '.join(s + '://' for s in FORMAT_BY_SCHEME)} or a file path"
             )
+        problem = url_problem(text)
+        if problem:
+            raise OutputError(f"invalid output URL {text!r}: {problem}")
         return FORMAT_BY_SCHEME[scheme]
     suffix = Path(text).suffix.lower()
     if suffix not in CONTAINER_BY_EXTENSION:

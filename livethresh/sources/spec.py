@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from livethresh.errors import InputError
 from livethresh.frames import SourceKind
@@ -73,6 +74,27 @@ class SourceSpec:
     live: bool = False
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with a stream URL's address, or None: a port out of range, no host.
+
+    FFmpeg accepts ``udp://127.0.0.1:99999`` and sends to a port that cannot exist, so the
+    run would report success; inputs and outputs are both checked here.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port_text = parts.netloc.rpartition(":")[2]
+        return f"its port {port_text!r} is not a number from 1 to 65535"
+    if port == 0:
+        return "its port 0 is not a port a stream can use; give one from 1 to 65535"
+    if parts.scheme.lower() in LIVE_SCHEMES | {"http", "https"} and not parts.hostname:
+        if parts.scheme.lower() in ("udp", "rtp", "srt", "tcp") and port:
+            return None  # udp://:1234 listens on every interface
+        return "it names no host"
+    return None
+
+
 def parse_spec(
     spec: str,
     *,
@@ -102,6 +124,9 @@ def parse_spec(
         graph = spec.removeprefix("lavfi:")
         return SourceSpec(spec, SourceKind.LAVFI, _pattern_graph(graph, size, rate), "lavfi")
     if _URL.match(spec):
+        problem = url_problem(spec)
+        if problem:
+            raise InputError(f"invalid input URL {spec!r}: {problem}")
         scheme = spec.split(":", 1)[0].lower()
         return SourceSpec(spec, SourceKind.URL, spec, live=scheme in LIVE_SCHEMES)
     options = _camera_options(size, rate, input_format)
