@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,7 @@ def transcode(
     audio: bool = True,
     overwrite: bool = False,
     max_frames: int | None = None,
+    rate: float | Fraction | None = None,
     queue_size: int = DEFAULT_QUEUE_SIZE,
     decoder_threads: int = ENCODING_DECODER_THREADS,
     on_start: Callable[[StreamInfo], None] | None = None,
@@ -128,6 +130,8 @@ def transcode(
         audio: Copy the input's audio streams (False drops them).
         overwrite: Replace an existing output file, once the new one is complete.
         max_frames: Stop after this many frames (for tests and previews).
+        rate: Frame rate of an image sequence (``frames/%04d.png``; FFmpeg's 25 when None), or
+            to ask a camera or pattern for.
         queue_size: Slots per pipeline queue.
         decoder_threads: Threads of the video decoder.
         on_start: Called with the stream description once the input is open.
@@ -152,7 +156,7 @@ def transcode(
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
 
-    with open_source(input, live=False, decoder_threads=decoder_threads) as source:
+    with open_source(input, live=False, rate=rate, decoder_threads=decoder_threads) as source:
         if on_start is not None:
             on_start(source.info)
         if max_frames is None and source.spec.kind == "lavfi":

@@ -176,3 +176,55 @@ def test_a_renamed_output_folder_leaves_no_partial_file_and_is_named(
         )
     assert f"output folder {str(folder)!r} was renamed or removed" in str(caught.value)
     assert list(moved.iterdir()) == []
+
+
+# -- 12: image sequences -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def frames_folder(tmp_path: Path) -> Path:
+    """Twelve numbered PNG frames starting at 1, as exported by an editor."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for number in range(1, 13):
+        cv2.imwrite(str(folder / f"{number:04d}.png"), document_frame(48, 64, seed=number))
+    return folder
+
+
+@pytest.mark.parametrize(("pattern", "rate"), [("%04d.png", 10), ("*.png", None)])
+def test_an_image_sequence_transcodes_at_its_rate(
+    frames_folder: Path, tmp_path: Path, pattern: str, rate: int | None
+) -> None:
+    import json
+
+    import av
+
+    out = tmp_path / "out.mkv"
+    args = ["transcode", frames_folder / pattern, out, "--json"]
+    result = invoke(*args, *(["--rate", rate] if rate else []))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["frames"] == 12
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        times = [float(f.time) for f in container.decode(stream)]
+    step = 1 / (rate or 25)  # FFmpeg's default rate for a sequence
+    assert len(times) == 12
+    assert times == pytest.approx([i * step for i in range(12)], abs=1e-3)
+
+
+def test_bench_reads_an_image_sequence(frames_folder: Path) -> None:
+    result = invoke("bench", frames_folder / "%04d.png", "--rate", "5")
+    assert result.exit_code == 0, result.output
+    assert "64x48" in result.stdout and "5 fps" in result.stdout
+    assert "12 frames" in result.stdout
+
+
+def test_a_sequence_without_its_first_frame_is_a_clear_error(
+    frames_folder: Path, tmp_path: Path
+) -> None:
+    line = one_line(invoke("transcode", frames_folder / "%03d.png", tmp_path / "out.mkv"))
+    assert f"image sequence '{frames_folder}/%03d.png' has no first frame: none of " in line
+    assert f"{frames_folder}/000.png ... {frames_folder}/004.png exists" in line
+    line = one_line(invoke("bench", frames_folder / "*.jpg"))
+    assert "no file matches the image sequence" in line
+    assert not (tmp_path / "out.mkv").exists()

@@ -46,7 +46,8 @@ RateOpt = Annotated[
     typer.Option(
         "--rate",
         min=0.001,
-        help="Frames per second to ask a camera or pattern for.",
+        help="Frames per second to ask a camera or pattern for, or of an image sequence "
+        "such as frames/%04d.png (default 25, as FFmpeg's).",
         show_default=False,
         rich_help_panel=SOURCE_PANEL,
     ),

@@ -189,7 +189,14 @@ class TranscodeProgress:
     "Container, overriding the extension; for - : mpegts (default), matroska or yuv4mpegpipe."
 )
 def transcode(
-    input: Annotated[str, typer.Argument(help="Video file to binarize.", show_default=False)],
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="Video file, image sequence (frames/%04d.png, 'frames/*.png'), URL, camera "
+            "or lavfi pattern to binarize.",
+            show_default=False,
+        ),
+    ],
     output: Annotated[
         str,
         typer.Argument(
@@ -201,6 +208,7 @@ def transcode(
     no_audio: NoAudioOpt = False,
     overwrite: OverwriteOpt = False,
     frames: FramesOpt = None,
+    rate: RateOpt = None,
     json_output: JsonOpt = False,
     *,
     config: ThresholdConfig,
@@ -225,6 +233,7 @@ def transcode(
             audio=not no_audio,
             overwrite=overwrite,
             max_frames=frames,
+            rate=rate,
             on_start=progress.start if progress else None,
             on_progress=progress.update if progress else None,
         )

@@ -14,6 +14,8 @@ spec                           opened as
 ``dshow:video=Cam``            an explicit FFmpeg input device, ``FORMAT:TARGET``
 ``testsrc2``, ``testsrc2=...`` an FFmpeg lavfi pattern given by a known source name
 ``lavfi:GRAPH``                any lavfi filter graph, e.g. ``lavfi:mandelbrot=size=640x480``
+``frames/%04d.png``, ``*.png`` an image sequence (FFmpeg's image2), a file source at ``rate``
+                               frames per second (FFmpeg's default 25 without it)
 =============================  ==============================================================
 
 ``live=True`` plays a file or pattern at its native frame rate, as ``ffmpeg -re`` does, so it
@@ -30,7 +32,12 @@ from typing import Any, Protocol, runtime_checkable
 from livethresh.errors import InputNotFoundError
 from livethresh.frames import SourceKind, StreamInfo
 from livethresh.sources.pyav import DEFAULT_TIMEOUT, AVSource
-from livethresh.sources.spec import parse_size, parse_spec
+from livethresh.sources.spec import (
+    first_sequence_frame,
+    missing_sequence_message,
+    parse_size,
+    parse_spec,
+)
 
 __all__ = ["AVSource", "FrameSource", "SourceKind", "StreamInfo", "open_source", "parse_size"]
 
@@ -84,7 +91,7 @@ def open_source(
             ``ffmpeg -re``) and lets the pipeline drop stale frames. None decides by kind:
             cameras and streaming URLs are live, files and patterns are not.
         size: ``(width, height)``, or ``WIDTHxHEIGHT`` text, for cameras and patterns.
-        rate: Frames per second for cameras and patterns.
+        rate: Frames per second for cameras, patterns and image sequences.
         input_format: Camera pixel format or codec (``mjpeg``, ``yuyv422``...).
         timeout: Seconds to wait for a network stream to open, and for each read.
         decoder_threads: Codec threads (``thread_type="AUTO"``: frame and slice threading).
@@ -100,6 +107,9 @@ def open_source(
     if isinstance(size, str):
         size = parse_size(size)
     parsed = parse_spec(spec, size=size, rate=rate, input_format=input_format)
-    if parsed.kind is SourceKind.FILE and not Path(parsed.target).exists():
+    if parsed.format == "image2":
+        if first_sequence_frame(parsed) is None:
+            raise InputNotFoundError(missing_sequence_message(parsed))
+    elif parsed.kind is SourceKind.FILE and not Path(parsed.target).exists():
         raise InputNotFoundError(f"input {spec!r} does not exist: check the path")
     return AVSource(parsed, live=live, timeout=timeout, decoder_threads=decoder_threads)

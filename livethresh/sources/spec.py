@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob as globlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -106,9 +107,10 @@ def parse_spec(
 
     Args:
         spec: A path, URL, camera index or device path, ``FORMAT:TARGET`` device, lavfi source
-            name (``testsrc2=size=640x480``) or ``lavfi:GRAPH``.
+            name (``testsrc2=size=640x480``), ``lavfi:GRAPH``, or an image sequence
+            (``frames/%04d.png``, ``frames/*.png``) that is not itself an existing file.
         size: ``(width, height)`` to ask a camera or pattern for.
-        rate: Frames per second to ask a camera or pattern for.
+        rate: Frames per second to ask a camera or pattern for, or of an image sequence.
         input_format: Camera pixel format or codec, e.g. ``mjpeg`` or ``yuyv422``.
 
     Raises:
@@ -129,6 +131,9 @@ def parse_spec(
             raise InputError(f"invalid input URL {spec!r}: {problem}")
         scheme = spec.split(":", 1)[0].lower()
         return SourceSpec(spec, SourceKind.URL, spec, live=scheme in LIVE_SCHEMES)
+    sequence = _sequence_spec(spec, rate)
+    if sequence is not None:
+        return sequence
     options = _camera_options(size, rate, input_format)
     if device:
         fmt = "v4l2" if device.group(1) == "video4linux2" else device.group(1)
@@ -136,6 +141,65 @@ def parse_spec(
     if spec.isdigit() or re.fullmatch(r"/dev/video\d+", spec):
         return _camera_spec(spec, options)
     return SourceSpec(spec, SourceKind.FILE, spec)
+
+
+#: The frame number of an FFmpeg image-sequence pattern (``%d``, ``%04d``), as printf writes it.
+_SEQUENCE_NUMBER = re.compile(r"%(0?\d*)d")
+
+
+#: How many first numbers FFmpeg's image2 demuxer tries (its ``start_number_range``).
+SEQUENCE_START_RANGE = 5
+
+
+def is_sequence_pattern(spec: str) -> bool:
+    """Whether ``spec`` names image files by a number pattern (``%04d``) or a glob (``*``)."""
+    plain = spec.replace("%%", "")
+    return bool(_SEQUENCE_NUMBER.search(plain)) or any(c in spec for c in "*?[")
+
+
+def _sequence_spec(spec: str, rate: float | Fraction | None) -> SourceSpec | None:
+    """An image sequence read by FFmpeg's image2 demuxer, or None if ``spec`` is not one.
+
+    A path that exists is a file, even with ``%`` or ``*`` in its name. ``rate`` is the
+    sequence's frame rate; without it FFmpeg's default, 25 fps, applies.
+    """
+    if Path(spec).exists() or not is_sequence_pattern(spec):
+        return None
+    options = {"framerate": str(rate)} if rate is not None else {}
+    if not _SEQUENCE_NUMBER.search(spec.replace("%%", "")):
+        options["pattern_type"] = "glob"
+    return SourceSpec(spec, SourceKind.FILE, spec, "image2", options)
+
+
+def sequence_frame(pattern: str, number: int) -> str:
+    """The file name of frame ``number`` of a ``%04d`` pattern (``%%`` is a literal ``%``)."""
+    parts = pattern.split("%%")
+    filled = [_SEQUENCE_NUMBER.sub(lambda m: f"{number:{m[1] or ''}d}", part) for part in parts]
+    return "%".join(filled)
+
+
+def first_sequence_frame(spec: SourceSpec) -> Path | None:
+    """The first file of an image sequence, as FFmpeg would find it; None if there is none."""
+    if spec.options.get("pattern_type") == "glob":
+        matches = sorted(globlib.glob(spec.target))
+        return Path(matches[0]) if matches else None
+    for number in range(SEQUENCE_START_RANGE):
+        candidate = Path(sequence_frame(spec.target, number))
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_sequence_message(spec: SourceSpec) -> str:
+    """What to say when an image sequence has no first frame."""
+    if spec.options.get("pattern_type") == "glob":
+        return f"no file matches the image sequence {spec.name!r}: check the pattern"
+    first = sequence_frame(spec.target, 0)
+    last = sequence_frame(spec.target, SEQUENCE_START_RANGE - 1)
+    return (
+        f"image sequence {spec.name!r} has no first frame: none of {first} ... {last} exists "
+        "(a sequence must start at one of them); check the folder and the number of digits"
+    )
 
 
 def _pattern_graph(graph: str, size: tuple[int, int] | None, rate: float | Fraction | None) -> str:
