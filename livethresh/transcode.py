@@ -12,8 +12,10 @@ What it guarantees, on every exit path:
 * a run that ends before the first frame leaves no file; once frames are written, an error,
   Ctrl-C (SIGINT) or SIGTERM still finalizes the output (encoder flushed, trailer written) with
   every frame handed to the encoder, and the file is then put in place;
-* audio is interleaved as the video progresses: a second demuxer of the input reads audio
-  packets only up to the current video time, so nothing is buffered beyond a frame's worth.
+* audio is interleaved as the video progresses: audio packets are muxed only up to the
+  current video time. A file's audio is read by a second demuxer of its own; a stream's
+  (``udp://``, ``http://``, a pipe), which can be read only once, by the video's demuxer, which
+  keeps the audio packets until the encoder takes them.
 """
 
 from __future__ import annotations
@@ -122,8 +124,8 @@ def transcode(
     """Binarize every frame of ``input`` into ``output``, keeping timestamps and audio.
 
     Args:
-        input: A video file (or anything :func:`~livethresh.sources.open_source` reads; audio is
-            copied from files only).
+        input: A video file, or anything :func:`~livethresh.sources.open_source` reads (the
+            audio of files, network streams and pipes is carried).
         output: A file path, ``-`` for stdout, or a network URL.
         config: Threshold settings.
         settings: Encoder settings (the defaults of :class:`EncodeSettings` when None).
@@ -150,13 +152,17 @@ def transcode(
     settings = settings or EncodeSettings()
     plan = plan_encoding(output, settings)  # fail fast on bad settings, before any I/O
     to_file = is_file_target(output)
-    # Audio is read by a second demuxer: only a regular file can be opened twice (a FIFO or a
-    # device would block or lose the data).
+    # A regular file's audio is read by a second demuxer, so that audio never waits on the
+    # video decoder; anything else (a network stream, a FIFO, a device) can be read only once,
+    # so the source's own demuxer keeps its audio packets for the encoder.
     input_is_file = not is_network_url(input) and Path(input).is_file()
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
+    shared_audio = audio and not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
 
-    with open_source(input, live=False, rate=rate, decoder_threads=decoder_threads) as source:
+    with open_source(
+        input, live=False, rate=rate, decoder_threads=decoder_threads, audio=shared_audio
+    ) as source:
         if on_start is not None:
             on_start(source.info)
         if max_frames is None and source.spec.kind == "lavfi":
@@ -169,11 +175,12 @@ def transcode(
             )
         companion: AudioPassthrough | None = None
         notes: list[str] = []
-        if input_is_file and plan.format not in VIDEO_ONLY_FORMATS:
+        if plan.format not in VIDEO_ONLY_FORMATS and (input_is_file or source.audio_streams):
             # Subtitles and tags travel with the audio, so they come even with --no-audio.
-            companion = AudioPassthrough(input, plan.format, audio=audio)
+            reader = input if input_is_file else source
+            companion = AudioPassthrough(reader, plan.format, audio=audio)
             notes = companion.notes
-        elif audio and input_is_file:
+        elif audio and (input_is_file or source.has_audio):
             notes.append("dropped (the container holds video only)")
         try:
             return record(

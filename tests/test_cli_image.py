@@ -72,7 +72,7 @@ def test_output_format_follows_extension(photo, tmp_path):
         (["{text}", "{out}"], "not an image OpenCV can decode"),
         (["{empty}", "{out}"], "not an image OpenCV can decode"),
         (["{photo}", "{tmp}/no/such/dir/m.png"], "does not exist; create it first"),
-        (["{photo}", "{tmp}/m.xyz"], "cannot write images with extension '.xyz'"),
+        (["{photo}", "{tmp}/m.xyz"], "cannot write a gray mask as '.xyz'; use .png"),
         (["{photo}", "{out}", "--block-size", "4"], "invalid block_size 4"),
         (["{photo}", "{out}", "--blur", "2"], "invalid blur 2"),
         (["{photo}", "{out}", "--method", "magic"], "invalid method 'magic'"),

@@ -228,3 +228,85 @@ def test_a_sequence_without_its_first_frame_is_a_clear_error(
     line = one_line(invoke("bench", frames_folder / "*.jpg"))
     assert "no file matches the image sequence" in line
     assert not (tmp_path / "out.mkv").exists()
+
+
+# -- 3: audio from network sources -------------------------------------------------------------
+
+
+@pytest.fixture
+def http_folder(tmp_path: Path) -> Any:
+    """A plain HTTP server on 127.0.0.1 serving ``tmp_path/www`` (with Content-Length)."""
+    import functools
+    import http.server
+    import threading
+
+    folder = tmp_path / "www"
+    folder.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+def audio_times(path: Path) -> list[float]:
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return []
+        stream = container.streams.audio[0]
+        return [float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None]
+
+
+def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) -> None:
+    """An HTTP input is read once: its audio comes from the same demuxer as the video."""
+    import json
+
+    from tests.test_transcode import make_video
+
+    folder, base = http_folder
+    make_video(folder / "clip.ts", frames=45, audio="aac", fmt="mpegts")
+    out = tmp_path / "out.mkv"
+    result = invoke("transcode", f"{base}/clip.ts", out, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["frames"] == 45 and report["audio"] == ["#1 aac copied"]
+    times = audio_times(out)
+    # The whole 1.5 s of the tone, in order, not only what came with the first frame.
+    assert times == sorted(times) and len(times) > 60
+    assert max(times) - min(times) > 1.3
+
+
+def test_audio_of_a_fifo_is_carried(tmp_path: Path) -> None:
+    """A pipe, like a stream, can be read only once."""
+    import json
+    import os
+    import threading
+
+    from tests.test_transcode import make_video
+
+    data = make_video(tmp_path / "feed.ts", frames=30, audio="aac", fmt="mpegts").read_bytes()
+    fifo = tmp_path / "camera.ts"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as pipe:
+            pipe.write(data)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    out = tmp_path / "out.mkv"
+    result = invoke("transcode", fifo, out, "--json")
+    writer.join(10)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["audio"] == ["#1 aac copied"]
+    assert len(audio_times(out)) > 40

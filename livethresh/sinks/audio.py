@@ -13,7 +13,7 @@ dispositions (default, forced...) and the container's own tags are carried over.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -31,6 +31,8 @@ from livethresh.sinks.tracks import (
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
+
+    from livethresh.sources.pyav import AVSource
 
 
 log = logging.getLogger(__name__)
@@ -114,12 +116,16 @@ Track = CopiedTrack | ReencodedAudio | Any
 class AudioPassthrough:
     """Copies (or, where the container refuses the codec, re-encodes) the input's audio.
 
-    It reads the input through a demuxer of its own, so that the video source is untouched,
-    and muxes packets only up to the video time it is given: audio and video are interleaved
-    as the run progresses and memory stays flat. Subtitle streams travel the same way.
+    Packets come from one of two places. A regular file is read through a demuxer of its own,
+    so that the video source is untouched and audio never waits on it. A stream that can be
+    read only once (``udp://``, ``http://``, a pipe) is an open
+    :class:`~livethresh.sources.pyav.AVSource` opened with ``audio=True``, whose one demuxer
+    keeps the audio packets it reads beside the video. Either way packets are muxed only up to
+    the video time they are given: audio and video are interleaved as the run progresses and
+    memory stays flat. Subtitle streams travel the same way (from files).
 
     Args:
-        path: The input file.
+        input: The input file's path, or a source that keeps its audio packets.
         fmt: The output container, to decide copy or re-encode per stream.
         audio: Carry the audio streams (False: only subtitles and tags).
 
@@ -128,27 +134,38 @@ class AudioPassthrough:
         OutputError: An audio stream can be neither copied nor re-encoded into ``fmt``.
     """
 
-    def __init__(self, path: str, fmt: str, *, audio: bool = True) -> None:
-        try:
-            self._input: InputContainer | None = av.open(path)
-        except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"cannot read the audio of {path!r}: {exc}") from exc
-        self.tags = carried_tags(dict(self._input.metadata))
+    def __init__(self, input: str | AVSource, fmt: str, *, audio: bool = True) -> None:
+        self._input: InputContainer | None = None
+        if isinstance(input, str):
+            try:
+                self._input = av.open(input)
+            except (av.error.FFmpegError, OSError) as exc:
+                raise InputError(f"cannot read the audio of {input!r}: {exc}") from exc
+            audio_streams: list[Any] = list(self._input.streams.audio)
+            subtitles: Any = self._input.streams.subtitles
+            metadata = dict(self._input.metadata)
+        else:
+            audio_streams, subtitles, metadata = input.audio_streams, (), input.metadata
+        self.tags = carried_tags(metadata)
         self.tracks: list[Track] = []
         try:
             if audio and fmt not in VIDEO_ONLY_FORMATS:
-                self.tracks += [_plan_audio(stream, fmt) for stream in self._input.streams.audio]
-            self.tracks += plan_subtitles(self._input.streams.subtitles, fmt)
+                self.tracks += [_plan_audio(stream, fmt) for stream in audio_streams]
+            self.tracks += plan_subtitles(subtitles, fmt)
         except BaseException:
             self.close()
             raise
         #: What happens to each input audio stream, for the summary.
         self.notes = [t.note for t in self.tracks if t.source.type == "audio"]
         self._by_index = {t.source.index: t for t in self.tracks}
-        self._packets: Iterator[av.Packet[av.stream.Stream]] | None = None
+        #: The next packet of the carried streams, or None when there is none (yet).
+        self._next_packet: Callable[[], Any | None] | None = None
         self._pending: av.Packet[av.stream.Stream] | None = None
-        if self.tracks:
-            self._packets = self._input.demux([t.source for t in self.tracks])
+        if self.tracks and self._input is not None:
+            packets = self._input.demux([t.source for t in self.tracks])
+            self._next_packet = lambda: next(packets, None)
+        elif self.tracks and not isinstance(input, str):
+            self._next_packet = input.next_audio_packet
         else:
             self.close()  # nothing to read; the container's tags are kept already
 
@@ -179,12 +196,11 @@ class AudioPassthrough:
             track.set_origin(origin)
 
     def advance(self, container: OutputContainer, until: float) -> None:
-        """Mux packets whose input time is at or before ``until`` (seconds)."""
-        while self._packets is not None:
-            packet = self._pending or next(self._packets, None)
+        """Mux the packets read so far whose input time is at or before ``until`` (seconds)."""
+        while self._next_packet is not None:
+            packet = self._pending or self._next_packet()
             self._pending = None
             if packet is None:
-                self._packets = None
                 return
             when = packet.pts if packet.pts is not None else packet.dts
             if (
@@ -212,7 +228,7 @@ class AudioPassthrough:
 
     def close(self) -> None:
         """Release the input; safe to call more than once."""
-        self._packets = None
+        self._next_packet = None
         self._pending = None
         if self._input is not None:
             self._input.close()

@@ -82,6 +82,7 @@ def open_source(
     input_format: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     decoder_threads: int | None = None,
+    audio: bool = False,
 ) -> AVSource:
     """Open a video source of any kind (see the module docstring for the accepted specs).
 
@@ -96,6 +97,8 @@ def open_source(
         timeout: Seconds to wait for a network stream to open, and for each read.
         decoder_threads: Codec threads (``thread_type="AUTO"``: frame and slice threading).
             None picks :func:`default_decoder_threads`.
+        audio: Keep the audio packets of the same input for a reader
+            (:meth:`AVSource.next_audio_packet`), as ``transcode`` does for streams.
 
     Returns:
         An open source; use it as a context manager or call ``close()``.
@@ -112,4 +115,6 @@ def open_source(
             raise InputNotFoundError(missing_sequence_message(parsed))
     elif parsed.kind is SourceKind.FILE and not Path(parsed.target).exists():
         raise InputNotFoundError(f"input {spec!r} does not exist: check the path")
-    return AVSource(parsed, live=live, timeout=timeout, decoder_threads=decoder_threads)
+    return AVSource(
+        parsed, live=live, timeout=timeout, decoder_threads=decoder_threads, audio=audio
+    )

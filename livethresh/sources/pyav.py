@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -40,6 +41,11 @@ def default_decoder_threads(live: bool) -> int:
     return 1 if live else 0
 
 
+#: Audio packets a source keeps for its reader (about a minute of AAC at 48 kHz) before it
+#: drops the oldest: the pipeline's backpressure normally keeps this queue a frame's worth long.
+MAX_QUEUED_AUDIO_PACKETS = 3000
+
+
 #: Decoder threads of a file that is transcoded. Not FFmpeg's automatic count (3 on 2 cores),
 #: which ``bench`` uses: there the encoder needs a share of the cores, and each decoder thread
 #: holds frames.
@@ -52,6 +58,10 @@ class AVSource:
     The first frame is decoded when the source is opened, so that :attr:`info` holds the true
     size, pixel format and rotation (display-matrix side data only appears on frames) and so
     that a camera that cannot deliver fails at once, not in a thread.
+
+    With ``audio``, the audio packets of the same container are kept for a reader
+    (:meth:`next_audio_packet`) as the video is demuxed: the only way to carry the audio of a
+    stream that cannot be opened twice (udp, http, a pipe).
     """
 
     def __init__(
@@ -61,6 +71,7 @@ class AVSource:
         live: bool | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         decoder_threads: int | None = None,
+        audio: bool = False,
     ) -> None:
         self.spec = spec
         self._paced = bool(live) and spec.kind in (SourceKind.FILE, SourceKind.LAVFI)
@@ -87,6 +98,10 @@ class AVSource:
                 decoder_threads = default_decoder_threads(is_live)
             stream.codec_context.thread_count = max(0, decoder_threads)
             self._stream = stream
+            #: The input's audio streams whose packets are kept (none unless ``audio``).
+            self.audio_streams: list[Any] = list(self._container.streams.audio) if audio else []
+            self._audio: collections.deque[Any] = collections.deque()
+            self._audio_dropped = 0
             # The stream's nominal rate, known before the first frame (info comes after it):
             # FFmpeg's guess (av_guess_frame_rate), the rate ffmpeg gives its outputs. It is
             # the real 30 where the average of millisecond timestamps says 48000/1601.
@@ -170,9 +185,42 @@ class AVSource:
             failure_reason(exc),
         )
 
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The container's tags (title, ...)."""
+        return dict(self._container.metadata)
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the input holds an audio stream (kept or not)."""
+        return bool(self._container.streams.audio)
+
+    def next_audio_packet(self) -> Any | None:
+        """The oldest audio packet demuxed so far and not yet taken, or None. Thread-safe."""
+        try:
+            return self._audio.popleft()
+        except IndexError:
+            return None
+
+    def _keep_audio(self, packet: Any) -> None:
+        if packet.dts is None and not packet.size:
+            return  # the demuxer's end-of-stream marker, not data
+        if len(self._audio) >= MAX_QUEUED_AUDIO_PACKETS:
+            self._audio.popleft()
+            self._audio_dropped += 1
+            if self._audio_dropped == 1:
+                logger.warning(
+                    "%r: audio is read faster than it is written; dropping the oldest packets",
+                    self.spec.name,
+                )
+        self._audio.append(packet)
+
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
         """Demux and decode; when paced, wait before each packet until it is due."""
-        for packet in self._container.demux(self._stream):
+        for packet in self._container.demux([self._stream, *self.audio_streams]):
+            if packet.stream.index != self._stream.index:
+                self._keep_audio(packet)
+                continue
             if self._paced and packet.size:
                 self._wait_until(self._packet_time(packet))
             try:
