@@ -310,3 +310,70 @@ def test_audio_of_a_fifo_is_carried(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["audio"] == ["#1 aac copied"]
     assert len(audio_times(out)) > 40
+
+
+# -- 4: an HTTP source that hangs up -----------------------------------------------------------
+
+
+@pytest.fixture
+def framed_server(tmp_path: Path) -> Any:
+    """Serve an MPEG-TS clip once over HTTP, framed by Content-Length or chunks, whole or
+    hanging up halfway (between two chunks, as a killed server does)."""
+    import socket
+    import threading
+
+    from tests.test_transcode import make_video
+
+    data = make_video(tmp_path / "live.ts", frames=60, fmt="mpegts").read_bytes()
+    servers: list[socket.socket] = []
+
+    def start(framing: str, whole: bool) -> str:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(30)
+        servers.append(server)
+        body = data if whole else data[: len(data) // 2 // 1000 * 1000]
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(4096)
+                head = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\n"
+                if framing == "length":
+                    conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(data) + body)
+                    return
+                conn.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+                for start in range(0, len(body), 1000):
+                    chunk = body[start : start + 1000]
+                    conn.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                if whole:
+                    conn.sendall(b"0\r\n\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{server.getsockname()[1]}/live.ts"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_an_http_source_that_hangs_up_is_told_from_its_end(
+    framed_server: Any, tmp_path: Path, framing: str
+) -> None:
+    import json
+
+    from tests.test_transcode import video_frames
+
+    out = tmp_path / "whole.mkv"
+    result = invoke("transcode", framed_server(framing, True), out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["frames"] == 60 == len(video_frames(out))
+
+    out = tmp_path / "cut.mkv"
+    line = one_line(invoke("transcode", framed_server(framing, False), out))
+    expected = "a chunked response without its final chunk" if framing == "chunked" else " of "
+    assert "stopped after" in line and "the server hung up" in line and expected in line
+    kept = int(line.rsplit("the ", 1)[1].split()[0])
+    assert 0 < kept < 60 and len(video_frames(out)) == kept

@@ -14,6 +14,7 @@ import av
 
 from livethresh.errors import InputError, InputNotFoundError
 from livethresh.frames import SourceKind
+from livethresh.sources.http import HTTPReader, is_http
 from livethresh.sources.spec import SourceSpec
 
 
@@ -43,6 +44,29 @@ def open_container(spec: SourceSpec, timeout: float) -> Any:
         raise InputError(f"cannot open {spec.name!r}: {failure_reason(exc)}") from exc
     except ValueError as exc:  # an input format this FFmpeg build lacks
         raise InputError(f"cannot open {spec.name!r}: {exc}") from exc
+
+
+def open_reader(spec: SourceSpec, reader: HTTPReader) -> Any:
+    """Open what ``reader`` (an HTTP response read by Python) delivers as a container."""
+    try:
+        return av.open(reader, format=spec.format, options=dict(spec.options))
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"cannot open {spec.name!r}: {failure_reason(exc)}") from exc
+
+
+def open_http(spec: SourceSpec, timeout: float) -> HTTPReader | None:
+    """An HTTP reader for an ``http(s)://`` input, or None to let FFmpeg open it.
+
+    Raises:
+        InputError: The server cannot be reached or answers with an error.
+    """
+    if spec.kind is not SourceKind.URL or spec.format is not None or not is_http(spec.target):
+        return None
+    reader = HTTPReader(spec.target, timeout)
+    if reader.is_playlist:
+        reader.close()  # FFmpeg's HLS/DASH demuxers fetch the segments themselves
+        return None
+    return reader
 
 
 def unreadable_file_message(name: str, path: Path, exc: av.FFmpegError) -> str:

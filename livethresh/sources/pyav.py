@@ -14,7 +14,7 @@ import av
 
 from livethresh.errors import InputError
 from livethresh.frames import FALLBACK_RATE, SourceKind, StreamInfo, upright_rotation
-from livethresh.sources.container import failure_reason, open_container
+from livethresh.sources.container import failure_reason, open_container, open_http, open_reader
 from livethresh.sources.spec import SourceSpec
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,19 @@ class AVSource:
         #: Packets the decoder rejected as damaged; they are skipped and the run goes on.
         self.decode_errors = 0
         self._delivered = 0
-        self._container = open_container(spec, timeout)
+        # http(s) is read by Python, which tells a server that hangs up from the end of the
+        # stream (see livethresh.sources.http); everything else by FFmpeg.
+        self._reader = open_http(spec, timeout)
+        try:
+            self._container = (
+                open_container(spec, timeout)
+                if self._reader is None
+                else open_reader(spec, self._reader)
+            )
+        except BaseException:
+            if self._reader is not None:
+                self._reader.close()
+            raise
         try:
             if not self._container.streams.video:
                 what = "only audio" if self._container.streams.audio else "no video stream"
@@ -119,6 +131,8 @@ class AVSource:
             self.info = self._describe(first, is_live)
         except BaseException:
             self._container.close()
+            if self._reader is not None:
+                self._reader.close()
             raise
         self._closed = False
 
@@ -153,11 +167,14 @@ class AVSource:
         try:
             return next(self._decoded)
         except StopIteration:
+            failure = self._reader.failure if self._reader is not None else None
+            if failure is not None:  # an HTTP input that ended early, not at its end
+                raise InputError(self._read_failure(failure)) from failure
             return None
         except av.FFmpegError as exc:
             raise InputError(self._read_failure(exc)) from exc
 
-    def _read_failure(self, exc: av.FFmpegError) -> str:
+    def _read_failure(self, exc: Exception) -> str:
         """What to tell the user when reading stops with an error: what, after how much."""
         name, kind = self.spec.name, self.spec.kind
         reason = failure_reason(exc)
@@ -217,7 +234,16 @@ class AVSource:
 
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
         """Demux and decode; when paced, wait before each packet until it is due."""
-        for packet in self._container.demux([self._stream, *self.audio_streams]):
+        packets = self._container.demux([self._stream, *self.audio_streams])
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError:
+                # Reading stopped: the frames the decoder holds back were received whole.
+                yield from self._flush_decoder()
+                raise
             if packet.stream.index != self._stream.index:
                 self._keep_audio(packet)
                 continue
@@ -234,6 +260,12 @@ class AVSource:
                     # reordering all at once: give each its own time slot.
                     self._wait_until(frame.time)
                 yield frame
+
+    def _flush_decoder(self) -> list[av.VideoFrame]:
+        try:
+            return list(self._stream.codec_context.decode(None))
+        except av.FFmpegError:
+            return []
 
     def _packet_time(self, packet: Any) -> float:
         self._packets_read += 1
@@ -288,6 +320,8 @@ class AVSource:
             self._closed = True
             self._first = None
             self._container.close()
+            if self._reader is not None:
+                self._reader.close()
 
     def __enter__(self) -> AVSource:
         return self
