@@ -377,3 +377,42 @@ def test_an_http_source_that_hangs_up_is_told_from_its_end(
     assert "stopped after" in line and "the server hung up" in line and expected in line
     kept = int(line.rsplit("the ", 1)[1].split()[0])
     assert 0 < kept < 60 and len(video_frames(out)) == kept
+
+
+@pytest.mark.slow
+def test_audio_of_a_udp_stream_is_carried(tmp_path: Path) -> None:
+    """MPEG-TS with AAC sent over UDP on 127.0.0.1 as a live encoder would, paced over 2 s."""
+    import json
+    import socket
+    import threading
+    import time
+
+    from tests.test_transcode import make_video
+
+    data = make_video(tmp_path / "feed.ts", frames=60, audio="aac", fmt="mpegts").read_bytes()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free now; the reader binds it next
+    done = threading.Event()
+
+    def send() -> None:
+        time.sleep(0.5)  # the reader is listening by then
+        step = 1316  # 7 TS packets per datagram, as FFmpeg sends them
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for start in range(0, len(data), step):
+                if done.is_set():
+                    return
+                sender.sendto(data[start : start + step], ("127.0.0.1", port))
+                time.sleep(2.0 * step / len(data))
+
+    feeder = threading.Thread(target=send, daemon=True)
+    feeder.start()
+    out = tmp_path / "out.mkv"
+    try:
+        result = invoke("transcode", f"udp://127.0.0.1:{port}", out, "--frames", "20", "--json")
+    finally:
+        done.set()
+        feeder.join(10)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["audio"] == ["#1 aac copied"]
+    assert len(audio_times(out)) > 10
