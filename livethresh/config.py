@@ -35,19 +35,11 @@ METHODS = (
 
 T = TypeVar("T")
 
-# Bounds on the settings whose cost grows with their value, so that a typo (``--blur 10001``,
-# ``-b 10001``) is refused instead of running for hours. Measured per frame with one thread
-# (``cv2.setNumThreads(1)``) on the 2-core test machine at a load of about 3, 640x480 and 1920x1080
-# document frames, median of 3:
-#
-# * pre-blur (GaussianBlur, cost grows with the kernel): 7 -> 0.6 ms / 8 ms, 31 -> 2.6 / 23 ms,
-#   63 -> 13.6 / 57 ms, 127 -> 33 / 169 ms, 255 -> 154 ms, 1001 -> 1.2 s at 640x480, and
-#   10001 took 11 s. 63 keeps 1080p above 15 fps and is far wider than any useful denoising.
-# * the ``gaussian`` method's window (a Gaussian-weighted mean, cost grows with the window):
-#   11 -> 0.6 / 13 ms, 255 -> 21 / 315 ms, 1001 -> 103 / 1524 ms; 10001 ran at 1.8 fps.
-# * the other local methods use box filters or integral images, whose cost does not grow with
-#   the window: 1001 -> 1.3-8.6 ms, 2001 -> 2.2-14 ms at 640x480. Their bound is where a window
-#   stops being local on any usual frame (1001 rows is most of a 1080p frame).
+# Bounds on settings whose cost grows with their value, so that a typo (``--blur 10001``: 11 s
+# per 640x480 frame) is refused. Measured per frame, one thread, 640x480 / 1920x1080 (medians,
+# 2-core machine at load ~3; docs/what-happens-when.md has the table): blur 31 -> 2.6 / 23 ms,
+# 63 -> 14 / 57 ms, 127 -> 33 / 169 ms; the gaussian window 255 -> 21 / 315 ms, 1001 -> 103 /
+# 1524 ms; the other local methods (box filters, integral images) 1001 -> 1.3-8.6 ms at 640x480.
 
 #: Largest pre-blur kernel (``blur``).
 MAX_BLUR = 63

@@ -4,33 +4,33 @@ command or the public API, with media generated here."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
+import av
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 from livethresh import Binarizer, ThresholdConfig
-from livethresh.cli import app
 from livethresh.errors import FrameShapeError, LivethreshError, OutputError
 from livethresh.images import binarize_image
-from tests.conftest import document_frame
-
-runner = CliRunner()
-
-
-def invoke(*args: object) -> Any:
-    return runner.invoke(app, [str(a) for a in args])
+from livethresh.transcode import transcode
+from tests.helpers import assert_one_line, document_frame, invoke, make_video, video_frames
 
 
-def one_line(result: Any, code: int = 2) -> str:
-    """The rule for bad input: the exit code, one line on stderr, no traceback."""
-    assert result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    return str(lines[0])
+def one_line(result: Any) -> str:
+    """The rule for bad input (exit 2, one line, no traceback) on an in-process run."""
+    return assert_one_line(result.stderr, result.exit_code, 2)
 
 
 @pytest.fixture
@@ -109,9 +109,6 @@ def test_an_unsupported_image_extension_is_refused_up_front_in_one_line(
 
 def test_opencv_prints_nothing_of_its_own_in_a_real_process(page: Path, tmp_path: Path) -> None:
     """OpenCV logs from C++ straight to fd 2, which only a real process shows."""
-    import os
-    import subprocess
-    import sys
 
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     done = subprocess.run(
@@ -156,7 +153,6 @@ def test_an_invalid_stream_port_is_refused(tmp_path: Path, url: str, problem: st
 def test_a_renamed_output_folder_leaves_no_partial_file_and_is_named(
     tmp_path: Path, name: str
 ) -> None:
-    from livethresh.transcode import transcode
 
     folder, moved = tmp_path / "results", tmp_path / "elsewhere"
     folder.mkdir()
@@ -195,9 +191,6 @@ def frames_folder(tmp_path: Path) -> Path:
 def test_an_image_sequence_transcodes_at_its_rate(
     frames_folder: Path, tmp_path: Path, pattern: str, rate: int | None
 ) -> None:
-    import json
-
-    import av
 
     out = tmp_path / "out.mkv"
     args = ["transcode", frames_folder / pattern, out, "--json"]
@@ -236,9 +229,6 @@ def test_a_sequence_without_its_first_frame_is_a_clear_error(
 @pytest.fixture
 def http_folder(tmp_path: Path) -> Any:
     """A plain HTTP server on 127.0.0.1 serving ``tmp_path/www`` (with Content-Length)."""
-    import functools
-    import http.server
-    import threading
 
     folder = tmp_path / "www"
     folder.mkdir()
@@ -258,7 +248,6 @@ def http_folder(tmp_path: Path) -> Any:
 
 
 def audio_times(path: Path) -> list[float]:
-    import av
 
     with av.open(str(path)) as container:
         if not container.streams.audio:
@@ -269,9 +258,6 @@ def audio_times(path: Path) -> list[float]:
 
 def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) -> None:
     """An HTTP input is read once: its audio comes from the same demuxer as the video."""
-    import json
-
-    from tests.test_transcode import make_video
 
     folder, base = http_folder
     make_video(folder / "clip.ts", frames=45, audio="aac", fmt="mpegts")
@@ -288,11 +274,6 @@ def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) ->
 
 def test_audio_of_a_fifo_is_carried(tmp_path: Path) -> None:
     """A pipe, like a stream, can be read only once."""
-    import json
-    import os
-    import threading
-
-    from tests.test_transcode import make_video
 
     data = make_video(tmp_path / "feed.ts", frames=30, audio="aac", fmt="mpegts").read_bytes()
     fifo = tmp_path / "camera.ts"
@@ -319,10 +300,6 @@ def test_audio_of_a_fifo_is_carried(tmp_path: Path) -> None:
 def framed_server(tmp_path: Path) -> Any:
     """Serve an MPEG-TS clip once over HTTP, framed by Content-Length or chunks, whole or
     hanging up halfway (between two chunks, as a killed server does)."""
-    import socket
-    import threading
-
-    from tests.test_transcode import make_video
 
     data = make_video(tmp_path / "live.ts", frames=60, fmt="mpegts").read_bytes()
     servers: list[socket.socket] = []
@@ -362,9 +339,6 @@ def framed_server(tmp_path: Path) -> Any:
 def test_an_http_source_that_hangs_up_is_told_from_its_end(
     framed_server: Any, tmp_path: Path, framing: str
 ) -> None:
-    import json
-
-    from tests.test_transcode import video_frames
 
     out = tmp_path / "whole.mkv"
     result = invoke("transcode", framed_server(framing, True), out, "--json")
@@ -382,12 +356,6 @@ def test_an_http_source_that_hangs_up_is_told_from_its_end(
 @pytest.mark.slow
 def test_audio_of_a_udp_stream_is_carried(tmp_path: Path) -> None:
     """MPEG-TS with AAC sent over UDP on 127.0.0.1 as a live encoder would, paced over 2 s."""
-    import json
-    import socket
-    import threading
-    import time
-
-    from tests.test_transcode import make_video
 
     data = make_video(tmp_path / "feed.ts", frames=60, audio="aac", fmt="mpegts").read_bytes()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
