@@ -35,7 +35,7 @@ from livethresh.files import atomic_output, check_output_path
 from livethresh.pipeline import DEFAULT_QUEUE_SIZE, Pipeline
 from livethresh.signals import RunControl, stop_on_signals
 from livethresh.sinks import FrameSink, ProgressSink, TeeSink
-from livethresh.sinks.audio import VIDEO_ONLY_FORMATS, AudioPassthrough
+from livethresh.sinks.audio import VIDEO_ONLY_FORMATS, AudioPassthrough, carry_streams
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.sinks.plan import (
     EncodeSettings,
@@ -152,9 +152,7 @@ def transcode(
     settings = settings or EncodeSettings()
     plan = plan_encoding(output, settings)  # fail fast on bad settings, before any I/O
     to_file = is_file_target(output)
-    # A regular file's audio is read by a second demuxer, so that audio never waits on the
-    # video decoder; anything else (a network stream, a FIFO, a device) can be read only once,
-    # so the source's own demuxer keeps its audio packets for the encoder.
+    # A file's audio is read by a second demuxer; a stream or a pipe can be read only once.
     input_is_file = not is_network_url(input) and Path(input).is_file()
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
@@ -173,15 +171,7 @@ def transcode(
                 "or give max_frames=N",
                 input,
             )
-        companion: AudioPassthrough | None = None
-        notes: list[str] = []
-        if plan.format not in VIDEO_ONLY_FORMATS and (input_is_file or source.audio_streams):
-            # Subtitles and tags travel with the audio, so they come even with --no-audio.
-            reader = input if input_is_file else source
-            companion = AudioPassthrough(reader, plan.format, audio=audio)
-            notes = companion.notes
-        elif audio and (input_is_file or source.has_audio):
-            notes.append("dropped (the container holds video only)")
+        companion, notes = carry_streams(input if input_is_file else source, plan.format, audio)
         try:
             return record(
                 source,

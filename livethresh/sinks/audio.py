@@ -235,6 +235,29 @@ class AudioPassthrough:
             self._input = None
 
 
+def carry_streams(
+    input: str | AVSource, fmt: str, audio: bool
+) -> tuple[AudioPassthrough | None, list[str]]:
+    """The companion that carries an input's other streams into ``fmt``, and its notes.
+
+    Args:
+        input: A regular file's path, or a source opened with ``audio=True`` (a stream or a
+            pipe, which can be read only once).
+        fmt: The output container.
+        audio: Carry the audio (subtitles and tags of a file come even without it).
+
+    Returns:
+        The companion (None when nothing is carried), and one note per audio stream.
+    """
+    has_audio = isinstance(input, str) or input.has_audio
+    if fmt in VIDEO_ONLY_FORMATS:
+        return None, ["dropped (the container holds video only)"] if audio and has_audio else []
+    if isinstance(input, str) or input.audio_streams:
+        companion = AudioPassthrough(input, fmt, audio=audio)
+        return companion, companion.notes
+    return None, []
+
+
 def _plan_audio(stream: Any, fmt: str) -> Track:
     """Copy ``stream`` if ``fmt`` takes it, else re-encode it; refuse if neither works."""
     name = stream.codec_context.name

@@ -47,11 +47,17 @@ def open_container(spec: SourceSpec, timeout: float) -> Any:
 
 
 def open_reader(spec: SourceSpec, reader: HTTPReader) -> Any:
-    """Open what ``reader`` (an HTTP response read by Python) delivers as a container."""
+    """Open what ``reader`` (an HTTP response read by Python) delivers as a container.
+
+    Raises:
+        InputError: FFmpeg cannot make a video of it (``reader`` is then closed).
+    """
     try:
         return av.open(reader, format=spec.format, options=dict(spec.options))
     except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"cannot open {spec.name!r}: {failure_reason(exc)}") from exc
+        reader.close()
+        reason = failure_reason(reader.failure or exc)
+        raise InputError(f"cannot open {spec.name!r}: {reason}") from exc
 
 
 def open_http(spec: SourceSpec, timeout: float) -> HTTPReader | None:

@@ -79,19 +79,11 @@ class AVSource:
         #: Packets the decoder rejected as damaged; they are skipped and the run goes on.
         self.decode_errors = 0
         self._delivered = 0
-        # http(s) is read by Python, which tells a server that hangs up from the end of the
-        # stream (see livethresh.sources.http); everything else by FFmpeg.
+        # http(s) is read by Python, which tells a hang-up from the end (sources/http.py).
         self._reader = open_http(spec, timeout)
-        try:
-            self._container = (
-                open_container(spec, timeout)
-                if self._reader is None
-                else open_reader(spec, self._reader)
-            )
-        except BaseException:
-            if self._reader is not None:
-                self._reader.close()
-            raise
+        self._container = (
+            open_reader(spec, self._reader) if self._reader else open_container(spec, timeout)
+        )
         try:
             if not self._container.streams.video:
                 what = "only audio" if self._container.streams.audio else "no video stream"
