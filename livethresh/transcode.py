@@ -156,10 +156,9 @@ def transcode(
     input_is_file = not is_network_url(input) and Path(input).is_file()
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
-    shared_audio = audio and not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
-
+    keep = audio and not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
     with open_source(
-        input, live=False, rate=rate, decoder_threads=decoder_threads, audio=shared_audio
+        input, live=False, rate=rate, decoder_threads=decoder_threads, audio=keep
     ) as source:
         if on_start is not None:
             on_start(source.info)
