@@ -1,4 +1,4 @@
-"""Validated threshold settings, TOML presets, and the one place where they are layered.
+"""Validated threshold settings, and the one place where they are layered with presets.
 
 Every command and the library share :class:`ThresholdConfig`. Its defaults are the seed
 article's pipeline and are defined here only; presets and command-line options override them
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any, TypeVar
 
 from livethresh.errors import ConfigError
+from livethresh.presets import find_preset, load_toml, render_toml
 
 #: The thresholding methods, in the order help texts and tuning cycle through them. Each is a
 #: class in :mod:`livethresh.binarize` registered under this name; the names live here so that
@@ -223,47 +222,6 @@ def _reject(name: str, value: object, allowed: str) -> None:
     raise ConfigError(f"invalid {name} {value!r}: must be {allowed}")
 
 
-def preset_dirs() -> list[Path]:
-    """Folders searched for presets by name: the copy shipped in the package, then the repo's."""
-    here = Path(__file__).resolve().parent
-    return [d for d in (here / "configs", here.parent / "configs") if d.is_dir()]
-
-
-def iter_presets() -> Iterator[tuple[str, Path]]:
-    """Yield ``(name, path)`` for every preset found by name, first folder winning."""
-    seen: set[str] = set()
-    for folder in preset_dirs():
-        for path in sorted(folder.glob("*.toml")):
-            if path.stem not in seen:
-                seen.add(path.stem)
-                yield path.stem, path
-
-
-def find_preset(name_or_path: str) -> Path:
-    """Locate a preset given as a name (``article``) or as a path to a TOML file.
-
-    Raises:
-        ConfigError: Nothing of that name or path exists.
-    """
-    candidate = Path(name_or_path).expanduser()
-    looks_like_path = candidate.suffix == ".toml" or len(candidate.parts) > 1
-    if candidate.is_dir():
-        raise ConfigError(
-            f"preset {name_or_path!r} is a directory; give a preset's .toml file or a preset name"
-        )
-    if looks_like_path or candidate.is_file():
-        if candidate.is_file():
-            return candidate
-        raise ConfigError(f"preset file {name_or_path!r} does not exist")
-    for name, path in iter_presets():
-        if name == name_or_path:
-            return path
-    known = ", ".join(name for name, _ in iter_presets()) or "none found"
-    raise ConfigError(
-        f"unknown preset {name_or_path!r}: use one of {known}, or the path of a .toml file"
-    )
-
-
 def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
     """Read a preset's settings and description, checking its keys but not yet its values.
 
@@ -274,10 +232,7 @@ def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
         ConfigError: The preset is missing, is not valid TOML, or has unknown keys.
     """
     path = find_preset(name_or_path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read preset {str(path)!r}: {exc}") from exc
+    data = load_toml(path)
     unknown = sorted(set(data) - set(setting_names()) - PRESET_META_KEYS)
     if unknown:
         raise ConfigError(
@@ -342,20 +297,4 @@ def _check_names(settings: Mapping[str, Any]) -> None:
 
 def to_toml(config: ThresholdConfig, description: str = "") -> str:
     """Render settings as a preset file that :func:`load_preset` reads back unchanged."""
-    lines = [f"description = {_toml_value(description)}"] if description else []
-    # TOML has no null: an unset setting is left out, and reads back as unset.
-    lines += [
-        f"{key} = {_toml_value(value)}"
-        for key, value in config.to_dict().items()
-        if value is not None
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'
-    return repr(value)
+    return render_toml(config.to_dict(), description)

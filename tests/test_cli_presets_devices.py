@@ -10,7 +10,8 @@ import pytest
 from livethresh.binarize.binarizer import Binarizer
 from livethresh.binarize.opencv import article_reference as reference
 from livethresh.cli import app
-from livethresh.config import iter_presets, load_preset
+from livethresh.config import load_preset
+from livethresh.presets import iter_presets
 from livethresh.sources import devices
 from livethresh.synthetic import document_photo
 from tests.helpers import invoke

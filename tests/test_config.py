@@ -6,13 +6,13 @@ import pytest
 
 from livethresh.config import (
     ThresholdConfig,
-    iter_presets,
     load_preset,
     read_preset,
     resolve,
     to_toml,
 )
 from livethresh.errors import ConfigError
+from livethresh.presets import iter_presets
 
 
 @pytest.mark.parametrize(

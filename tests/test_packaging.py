@@ -72,9 +72,9 @@ def test_presets_load_by_name_from_an_installed_copy(wheel, tmp_path):
         timeout=300,
     )
     code = (
-        "import livethresh, livethresh.config as c; "
+        "import livethresh, livethresh.config as c, livethresh.presets as p; "
         "print(livethresh.__file__); print(c.load_preset('document').block_size); "
-        "print([str(d) for d in c.preset_dirs()])"
+        "print([str(d) for d in p.preset_dirs()])"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],

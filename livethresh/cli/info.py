@@ -7,7 +7,8 @@ import typer
 from rich.table import Table
 
 from livethresh.cli import command, console, say
-from livethresh.config import iter_presets, read_preset
+from livethresh.config import read_preset
+from livethresh.presets import iter_presets
 
 
 @command
