@@ -34,20 +34,10 @@ METHODS = (
 
 T = TypeVar("T")
 
-# Bounds on settings whose cost grows with their value, so that a typo (``--blur 10001``: 11 s
-# per 640x480 frame) is refused. Measured per frame, one thread, 640x480 / 1920x1080 (medians,
-# 2-core machine at load ~3; docs/what-happens-when.md has the table): blur 31 -> 2.6 / 23 ms,
-# 63 -> 14 / 57 ms, 127 -> 33 / 169 ms; the gaussian window 255 -> 21 / 315 ms, 1001 -> 103 /
-# 1524 ms; the other local methods (box filters, integral images) 1001 -> 1.3-8.6 ms at 640x480.
-
-#: Largest pre-blur kernel (``blur``).
-MAX_BLUR = 63
-
-#: Largest window (``block_size``) of the local methods.
-MAX_BLOCK_SIZE = 1001
-
-#: Largest window of the ``gaussian`` method, whose cost grows with it.
-MAX_GAUSSIAN_BLOCK_SIZE = 255
+#: Bounds on settings whose cost grows with them (``--blur 10001`` took 11 s per 640x480 frame):
+#: pre-blur, local window, and the window of ``gaussian``, whose cost grows with it. Measured in
+#: the table of docs/what-happens-when.md ("Settings whose cost explodes").
+MAX_BLUR, MAX_BLOCK_SIZE, MAX_GAUSSIAN_BLOCK_SIZE = 63, 1001, 255
 
 #: Keys a preset file may hold besides the threshold settings.
 PRESET_META_KEYS = frozenset({"description"})
@@ -146,21 +136,13 @@ class ThresholdConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             _reject("method", self.method, f"one of {', '.join(METHODS)}")
-        if not _is_int(self.block_size) or self.block_size < 3 or self.block_size % 2 == 0:
-            _reject("block_size", self.block_size, f"an odd integer from 3 to {MAX_BLOCK_SIZE}")
-        if self.method == "gaussian" and self.block_size > MAX_GAUSSIAN_BLOCK_SIZE:
+        gaussian = self.method == "gaussian"
+        limit = MAX_GAUSSIAN_BLOCK_SIZE if gaussian else MAX_BLOCK_SIZE
+        size = self.block_size
+        if not _is_int(size) or not 3 <= size <= limit or size % 2 == 0:
+            why = f" with gaussian, whose cost grows with it (the others: {MAX_BLOCK_SIZE})"
             _reject(
-                "block_size",
-                self.block_size,
-                f"at most {MAX_GAUSSIAN_BLOCK_SIZE} with the gaussian method, whose cost grows "
-                "with the window (mean, sauvola and the others take up to "
-                f"{MAX_BLOCK_SIZE} at no extra cost)",
-            )
-        if self.block_size > MAX_BLOCK_SIZE:
-            _reject(
-                "block_size",
-                self.block_size,
-                f"at most {MAX_BLOCK_SIZE}, where a window stops being local",
+                "block_size", size, f"an odd integer from 3 to {limit}{why if gaussian else ''}"
             )
         if not _is_real(self.c):
             _reject("c", self.c, "a finite number")
@@ -168,12 +150,9 @@ class ThresholdConfig:
             _reject("invert", self.invert, "true or false")
         if not _is_real(self.threshold) or not 0 <= self.threshold <= 255:
             _reject("threshold", self.threshold, "a number from 0 to 255")
-        if (
-            not _is_int(self.blur)
-            or not 0 <= self.blur <= MAX_BLUR
-            or (self.blur and self.blur % 2 == 0)
-        ):
-            _reject("blur", self.blur, f"0 (no blur) or an odd integer from 1 to {MAX_BLUR}")
+        blur = self.blur
+        if not _is_int(blur) or not 0 <= blur <= MAX_BLUR or (blur and blur % 2 == 0):
+            _reject("blur", blur, f"0 (no blur) or an odd integer from 1 to {MAX_BLUR}")
         if self.k is not None and (not _is_real(self.k) or not -1 <= self.k <= 1):
             _reject("k", self.k, "a number from -1 to 1, or unset for the method's default")
         if self.r is not None and (not _is_real(self.r) or self.r <= 0):
