@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import av
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from harness import Sample, machine, median, rotating_rounds  # noqa: E402
 
 from livethresh.batch.local import default_jobs, run_local  # noqa: E402
 from livethresh.batch.task import FileJob  # noqa: E402
@@ -65,10 +66,15 @@ def make_clips(folder: Path, count: int, seconds: float, size: str) -> list[Path
     return clips
 
 
-def timed(run: Callable[[], None]) -> float:
-    started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
+def timed(run: Callable[[], object]) -> Callable[[], Sample]:
+    """A variant for :func:`harness.rotating_rounds`: its wall time in seconds."""
+
+    def sample() -> Sample:
+        started = time.perf_counter()
+        run()
+        return {"wall_s": time.perf_counter() - started}
+
+    return sample
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> None:
@@ -79,6 +85,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> None:
 
 
 def fresh(folder: Path) -> Path:
+    """An empty folder, so that no variant skips a finished output."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return folder
@@ -86,62 +93,57 @@ def fresh(folder: Path) -> Path:
 
 def headline(
     clips: list[Path], work: Path, rounds: int, ray_address: str | None, env: dict[str, str]
-) -> dict[str, list[float]]:
-    """Shell loop, batch (local), and batch on Ray: each a fresh output folder per round."""
+) -> dict[str, list[Sample]]:
+    """Shell loop, batch (local), and batch on Ray: each into a fresh output folder."""
     loop = "; ".join(
         f'"{sys.executable}" -m livethresh transcode "{clip}" "{work}/shell/{clip.name}" '
         "2>/dev/null || exit 1"
         for clip in clips
     )
-    variants: dict[str, Callable[[], None]] = {
-        "shell": lambda: subprocess.run(["sh", "-c", loop], check=True, env=env),
-        "batch": lambda: cli("batch", str(clips[0].parent), "-o", f"{work}/batch", env=env),
-    }
-    if ray_address:
-        variants["ray"] = lambda: cli(
-            "batch",
-            str(clips[0].parent),
-            "-o",
-            f"{work}/ray",
-            "--ray-address",
-            ray_address,
-            env=env,
+
+    def shell() -> None:
+        fresh(work / "shell")
+        subprocess.run(["sh", "-c", loop], check=True, env=env)
+
+    def batch(*extra: str) -> Callable[[], None]:
+        name = "ray" if extra else "batch"
+        return lambda: cli(
+            "batch", str(clips[0].parent), "-o", str(fresh(work / name)), *extra, env=env
         )
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    for round_index in range(rounds):
-        names = list(variants)
-        names = names[round_index % len(names) :] + names[: round_index % len(names)]
-        for name in names:
-            fresh(work / name)
-            times[name].append(timed(variants[name]))
-    return times
+
+    variants = {"shell": timed(shell), "batch": timed(batch())}
+    if ray_address:
+        variants["ray"] = timed(batch("--ray-address", ray_address))
+    return rotating_rounds(variants, rounds, progress=False)
 
 
-def tuning(clips: list[Path], work: Path, rounds: int) -> dict[str, list[float]]:
+def tuning(clips: list[Path], work: Path, rounds: int) -> dict[str, list[Sample]]:
     """The process pool in process: workers x decoder threads per transcode."""
     config, settings = ThresholdConfig(), EncodeSettings()
-    variants = [(workers, threads) for workers in (1, 2, 3, 4) for threads in (1, 2)]
-    times: dict[str, list[float]] = {f"jobs={w} decoder_threads={t}": [] for w, t in variants}
-    for round_index in range(rounds):
-        shift = round_index % len(variants)
-        for workers, threads in variants[shift:] + variants[:shift]:
+
+    def pool(workers: int, threads: int) -> Callable[[], None]:
+        def run() -> None:
             out = fresh(work / "tuning")
             jobs = [
                 FileJob(str(c), str(out / c.name), config, settings, decoder_threads=threads)
                 for c in clips
             ]
-            times[f"jobs={workers} decoder_threads={threads}"].append(
-                timed(lambda j=jobs, w=workers: run_local(j, lambda _: None, workers=w))
-            )
-    return times
+            run_local(jobs, lambda _: None, workers=workers)
+
+        return run
+
+    variants = {
+        f"jobs={w} decoder_threads={t}": timed(pool(w, t)) for w in (1, 2, 3, 4) for t in (1, 2)
+    }
+    return rotating_rounds(variants, rounds, progress=False)
 
 
-def show(title: str, times: dict[str, list[float]], baseline: str) -> None:
-    base = statistics.median(times[baseline])
-    print(f"\n{title} (medians of {len(times[baseline])} rounds; ratio = {baseline} / variant)")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"  {name:28} {median:7.2f} s  (min {min(values):6.2f})  x{base / median:5.2f}")
+def show(title: str, samples: dict[str, list[Sample]], baseline: str) -> dict[str, float]:
+    medians = {name: median(values, "wall_s") for name, values in samples.items()}
+    print(f"\n{title} (medians of {len(samples[baseline])} rounds; ratio = {baseline} / variant)")
+    for name, value in medians.items():
+        print(f"  {name:28} {value:7.2f} s  x{medians[baseline] / value:5.2f}")
+    return medians
 
 
 def main() -> None:
@@ -156,10 +158,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench_batch"))
     try:
         clips = make_clips(work / "clips", args.clips, args.seconds, args.size)
-        print(
-            f"{args.clips} clips of {args.seconds} s {args.size}; {default_jobs()} cores; "
-            f"load before: {os.getloadavg()[0]:.2f}"
-        )
+        print(f"{args.clips} clips of {args.seconds} s {args.size}; {machine()}")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         if args.no_ray:
             times = headline(clips, work, args.rounds, None, env)
@@ -170,9 +169,9 @@ def main() -> None:
             with local_cluster(nodes=1, cpus=default_jobs()) as (address, ray_env):
                 print(f"single-node Ray cluster up in {time.perf_counter() - started:.1f} s")
                 times = headline(clips, work, args.rounds, address, ray_env)
-        show("whole command, wall time", times, "shell")
-        if "ray" in times:
-            overhead = statistics.median(times["ray"]) - statistics.median(times["batch"])
+        medians = show("whole command, wall time", times, "shell")
+        if "ray" in medians:
+            overhead = medians["ray"] - medians["batch"]
             print(f"  Ray overhead over the local engine: {overhead:+.2f} s per batch")
         if not args.no_tuning:
             show(
@@ -180,7 +179,7 @@ def main() -> None:
                 tuning(clips, work, args.rounds),
                 "jobs=1 decoder_threads=2",
             )
-        print(f"load after: {os.getloadavg()[0]:.2f}")
+        print(f"after: {machine()}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -67,8 +67,7 @@ def local_cluster(nodes: int = 2, cpus: int = 1) -> Iterator[tuple[str, dict[str
                 args += ["--temp-dir", str(temp), "--ray-client-server-port", str(free_port())]
             else:
                 args += ["--address", address]
-            log = temp.with_name(f"{temp.name}.node{index}.log")
-            with open(log, "wb") as out:
+            with open(temp.with_name(f"{temp.name}.node{index}.log"), "wb") as out:
                 started.append(
                     subprocess.Popen(
                         [RAY, "start", "--block", "--disable-usage-stats", *args],
@@ -78,56 +77,68 @@ def local_cluster(nodes: int = 2, cpus: int = 1) -> Iterator[tuple[str, dict[str
                         start_new_session=True,
                     )
                 )
-            _wait_for_nodes(address, index + 1, started[-1], env, log)
+            if index == 0:  # the other nodes need the head's GCS to join
+                _wait_for_port("127.0.0.2", port, started[0])
+        _wait_for_nodes(address, nodes, started, env)
         yield address, env
     finally:
-        for process in reversed(started):
-            _stop(process)
+        _stop(started)
         _kill_leftovers(str(temp))
         shutil.rmtree(temp, ignore_errors=True)
         for log in temp.parent.glob(f"{temp.name}.node*.log"):
             log.unlink(missing_ok=True)
 
 
-def _wait_for_nodes(
-    address: str, count: int, process: subprocess.Popen[bytes], env: dict[str, str], log: Path
-) -> None:
-    probe = (
-        "import sys, ray; ray.init(address=sys.argv[1], logging_level='ERROR'); "
-        "print(sum(node['Alive'] for node in ray.nodes()))"
-    )
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"ray start exited with {process.returncode}: {log.read_text()}")
-        try:
-            out = subprocess.run(
-                [sys.executable, "-c", probe, address],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=30,
-            ).stdout.strip()
-        except subprocess.TimeoutExpired:
-            out = ""
-        if out.isdigit() and int(out) >= count:
-            return
-        time.sleep(0.3)
-    raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {START_TIMEOUT} s")
+            raise RuntimeError(f"ray start --head exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"the Ray head did not listen on {host}:{port} in {START_TIMEOUT} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a node: SIGTERM to its session, then SIGKILL if it is still draining."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(STOP_GRACE)
-    except subprocess.TimeoutExpired:
+def _wait_for_nodes(
+    address: str, count: int, processes: list[subprocess.Popen[bytes]], env: dict[str, str]
+) -> None:
+    """Wait until ``count`` nodes are alive, asked by one driver that polls the cluster."""
+    probe = (
+        "import sys, time, ray\n"
+        "ray.init(address=sys.argv[1], logging_level='ERROR')\n"
+        "deadline = time.monotonic() + float(sys.argv[3])\n"
+        "while sum(n['Alive'] for n in ray.nodes()) < int(sys.argv[2]):\n"
+        "    if time.monotonic() > deadline:\n"
+        "        sys.exit(1)\n"
+        "    time.sleep(0.2)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, address, str(count), str(START_TIMEOUT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=START_TIMEOUT + 30,
+    )
+    if result.returncode != 0 or any(p.poll() is not None for p in processes):
+        raise RuntimeError(f"the Ray cluster did not reach {count} nodes: {result.stderr[-2000:]}")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop the nodes: SIGTERM to each one's session, SIGKILL to those still draining after
+    :data:`STOP_GRACE` seconds (a test cluster has nothing to drain)."""
+    for process in processes:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
 
 
 def _kill_leftovers(token: str) -> None:

@@ -207,6 +207,26 @@ def test_verbose_prints_one_line_per_file(archive: Path, tmp_path: Path) -> None
     assert lines[-1].startswith("batch: 2 done, 1 failed of 3 files")
 
 
+def test_on_a_terminal_one_bar_counts_files_and_frames(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    import livethresh.cli.batch as batch_cli
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, color_system=None, width=120)
+    monkeypatch.setattr(batch_cli, "err_console", terminal)
+    result = invoke(archive / "sub", "-o", tmp_path, "-v")
+    assert result.exit_code == 2
+    shown = screen.getvalue()
+    assert "batch" in shown and "3/3 files" in shown and " fps" in shown
+    assert "done " in shown and "failed " in shown  # --verbose lines printed above the bar
+    assert result.stderr.splitlines()[-1].startswith("batch: 2 done, 1 failed of 3 files")
+
+
 def test_bad_settings_and_collisions_stop_before_any_file(archive: Path, tmp_path: Path) -> None:
     bad_codec = invoke(archive, "-o", tmp_path / "o1", "--codec", "nope")
     assert bad_codec.exit_code == 2
