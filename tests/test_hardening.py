@@ -136,6 +136,8 @@ def test_a_preset_that_is_a_directory_says_so(page: Path, tmp_path: Path) -> Non
 def test_a_url_is_not_mangled_and_not_supported_for_still_images(tmp_path: Path) -> None:
     line = one_line(invoke("image", "http://127.0.0.1:9/page.png", tmp_path / "m.png"))
     assert "'http://127.0.0.1:9/page.png' is a URL: still images are read from files only" in line
+    line = one_line(invoke("image", tmp_path / "page.png", "http://127.0.0.1:9/m.png"))
+    assert "output 'http://127.0.0.1:9/m.png' is a URL: still images are written to files" in line
 
 
 @pytest.mark.parametrize(

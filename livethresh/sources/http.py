@@ -20,8 +20,10 @@ frame received is delivered: ``'URL' stopped after N frames: ...`` (exit code 2 
 line).
 
 Playlists (HLS ``.m3u8``, DASH ``.mpd``) are left to FFmpeg, which fetches their segments
-itself. As with FFmpeg's own client, an input is seekable (an MP4 with its index at the end)
-when the server takes byte ranges.
+itself. Unlike FFmpeg's client, ``https`` certificates are verified (Python's defaults), and
+proxies come from the usual ``http_proxy``/``https_proxy`` variables. As with FFmpeg's
+client, an input is seekable (an MP4 with its index at the end) when the server takes byte
+ranges.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ PLAYLIST_TYPES = frozenset(
         "application/dash+xml",
     }
 )
+
+#: How livethresh introduces itself (some servers refuse Python's default agent).
+USER_AGENT = "livethresh (Lavf-compatible)"
 
 #: Path endings of playlists, recognised before any request.
 PLAYLIST_SUFFIXES = (".m3u8", ".m3u", ".mpd")
@@ -95,7 +100,7 @@ class HTTPReader(io.RawIOBase):
         self.failure: OSError | None = None
 
     def _request(self, offset: int) -> http.client.HTTPResponse:
-        request = urllib.request.Request(self.url)
+        request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT})
         if offset:
             request.add_header("Range", f"bytes={offset}-")
         try:
