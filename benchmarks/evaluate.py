@@ -1,8 +1,14 @@
-"""Quality of every livethresh method on synthetic degraded documents, with a grid search.
+"""Quality of livethresh's presets and methods on real and synthetic pages, beside DoxaPy's.
 
-The data are :func:`livethresh.synthetic.degraded_document` pages: six degradations (uneven
-light, cast shadow, blur, noise, low contrast, bleed-through), three levels each, two pages per
-level, 600x800, all with exact ground truth. Each method is scored with the DIBCO measures
+By default, one table puts every preset and method side by side with Otsu and DoxaPy's
+Sauvola, Wolf, NICK, ISauvola, Gatos and Su (``benchmarks/quality.py``), on real pages with
+ground truth (the shared DIBCO 2011 printed tuning pages when present, and any ``--real DIR``)
+and on the synthetic pages below: F-measure per real page, then mean F, worst F, PSNR and DRD
+on each set. ``--grid`` runs the grid search instead.
+
+The synthetic data are :func:`livethresh.synthetic.degraded_document` pages: six degradations
+(uneven light, cast shadow, blur, noise, low contrast, bleed-through), three levels each, two
+pages per level, 600x800, all with exact ground truth. Each method is scored with the DIBCO measures
 (F-measure, PSNR, DRD; :mod:`livethresh.metrics`).
 
 The grid search has two parts. The window (``block_size``) and the pre-blur are settings of the
@@ -10,7 +16,8 @@ scene, shared by all local methods, so each is searched for every method. A meth
 parameters (k, R, p, q, t; C for mean and gaussian; the threshold of fixed) are then searched
 as well, and the report says how far the method's defaults land from its best. Run::
 
-    python benchmarks/evaluate.py [--pages 2] [--json] [--page-example docs/page.png]
+    python benchmarks/evaluate.py [--real DIR]... [--per-page] [--pages 2] [--json]
+    python benchmarks/evaluate.py --grid [--pages 2] [--json] [--page-example docs/page.png]
 
 Everything is deterministic: rerunning gives the same numbers.
 """
@@ -28,9 +35,20 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import quality
 
 from livethresh import Binarizer, ThresholdConfig, available_methods
-from livethresh.metrics import Scores, ink_of, mean_scores, score
+from livethresh.metrics import (
+    Scores,
+    TruthPage,
+    ink_of,
+    mean_scores,
+    score,
+    truth_pages,
+    tuning_pages_folder,
+)
 from livethresh.synthetic import DEGRADATIONS, degraded_document
 
 WINDOWS = [11, 15, 25, 35, 51]
@@ -213,9 +231,49 @@ def print_tables(results: dict[str, dict[str, Any]]) -> None:
     )
 
 
+def compare(args: argparse.Namespace) -> None:
+    """The side-by-side table on the real pages and the synthetic ones (``quality.py``)."""
+    folders = args.real if args.real is not None else [tuning_pages_folder()]
+    real = [page for folder in folders if folder for page in truth_pages(folder)]
+    synthetic = [TruthPage(kind, gray, truth) for kind, gray, truth in dataset(args.pages)]
+    table = quality.evaluate(quality.contenders(), real, synthetic)
+    if args.json:
+        rows = {
+            name: {
+                "real": {p.name: vars(s) for p, s in zip(real, row.real, strict=True)},
+                "real_mean": vars(row.real_mean) if real else None,
+                "synthetic": vars(row.synthetic) if row.synthetic else None,
+            }
+            for name, row in table.items()
+        }
+        print(json.dumps(rows, indent=2, default=float))
+        return
+    where = ", ".join(str(f) for f in folders if f) or "none found"
+    print(
+        f"Real pages: {len(real)} from {where}; synthetic pages: {len(synthetic)} "
+        "(6 degradations x 3 levels). F-measure in %, text = foreground; PSNR in dB; DRD "
+        "(lower is better). Each page binarized on its own, as a still image."
+    )
+    quality.print_table(table, real)
+    if args.per_page and real:
+        print()
+        quality.print_per_page(table, real)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=2, help="pages per degradation and level")
+    parser.add_argument(
+        "--real",
+        type=Path,
+        action="append",
+        help="folder of real pages with ground truth (NAME.png + NAME_gt.png); repeatable. "
+        "Default: the shared DIBCO 2011 tuning pages, when present",
+    )
+    parser.add_argument("--per-page", action="store_true", help="also F, PSNR, DRD per page")
+    parser.add_argument(
+        "--grid", action="store_true", help="the grid search on synthetic pages instead"
+    )
     parser.add_argument("--methods", nargs="*", default=available_methods())
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
@@ -225,6 +283,9 @@ def main() -> None:
     cv2.setNumThreads(1)
     if args.page_example:
         page_example(args.page_example)
+    if not args.grid:
+        compare(args)
+        return
     data = dataset(args.pages)
     results = {method: search(method, data) for method in args.methods}
     if args.json:

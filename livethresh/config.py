@@ -11,7 +11,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from livethresh.errors import ConfigError
 from livethresh.presets import find_preset, load_toml, render_toml
@@ -30,6 +30,7 @@ METHODS = (
     "nick",
     "bradley",
     "phansalkar",
+    "su",
 )
 
 T = TypeVar("T")
@@ -83,6 +84,11 @@ class ThresholdConfig:
             noisy camera still flickers (noise then reads as motion); lower it to let fainter
             motion through at once. 6 suits blur 3 to 9 up to noise sigma 8 (sigma 12 with
             blur 7 and more); ``benchmarks/bench_stability.py`` measured it.
+        min_edges: Su's N_min, edge pixels a window must hold for text; None: the window's side.
+        despeckle: Remove components (ink or holes) under this many pixels; 0: none; ``"auto"``:
+            a quarter of the squared stroke width (:mod:`livethresh.binarize.scale`).
+        auto_scale: Derive the window from the stroke width measured on the frame, smoothed on
+            video; ``block_size`` is then only the fallback while no text has been seen.
     """
 
     method: str = setting("gaussian", "--method", "-m", help="Thresholding method:")
@@ -132,6 +138,15 @@ class ThresholdConfig:
         help="With --stabilize: mean change of an 8x8 block (gray levels, after the blur) that "
         "counts as motion, 1 to 64; raise it if a noisy camera still flickers.",
     )
+    min_edges: int | None = setting(
+        None, "--min-edges", help="Su: edge pixels the window must hold, >= 1; unset, its side."
+    )
+    despeckle: int | str = setting(
+        0, "--despeckle", help="Remove specks (ink or holes) under AREA px; auto; 0 or off: none."
+    )
+    auto_scale: bool = setting(
+        False, "--auto-scale/--fixed-scale", help="Window from the measured stroke width."
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -166,6 +181,11 @@ class ThresholdConfig:
             _reject("stabilize", self.stabilize, "true or false")
         if not _is_real(self.stabilize_gate) or not 1 <= self.stabilize_gate <= 64:
             _reject("stabilize_gate", self.stabilize_gate, "a number of gray levels from 1 to 64")
+        if self.min_edges is not None and (not _is_int(self.min_edges) or self.min_edges < 1):
+            _reject("min_edges", self.min_edges, "an integer >= 1, or unset for the window's side")
+        object.__setattr__(self, "despeckle", _despeckle_area(self.despeckle))
+        if not isinstance(self.auto_scale, bool):
+            _reject("auto_scale", self.auto_scale, "true or false")
         # Normalise numbers that TOML or a caller may give as int, so equal configs compare equal.
         for name in ("c", "threshold", "k", "r", "p", "q", "t", "stabilize_gate"):
             if getattr(self, name) is not None:
@@ -197,8 +217,21 @@ def _is_real(value: object) -> bool:
     )
 
 
-def _reject(name: str, value: object, allowed: str) -> None:
+def _reject(name: str, value: object, allowed: str) -> NoReturn:
     raise ConfigError(f"invalid {name} {value!r}: must be {allowed}")
+
+
+def _despeckle_area(value: object) -> int | str:
+    """``despeckle`` as an int area (0 = off) or ``"auto"``; the command line gives text."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("off", "auto"):
+            return 0 if text == "off" else "auto"
+        if text.isdigit():
+            return int(text)
+    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    _reject("despeckle", value, "0 or off, an area in pixels >= 1, or auto")
 
 
 def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:

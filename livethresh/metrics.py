@@ -14,6 +14,9 @@ The measures compare a predicted text mask with the true one, both boolean with 
 
 livethresh masks are 255 where a pixel is brighter than its threshold (paper), unless
 ``invert`` is set: :func:`ink_of` turns a mask into ink for either setting.
+
+Real pages with ground truth are read from a folder by :func:`truth_pages`; the shared tuning
+set (DIBCO 2011 printed, outside the repository) is found by :func:`tuning_pages_folder`.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import cast
 
 import cv2
 import numpy as np
 
 from livethresh.config import ThresholdConfig
+from livethresh.errors import InputError
 
 
 def _drd_weights(size: int = 5) -> np.ndarray:
@@ -128,3 +133,58 @@ def mean_flicker(masks: Iterable[np.ndarray]) -> float:
             pairs += 1
         previous = mask.copy()
     return total / pairs if pairs else 0.0
+
+
+#: Where the real tuning pages (DIBCO 2011 printed, with ground truth) are looked for: this
+#: path under any folder above the repository (they are never copied into it).
+TUNING_PAGES = Path("shared/data/dibco11-printed")
+#: Ground-truth files are named like their page plus this suffix (DIBCO's convention).
+TRUTH_SUFFIX = "_gt"
+#: File types a page and its truth may have.
+PAGE_SUFFIXES = frozenset({".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".pgm"})
+
+
+@dataclass(frozen=True)
+class TruthPage:
+    """A real page and its ground truth: ``gray`` uint8, ``truth`` boolean with True = ink."""
+
+    name: str
+    gray: np.ndarray
+    truth: np.ndarray
+
+
+def tuning_pages_folder() -> Path | None:
+    """The shared folder of real tuning pages, if one exists above the repository."""
+    for parent in Path(__file__).resolve().parents[1:]:
+        if (parent / TUNING_PAGES).is_dir():
+            return parent / TUNING_PAGES
+    return None
+
+
+def truth_pages(folder: Path) -> list[TruthPage]:
+    """Every page of ``folder`` that has a ground truth beside it (``PR1.png``, ``PR1_gt.png``).
+
+    The page is read as gray like any input (:func:`livethresh.images.read_gray`); in the truth,
+    dark (< 128) is ink. Pages are sorted by name.
+
+    Raises:
+        InputError: A page or truth cannot be read, or their sizes differ.
+    """
+    from livethresh.images import read_gray
+
+    pages = []
+    for truth_path in sorted(folder.glob(f"*{TRUTH_SUFFIX}.*")):
+        name = truth_path.stem[: -len(TRUTH_SUFFIX)]
+        candidates = [
+            p for p in sorted(folder.glob(f"{name}.*")) if p.suffix.lower() in PAGE_SUFFIXES
+        ]
+        if not candidates:
+            continue
+        gray, truth = read_gray(candidates[0]), read_gray(truth_path) < 128
+        if gray.shape != truth.shape:
+            raise InputError(
+                f"page {str(candidates[0])!r} is {gray.shape[1]}x{gray.shape[0]} but its ground "
+                f"truth is {truth.shape[1]}x{truth.shape[0]}"
+            )
+        pages.append(TruthPage(name, gray, truth))
+    return pages

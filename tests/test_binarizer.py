@@ -16,7 +16,7 @@ from livethresh import (
     available_methods,
     binarize,
 )
-from livethresh.binarize.binarizer import plan_bands
+from livethresh.binarize.bands import plan_bands
 from livethresh.binarize.opencv import article_reference as reference
 from tests.helpers import document_frame, random_frame
 

@@ -46,11 +46,10 @@ def test_options_and_negative_offset(photo, tmp_path):
 
 
 def test_preset_with_override(photo, tmp_path):
-    out = tmp_path / "m.png"
+    out, preset = tmp_path / "m.png", tmp_path / "page.toml"
+    preset.write_text('method = "gaussian"\nblock_size = 31\nc = 10.0\nblur = 3\ninvert = true\n')
     assert (
-        invoke(
-            "image", photo, out, "--preset", "document", "--no-invert", "--offset", "3"
-        ).exit_code
+        invoke("image", photo, out, "--preset", preset, "--no-invert", "--offset", "3").exit_code
         == 0
     )
     want = article_mask(photo, 31, 3, blur=3)

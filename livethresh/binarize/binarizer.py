@@ -12,7 +12,6 @@ temporal average (in bands on block boundaries), and the method thresholds that 
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,80 +20,15 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from livethresh.binarize.bands import MIN_BAND_ROWS, Band, plan_bands
+from livethresh.binarize.despeckle import Despeckler
 from livethresh.binarize.registry import Frame, Method, method_class
+from livethresh.binarize.scale import AutoScale, despeckle_area
 from livethresh.binarize.temporal import Stabilizer, block_spans
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError, FrameShapeError, LivethreshError
 
 T = TypeVar("T")
-
-
-#: Bands shorter than this are not worth a thread: splitting stops there.
-MIN_BAND_ROWS = 64
-
-
-class _Band:
-    """Rows ``[start, stop)`` of the output, computed from rows ``[top, bottom)`` of the input.
-
-    ``method`` is None for the bands of a global method, which only pre-blur their rows.
-    """
-
-    def __init__(
-        self,
-        config: ThresholdConfig,
-        method: type[Method] | None,
-        width: int,
-        span: tuple[int, int, int, int],
-    ) -> None:
-        self.top, self.start, self.stop, self.bottom = span
-        shape = (self.bottom - self.top, width)
-        self.blur = (config.blur, config.blur) if config.blur else None
-        self.blurred = np.empty(shape, np.uint8) if self.blur else None
-        self.method = method(config, shape) if method else None
-        self.gathered: Frame | None = None  # the source rows between gather() and finish()
-
-    def source(self, gray: Frame) -> Frame:
-        """The band's input rows, pre-blurred when the config asks for it."""
-        src = gray[self.top : self.bottom]
-        if self.blur is None or self.blurred is None:
-            return src
-        cv2.GaussianBlur(src, self.blur, 0, dst=self.blurred)
-        return self.blurred
-
-    def run(self, gray: Frame, out: Frame) -> None:
-        """Write this band's rows of the mask."""
-        assert self.method is not None
-        self.method.apply(self.source(gray), out[self.start : self.stop], self.start - self.top)
-
-    def gather(self, gray: Frame) -> tuple[float, ...]:
-        """First phase of a gathering method: this band's share of the frame statistics."""
-        assert self.method is not None
-        self.gathered = self.source(gray)
-        return self.method.gather(self.gathered, self.start - self.top, self.stop - self.start)
-
-    def finish(self, out: Frame, statistics: tuple[float, ...]) -> None:
-        """Second phase: this band's rows of the mask, given the whole frame's statistics."""
-        assert self.method is not None and self.gathered is not None
-        self.method.frame_statistics = statistics
-        self.method.apply(self.gathered, out[self.start : self.stop], self.start - self.top)
-
-    def blur_into(self, gray: Frame, blurred: Frame) -> None:
-        """Write this band's rows of the pre-blurred frame (for global methods)."""
-        rows = self.source(gray)[self.start - self.top : self.stop - self.top]
-        np.copyto(blurred[self.start : self.stop], rows)
-
-    def stabilize(self, gray: Frame, blurred: Frame | None, stabilizer: Stabilizer) -> None:
-        """First phase of stabilization: pre-blur this band's rows, measure their change."""
-        if (
-            blurred is not None
-            and self.blur is not None
-            and (self.top, self.bottom) == (0, len(gray))
-        ):
-            # A band of the whole frame blurs straight into it (no context rows to cut off).
-            cv2.GaussianBlur(gray, self.blur, 0, dst=blurred)
-        elif blurred is not None:
-            self.blur_into(gray, blurred)
-        stabilizer.measure(gray if blurred is None else blurred, self.start, self.stop)
 
 
 def available_cores() -> int:
@@ -109,20 +43,6 @@ def limit_opencv_threads() -> None:
     decoder and the other stages for the same cores.
     """
     cv2.setNumThreads(1)
-
-
-def plan_bands(height: int, bands: int, context: int) -> list[tuple[int, int, int, int]]:
-    """Split ``height`` rows into at most ``bands`` spans of ``(top, start, stop, bottom)``.
-
-    ``start:stop`` are the rows a band writes; ``top:bottom`` adds ``context`` rows each side,
-    clipped to the frame, so that border handling at the real frame edges is unchanged.
-    """
-    count = max(1, min(bands, height // MIN_BAND_ROWS))
-    edges = [round(i * height / count) for i in range(count + 1)]
-    return [
-        (max(0, start - context), start, stop, min(height, stop + context))
-        for start, stop in itertools.pairwise(edges)
-    ]
 
 
 class Binarizer:
@@ -156,7 +76,7 @@ class Binarizer:
         self.config = config
         self.shape = (int(height), int(width))
         self._stabilizer: Stabilizer | None = None
-        self._stages: list[_Band] = []
+        self._stages: list[Band] = []
         self._stabilized_input: Frame | None = None
         if config.stabilize:
             # Pre-blur and stabilize first, in bands on block boundaries; the method then
@@ -164,7 +84,7 @@ class Binarizer:
             self._stabilizer = Stabilizer(self.shape, config.stabilize_gate)
             context = config.blur // 2
             self._stages = [
-                _Band(config, None, width, (max(0, a - context), a, b, min(height, b + context)))
+                Band(config, None, width, (max(0, a - context), a, b, min(height, b + context)))
                 for a, b in block_spans(height, min(threads, max(1, height // MIN_BAND_ROWS)))
             ]
             self._stabilized_input = np.empty(self.shape, np.uint8) if config.blur else None
@@ -172,28 +92,40 @@ class Binarizer:
         method = method_class(config.method)
         self._method = method
         self._gathers = method.is_local and method.gathers
+        self._requested_threads = threads
+        self._scale = (
+            AutoScale(self.shape, config.invert, config.block_size) if config.auto_scale else None
+        )
+        self._despeckle = Despeckler(self.shape) if config.despeckle else None
+        self._method_config = config  # what the bands run: without the blur when stabilized
+        self._build(config)
+        workers = max(len(self._bands), len(self._stages)) - 1
+        self._pool: ThreadPoolExecutor | None = (
+            ThreadPoolExecutor(workers, thread_name_prefix="livethresh-band") if workers else None
+        )
+        self.out = np.empty(self.shape, np.uint8)
+        self._closed = False
+
+    def _build(self, config: ThresholdConfig) -> None:
+        """Make the bands of ``config``; again when the automatic window moves (same count)."""
+        method, (height, width), threads = self._method, self.shape, self._requested_threads
+        self.block_size = config.block_size
         if method.is_local:
             # Each band blurs and thresholds its own rows, with context for both steps.
             context = config.blur // 2 + method.context_rows(config)
             self._bands = [
-                _Band(config, method, width, span) for span in plan_bands(height, threads, context)
+                Band(config, method, width, span) for span in plan_bands(height, threads, context)
             ]
             self._global: Method | None = None
             self._blurred: Frame | None = None
         else:
             # A global method needs the whole pre-blurred frame: bands only share the blur.
             spans = plan_bands(height, threads if config.blur else 1, config.blur // 2)
-            self._bands = [_Band(config, None, width, span) for span in spans]
+            self._bands = [Band(config, None, width, span) for span in spans]
             self._global = method(config, self.shape)
             # With one band, that band's own buffer is the whole blurred frame.
             several = len(self._bands) > 1
             self._blurred = np.empty(self.shape, np.uint8) if config.blur and several else None
-        workers = max(len(self._bands), len(self._stages)) - 1
-        self._pool = (
-            ThreadPoolExecutor(workers, thread_name_prefix="livethresh-band") if workers else None
-        )
-        self.out = np.empty(self.shape, np.uint8)
-        self._closed = False
 
     @property
     def threads(self) -> int:
@@ -201,9 +133,11 @@ class Binarizer:
         return max(len(self._bands), len(self._stages))
 
     def reset(self) -> None:
-        """Forget the frames seen so far (with ``stabilize``: the next frame is not averaged)."""
+        """Forget the frames seen so far: the stabilizer's average, the measured stroke width."""
         if self._stabilizer is not None:
             self._stabilizer.reset()
+        if self._scale is not None:
+            self._scale.reset()
 
     def __call__(
         self, gray: Frame, out: Frame | None = None, timestamp: float | None = None
@@ -239,6 +173,31 @@ class Binarizer:
                 raise FrameShapeError("out must be C-contiguous")
         if self._stabilizer is not None:
             gray = self._stabilize(gray, self._stabilizer, timestamp)
+        scale = self._scale
+        if scale is not None and scale.start(gray):
+            self._rescale(scale)
+        self._mask(gray, out)
+        # A first frame whose own mask moves its window (set from Otsu's mask) is done again.
+        if scale and scale.observe(out) and self._rescale(scale) and scale.tracker.frames == 1:
+            self._mask(gray, out)
+        return out
+
+    def _mask(self, gray: Frame, out: Frame) -> None:
+        """The method over the frame, then the despeckling."""
+        self._threshold(gray, out)
+        if self._despeckle is not None:
+            area = despeckle_area(self.config.despeckle, self._scale, self.config.block_size)
+            self._despeckle(out, area, 255 if self.config.invert else 0)
+
+    def _rescale(self, scale: AutoScale) -> bool:
+        """Follow the automatic window. Returns whether it moved."""
+        if scale.window == self.block_size:
+            return False
+        self._build(self._method_config.replace(block_size=scale.window))
+        return True
+
+    def _threshold(self, gray: Frame, out: Frame) -> None:
+        """Run the method over the frame, in bands."""
         if self._global is None and self._gathers:
             statistics = self._method.merge(self._each_band(lambda band: band.gather(gray)))
             self._each_band(lambda band: band.finish(out, statistics))
@@ -250,7 +209,6 @@ class Binarizer:
             blurred = self._blurred
             self._each_band(lambda band: band.blur_into(gray, blurred))
             self._global.apply(blurred, out, 0)
-        return out
 
     def _stabilize(self, gray: Frame, stabilizer: Stabilizer, timestamp: float | None) -> Frame:
         """Pre-blur and stabilize ``gray`` in bands; returns the stabilized frame."""
@@ -263,7 +221,7 @@ class Binarizer:
         stabilizer.end()
         return stabilizer.average
 
-    def _each_band(self, work: Callable[[_Band], T], bands: list[_Band] | None = None) -> list[T]:
+    def _each_band(self, work: Callable[[Band], T], bands: list[Band] | None = None) -> list[T]:
         """Run ``work`` on every band (of the method, or ``bands``): the first in this thread,
         the others in the pool.
 

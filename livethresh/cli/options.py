@@ -110,8 +110,10 @@ def _threshold_annotations() -> dict[str, Any]:
     }
     types = typing.get_type_hints(ThresholdConfig)
     for field in dataclasses.fields(ThresholdConfig):
+        # A union with text (despeckle: an area or "auto") is read as text; the config parses it.
+        kind = str if str in typing.get_args(types[field.name]) else types[field.name]
         options[field.name] = Annotated[
-            types[field.name] | None,
+            kind | None,
             typer.Option(
                 *field.metadata["flags"],
                 help=_help(field),

@@ -31,6 +31,10 @@ CONTROL_HINTS: dict[str, dict[str, Any]] = {
     "q": {"min": 0, "max": 50, "step": 0.5},
     "t": {"label": "t (%)", "min": 0, "max": 99, "step": 0.5},
     "stabilize_gate": {"label": "stabilize gate", "min": 1, "max": 32, "step": 1},
+    "min_edges": {"label": "min edges", "min": 1, "max": 400, "step": 1},
+    # An area in pixels or "auto": typed as text, normalised by the config.
+    "despeckle": {"kind": "text", "label": "despeckle (px or auto)"},
+    "auto_scale": {"label": "auto scale"},
 }
 
 

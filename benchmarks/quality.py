@@ -1,0 +1,127 @@
+"""The side-by-side quality table: livethresh's presets and methods, Otsu, and DoxaPy's methods.
+
+Every contender turns a gray page into an ink mask. Each page is binarized on its own, as a
+still image (:func:`livethresh.binarize`), so an automatic window starts afresh on every page.
+DoxaPy contenders run at DoxaPy's own defaults (they are skipped when doxapy is not installed);
+DoxaPy writes ink as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from livethresh import ThresholdConfig, binarize, resolve
+from livethresh.metrics import Scores, TruthPage, ink_of, mean_scores, score
+
+Contender = Callable[[np.ndarray], np.ndarray]
+#: livethresh presets in the table, then livethresh methods (window 25, no blur, own defaults).
+PRESETS = ("document", "receipt", "whiteboard", "lowlight-webcam", "article")
+METHODS: dict[str, ThresholdConfig] = {
+    "otsu": ThresholdConfig(method="otsu", blur=0),
+    "gaussian 25, C 10": ThresholdConfig(method="gaussian", block_size=25, c=10.0, blur=0),
+    **{
+        f"{name} 25": ThresholdConfig(method=name, block_size=25, blur=0)
+        for name in ("sauvola", "niblack", "wolf", "nick", "bradley", "phansalkar", "su")
+    },
+}
+#: DoxaPy's algorithms compared, by the name shown.
+DOXAPY = {
+    "Sauvola": "SAUVOLA",
+    "Wolf": "WOLF",
+    "NICK": "NICK",
+    "ISauvola": "ISAUVOLA",
+    "Gatos": "GATOS",
+    "Su": "SU",
+}
+
+
+def livethresh_contender(config: ThresholdConfig) -> Contender:
+    return lambda gray: ink_of(binarize(gray, config), config)
+
+
+def doxapy_contender(algorithm: str) -> Contender:
+    import doxapy
+
+    kind = getattr(doxapy.Binarization.Algorithms, algorithm)
+
+    def run(gray: np.ndarray) -> np.ndarray:
+        out = np.empty_like(gray)
+        binarizer = doxapy.Binarization(kind)
+        binarizer.initialize(np.ascontiguousarray(gray))
+        binarizer.to_binary(out, {})
+        return out == 0
+
+    return run
+
+
+def contenders(presets: bool = True, methods: bool = True) -> dict[str, Contender]:
+    """Everything the table compares, by row name."""
+    rows: dict[str, Contender] = {}
+    if presets:
+        rows.update({f"preset {p}": livethresh_contender(resolve(preset=p)) for p in PRESETS})
+    if methods:
+        rows.update({name: livethresh_contender(c) for name, c in METHODS.items()})
+        try:
+            import doxapy  # noqa: F401
+        except ImportError:
+            return rows
+        rows.update({f"DoxaPy {n}": doxapy_contender(a) for n, a in DOXAPY.items()})
+    return rows
+
+
+@dataclass
+class Row:
+    """One contender's scores: per real page, and its means over the real and synthetic sets."""
+
+    real: list[Scores]
+    synthetic: Scores | None
+
+    @property
+    def real_mean(self) -> Scores:
+        return mean_scores(self.real)
+
+    @property
+    def worst(self) -> float:
+        return min(s.f_measure for s in self.real)
+
+
+def evaluate(
+    rows: dict[str, Contender], real: list[TruthPage], synthetic: list[TruthPage]
+) -> dict[str, Row]:
+    """Score every contender on every page."""
+    table = {}
+    for name, run in rows.items():
+        real_scores = [score(run(page.gray), page.truth) for page in real]
+        synthetic_scores = [score(run(page.gray), page.truth) for page in synthetic]
+        table[name] = Row(real_scores, mean_scores(synthetic_scores) if synthetic else None)
+    return table
+
+
+def print_table(table: dict[str, Row], real: list[TruthPage]) -> None:
+    """One markdown table: F per real page, real means and worst, synthetic means."""
+    heads = [p.name for p in real] + ["real F", "worst", "PSNR", "DRD"] if real else []
+    heads += ["synthetic F", "PSNR", "DRD"]
+    print("| contender | " + " | ".join(heads) + " |")
+    print("|---|" + "--:|" * len(heads))
+    for name, row in table.items():
+        cells = []
+        if real:
+            mean = row.real_mean
+            cells += [f"{s.f_measure:.1f}" for s in row.real]
+            cells += [f"{mean.f_measure:.1f}", f"{row.worst:.1f}", f"{mean.psnr:.2f}"]
+            cells += [f"{mean.drd:.2f}"]
+        s = row.synthetic
+        cells += [f"{s.f_measure:.1f}", f"{s.psnr:.2f}", f"{s.drd:.2f}"] if s else ["-"] * 3
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def print_per_page(table: dict[str, Row], real: list[TruthPage]) -> None:
+    """F, PSNR and DRD of every contender on every real page."""
+    print("| contender | page | F | PSNR | DRD |")
+    print("|---|---|--:|--:|--:|")
+    for name, row in table.items():
+        for page, s in zip(real, row.real, strict=True):
+            print(f"| {name} | {page.name} | {s.f_measure:.2f} | {s.psnr:.2f} | {s.drd:.2f} |")

@@ -1,0 +1,52 @@
+"""Quality on real printed pages (the shared DIBCO 2011 tuning set, skipped when absent)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from livethresh import ThresholdConfig, binarize, resolve
+from livethresh.config import iter_presets
+from livethresh.errors import InputError
+from livethresh.metrics import TruthPage, f_measure, ink_of, truth_pages, tuning_pages_folder
+
+
+@pytest.fixture(scope="module")
+def real_pages() -> list[TruthPage]:
+    folder = tuning_pages_folder()
+    if folder is None:
+        pytest.skip("the shared real pages (shared/data/dibco11-printed) are not present")
+    return truth_pages(folder)
+
+
+def f_scores(config: ThresholdConfig, pages: list[TruthPage]) -> list[float]:
+    return [f_measure(ink_of(binarize(p.gray, config), config), p.truth) for p in pages]
+
+
+def test_no_preset_but_article_scores_below_otsu_on_real_pages(real_pages):
+    otsu = np.mean(f_scores(ThresholdConfig(method="otsu", blur=0), real_pages))
+    for name, _ in iter_presets():
+        if name == "article":  # the seed article's pipeline, kept bit-exact on purpose
+            continue
+        mean = np.mean(f_scores(resolve(preset=name), real_pages))
+        assert mean >= otsu, f"preset {name}: mean F {mean:.2f} < Otsu's {otsu:.2f}"
+
+
+def test_document_preset_meets_its_targets_on_real_pages(real_pages):
+    scores = f_scores(resolve(preset="document"), real_pages)
+    assert np.mean(scores) >= 90.0 and min(scores) >= 85.0, scores
+
+
+def test_truth_pages_pairs_pages_with_their_truth(tmp_path):
+    page = np.full((20, 30), 200, np.uint8)
+    page[5:10, 5:25] = 30
+    cv2.imwrite(str(tmp_path / "a.png"), page)
+    cv2.imwrite(str(tmp_path / "a_gt.png"), np.where(page < 128, 0, 255).astype(np.uint8))
+    cv2.imwrite(str(tmp_path / "lonely.png"), page)  # no truth: not a test page
+    (pages,) = truth_pages(tmp_path)
+    assert pages.name == "a" and np.array_equal(pages.truth, page < 128)
+    cv2.imwrite(str(tmp_path / "b.png"), page)
+    cv2.imwrite(str(tmp_path / "b_gt.png"), page[:10])
+    with pytest.raises(InputError, match="ground truth"):
+        truth_pages(tmp_path)
