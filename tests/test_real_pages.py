@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from livethresh import ThresholdConfig, binarize, resolve
-from livethresh.config import iter_presets
 from livethresh.errors import InputError
 from livethresh.metrics import TruthPage, f_measure, ink_of, truth_pages, tuning_pages_folder
+from livethresh.presets import iter_presets
 
 
 @pytest.fixture(scope="module")
