@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import secrets
 import stat
 import sys
@@ -95,12 +96,28 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
         yield from _write_beside(output, folder, handle, overwrite)
 
 
+def partial_name(output: Path, token: str) -> str:
+    """The hidden name :func:`atomic_output` writes ``output`` under until it is complete."""
+    return f".{output.stem}.{token}.part{output.suffix}"
+
+
+def leftover_partials(output: Path) -> list[Path]:
+    """Unfinished files of ``output`` that a killed writer left beside it (SIGKILL, a crash):
+    every other exit removes its own."""
+    pattern = re.compile(re.escape(partial_name(output, "@")).replace("@", "[0-9a-f]{8}"))
+    folder = output.parent if str(output.parent) else Path(".")
+    try:
+        return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
+    except OSError:
+        return []
+
+
 def _write_beside(
     output: Path, folder: Path, handle: _FolderHandle, overwrite: bool
 ) -> Iterator[Path]:
     """The body of :func:`atomic_output` once the folder is held open."""
     while True:
-        temp = folder / f".{output.stem}.{secrets.token_hex(4)}.part{output.suffix}"
+        temp = folder / partial_name(output, secrets.token_hex(4))
         try:
             # O_EXCL: never reuse a file; mode 0666 so the umask gives the usual permissions.
             os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))

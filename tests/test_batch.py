@@ -313,6 +313,51 @@ def test_a_signal_stops_the_batch_and_a_rerun_completes_it(
     assert sorted(p.name for p in out.iterdir()) == [p.with_suffix(".mp4").name for p in clips]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux: /proc/PID/task/PID/children)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *descendants(int(child))]
+    return found
+
+
+def test_a_worker_that_dies_takes_no_file_with_it(tmp_path: Path) -> None:
+    long_clips(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = batch_command(
+        tmp_path / "in", "-o", out, "--jobs", 2, "--json", "--method", "sauvola", "--block-size", 51
+    )
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".") for p in out.glob("*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # The pool's workers are the forkserver's children: kill one as the OOM killer would.
+    workers = [
+        pid
+        for pid in descendants(process.pid)
+        if any(
+            pid in descendants(parent)
+            for parent in descendants(process.pid)
+            if b"forkserver" in Path(f"/proc/{parent}/cmdline").read_bytes()
+        )
+    ]
+    assert workers
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "a worker process died; starting the pool again" in stderr
+    report = json.loads(stdout)
+    # A file finished while the pool went down is kept (skipped) rather than redone.
+    assert report["done"] + report["skipped"] == 3 and report["failed"] == 0
+    assert len(list(out.iterdir())) == 3
+    for path in out.iterdir():
+        assert not path.name.startswith(".") and len(frame_times(path)) == 240
+
+
 # Ray on a two-node cluster of this machine
 
 

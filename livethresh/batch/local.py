@@ -19,14 +19,20 @@ import queue
 import signal
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 from livethresh.batch.task import FileJob, FileResult, run_file
+from livethresh.files import leftover_partials
 
 log = logging.getLogger(__name__)
 
 #: How often the parent passes the workers' frame counts on, in seconds.
 POLL_INTERVAL = 0.2
+#: A file in progress each time a worker process died this many times fails (it may be the
+#: cause); the other files are run again.
+MAX_DEATHS = 2
 
 # Set in each worker by _start_worker.
 _stop: Any = None
@@ -65,6 +71,7 @@ def _work(job: FileJob) -> FileResult:
     def report(count: int) -> None:
         _frames.put((job.input, count))
 
+    report(0)  # started: if this worker dies, the parent knows which file it was on
     return run_file(job, should_stop=_stop.is_set, on_frames=report)
 
 
@@ -77,6 +84,10 @@ def run_local(
 ) -> None:
     """Run every job on a local process pool; results are handed on as files finish.
 
+    A worker process that dies (killed, out of memory, a crash in a decoder) takes the whole
+    pool down with it: the pool is started again and the files not finished are run again,
+    except a file that was in progress when workers died :data:`MAX_DEATHS` times, which fails.
+
     Args:
         jobs: The files to transcode.
         on_result: Called in this thread with each file's result, in the order they finish.
@@ -87,11 +98,44 @@ def run_local(
         KeyboardInterrupt: The batch was stopped; the files in progress were abandoned and
             every file that did not finish was reported ``interrupted`` first.
     """
-    if not jobs:
-        return
     context = _context()
     stop = context.Event()
-    frames = context.Queue()
+    deaths: dict[str, int] = {}
+    todo = list(jobs)
+    for _ in range(len(jobs) * MAX_DEATHS + 1):  # each restart blames a file, or this ends
+        if not todo:
+            return
+        in_progress, todo = _run_pool(context, stop, todo, on_result, workers, on_frames)
+        for job in [j for j in todo if not j.overwrite and Path(j.output).exists()]:
+            # Finished by a worker whose report went down with the pool (outputs are only
+            # ever complete): kept, as a rerun of the batch would.
+            todo.remove(job)
+            on_result(FileResult(job.input, job.output, "skipped"))
+        for job in in_progress:
+            for leftover in leftover_partials(Path(job.output)):  # the dead worker's
+                leftover.unlink(missing_ok=True)
+        for job in [j for j in in_progress if j in todo]:
+            deaths[job.input] = deaths.get(job.input, 0) + 1
+            if deaths[job.input] >= MAX_DEATHS:
+                todo.remove(job)
+                on_result(_died(job, f"its worker process died {MAX_DEATHS} times on it"))
+    for job in todo:
+        on_result(_died(job, "worker processes kept dying"))
+
+
+def _run_pool(
+    context: Any,
+    stop: Any,
+    jobs: list[FileJob],
+    on_result: Callable[[FileResult], None],
+    workers: int | None,
+    on_frames: Callable[[str, int], None] | None,
+) -> tuple[list[FileJob], list[FileJob]]:
+    """One pool over ``jobs``. Returns, if a worker died, the files that were in progress
+    and every file still to do (those included); else two empty lists."""
+    frames = context.Queue()  # a fresh one: a killed worker may have left the old one locked
+    started: set[str] = set()
+    broken: list[FileJob] = []
     count = min(workers or default_jobs(), len(jobs))
     with ProcessPoolExecutor(
         count, mp_context=context, initializer=_start_worker, initargs=(stop, frames)
@@ -101,9 +145,12 @@ def run_local(
         try:
             while pending:
                 finished, pending = wait(pending, POLL_INTERVAL, return_when=FIRST_COMPLETED)
-                _drain(frames, on_frames)
+                _drain(frames, on_frames, started)
                 for future in finished:
-                    on_result(_outcome(future, futures[future]))
+                    if isinstance(future.exception(), BrokenProcessPool):
+                        broken.append(futures[future])
+                    else:
+                        on_result(_outcome(future, futures[future]))
         except KeyboardInterrupt:
             stop.set()
             for future in pending:
@@ -111,25 +158,37 @@ def run_local(
             for future in pending:
                 on_result(_outcome(future, futures[future]))
             raise
-        finally:
-            stop.set()
+    _drain(frames, on_frames, started)
+    if broken:
+        log.warning("a worker process died; starting the pool again for %d files", len(broken))
+    return [job for job in broken if job.input in started], broken
 
 
-def _drain(frames: Any, on_frames: Callable[[str, int], None] | None) -> None:
+def _drain(frames: Any, on_frames: Callable[[str, int], None] | None, started: set[str]) -> None:
     while True:
         try:
             name, count = frames.get_nowait()
-        except queue.Empty:
+        except (queue.Empty, OSError, EOFError):
             return
-        if on_frames is not None:
+        started.add(name)
+        if on_frames is not None and count:
             on_frames(name, count)
 
 
+def _died(job: FileJob, why: str) -> FileResult:
+    return FileResult(
+        job.input,
+        job.output,
+        "failed",
+        error=f"{why} (killed, out of memory, or a crash in a decoder)",
+    )
+
+
 def _outcome(future: Future[FileResult], job: FileJob) -> FileResult:
-    """A finished future's result; a cancelled or crashed one as the file's result."""
+    """A finished future's result; a cancelled or failed one as the file's result."""
     if future.cancelled():
         return FileResult(job.input, job.output, "interrupted", error="not started")
     try:
         return future.result()
-    except Exception as exc:  # the worker process died (a crash in a decoder, killed...)
-        return FileResult(job.input, job.output, "failed", error=f"its worker process died: {exc}")
+    except Exception as exc:  # the pool could not hand the job or its result over
+        return FileResult(job.input, job.output, "failed", error=f"its worker failed: {exc}")
