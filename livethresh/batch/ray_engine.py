@@ -1,9 +1,10 @@
 """The Ray engine: each file of a batch is one Ray task, on whichever node has a free CPU.
 
 Each task declares :data:`CPUS_PER_FILE`, so Ray runs as many files at once on a node as it has
-CPUs. Results are gathered with ``ray.wait`` as they finish, so progress is live and a failure
-stays with its file. With an address the batch joins a running cluster (``ray start`` on every
-machine); without one it starts a Ray instance on this machine and stops it at the end.
+CPUs, and the tasks are spread over the nodes. Results are gathered with ``ray.wait`` as they
+finish, so progress is live and a failure stays with its file. With an address the batch joins
+a running cluster (``ray start`` on every machine); without one it starts a Ray instance on this
+machine and stops it at the end.
 
 The workers open the inputs and write the outputs themselves: both must be at the same paths on
 every node (shared storage), and livethresh must be installed on every node.
@@ -99,7 +100,11 @@ def run_ray(
     if not jobs:
         return
     with ray_session(address) as ray:
-        task = ray.remote(num_cpus=CPUS_PER_FILE, max_retries=0)(_run_on_node)
+        # SPREAD: the files are independent, so they go round the nodes rather than filling the
+        # first one (which also runs this driver) while the others start their workers.
+        task = ray.remote(num_cpus=CPUS_PER_FILE, max_retries=0, scheduling_strategy="SPREAD")(
+            _run_on_node
+        )
         waiting = list(jobs)
         running: dict[Any, FileJob] = {}
         limit = max_in_flight or len(jobs)
