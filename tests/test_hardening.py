@@ -278,11 +278,12 @@ def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) ->
     assert max(times) - min(times) > 1.3
 
 
-def test_audio_of_a_fifo_is_carried(tmp_path: Path) -> None:
-    """A pipe, like a stream, can be read only once."""
-
-    data = make_video(tmp_path / "feed.ts", frames=30, audio="aac", fmt="mpegts").read_bytes()
-    fifo = tmp_path / "camera.ts"
+def test_audio_and_subtitles_of_a_fifo_are_carried(tmp_path: Path) -> None:
+    """A pipe, like a stream, can be read only once; its tags and subtitles come along."""
+    data = make_video(
+        tmp_path / "feed.mkv", frames=30, audio="aac", tagged=True, subtitles=True
+    ).read_bytes()
+    fifo = tmp_path / "camera.mkv"
     os.mkfifo(fifo)
 
     def feed() -> None:
@@ -297,6 +298,10 @@ def test_audio_of_a_fifo_is_carried(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["audio"] == ["#1 aac copied"]
     assert len(audio_times(out)) > 40
+    with av.open(str(out)) as container:
+        (subtitle,) = container.streams.subtitles
+        assert subtitle.language == "eng" and container.metadata.get("title")
+        assert container.streams.audio[0].language is not None
 
 
 # -- 4: an HTTP source that hangs up -----------------------------------------------------------

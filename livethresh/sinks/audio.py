@@ -122,7 +122,7 @@ class AudioPassthrough:
     :class:`~livethresh.sources.pyav.AVSource` opened with ``audio=True``, whose one demuxer
     keeps the audio packets it reads beside the video. Either way packets are muxed only up to
     the video time they are given: audio and video are interleaved as the run progresses and
-    memory stays flat. Subtitle streams travel the same way (from files).
+    memory stays flat. Subtitle streams travel the same way (from a stream, with the audio).
 
     Args:
         input: The input file's path, or a source that keeps its audio packets.
@@ -145,7 +145,8 @@ class AudioPassthrough:
             subtitles: Any = self._input.streams.subtitles
             metadata = dict(self._input.metadata)
         else:
-            audio_streams, subtitles, metadata = input.audio_streams, (), input.metadata
+            audio_streams, subtitles = input.audio_streams, input.subtitle_streams
+            metadata = input.metadata
         self.tags = carried_tags(metadata)
         self.tracks: list[Track] = []
         try:
@@ -252,7 +253,7 @@ def carry_streams(
     has_audio = isinstance(input, str) or input.has_audio
     if fmt in VIDEO_ONLY_FORMATS:
         return None, ["dropped (the container holds video only)"] if audio and has_audio else []
-    if isinstance(input, str) or input.audio_streams:
+    if isinstance(input, str) or input.audio_streams or input.subtitle_streams:
         companion = AudioPassthrough(input, fmt, audio=audio)
         return companion, companion.notes
     return None, []

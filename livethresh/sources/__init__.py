@@ -97,7 +97,7 @@ def open_source(
         timeout: Seconds to wait for a network stream to open, and for each read.
         decoder_threads: Codec threads (``thread_type="AUTO"``: frame and slice threading).
             None picks :func:`default_decoder_threads`.
-        audio: Keep the audio packets of the same input for a reader
+        audio: Keep the audio and subtitle packets of the same input for a reader
             (:meth:`AVSource.next_audio_packet`), as ``transcode`` does for streams.
 
     Returns:

@@ -104,6 +104,10 @@ class AVSource:
             self._stream = stream
             #: The input's audio streams whose packets are kept (none unless ``audio``).
             self.audio_streams: list[Any] = list(self._container.streams.audio) if audio else []
+            #: Its subtitle streams, kept with the audio.
+            self.subtitle_streams: list[Any] = (
+                list(self._container.streams.subtitles) if audio else []
+            )
             self._audio: collections.deque[Any] = collections.deque()
             self._audio_dropped = 0
             # The stream's nominal rate, known before the first frame (info comes after it):
@@ -205,7 +209,10 @@ class AVSource:
         return bool(self._container.streams.audio)
 
     def next_audio_packet(self) -> Any | None:
-        """The oldest audio packet demuxed so far and not yet taken, or None. Thread-safe."""
+        """The oldest audio (or subtitle) packet demuxed and not yet taken, or None.
+
+        Thread-safe: the source's reader thread keeps packets, the encoder takes them.
+        """
         try:
             return self._audio.popleft()
         except IndexError:
@@ -226,7 +233,7 @@ class AVSource:
 
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
         """Demux and decode; when paced, wait before each packet until it is due."""
-        packets = self._container.demux([self._stream, *self.audio_streams])
+        packets = self._container.demux([self._stream, *self.audio_streams, *self.subtitle_streams])
         while True:
             try:
                 packet = next(packets)
