@@ -102,12 +102,10 @@ class AVSource:
                 decoder_threads = default_decoder_threads(is_live)
             stream.codec_context.thread_count = max(0, decoder_threads)
             self._stream = stream
-            #: The input's audio streams whose packets are kept (none unless ``audio``).
-            self.audio_streams: list[Any] = list(self._container.streams.audio) if audio else []
-            #: Its subtitle streams, kept with the audio.
-            self.subtitle_streams: list[Any] = (
-                list(self._container.streams.subtitles) if audio else []
-            )
+            #: The input's audio and subtitle streams whose packets are kept (with ``audio``).
+            streams = self._container.streams
+            self.audio_streams: list[Any] = list(streams.audio) if audio else []
+            self.subtitle_streams: list[Any] = list(streams.subtitles) if audio else []
             self._audio: collections.deque[Any] = collections.deque()
             self._audio_dropped = 0
             # The stream's nominal rate, known before the first frame (info comes after it):
@@ -209,10 +207,7 @@ class AVSource:
         return bool(self._container.streams.audio)
 
     def next_audio_packet(self) -> Any | None:
-        """The oldest audio (or subtitle) packet demuxed and not yet taken, or None.
-
-        Thread-safe: the source's reader thread keeps packets, the encoder takes them.
-        """
+        """The oldest kept audio or subtitle packet not yet taken, or None. Thread-safe."""
         try:
             return self._audio.popleft()
         except IndexError:
