@@ -160,7 +160,7 @@ def page_example(path: Path) -> None:
     """scikit-image's ``data.page()`` scan binarized by Otsu, gaussian, Sauvola and others."""
     from skimage import data
 
-    from livethresh import binarize
+    from livethresh.binarize import binarize
     from livethresh.demo import label
 
     gray = data.page()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livethresh import ThresholdConfig, binarize, resolve
+from livethresh import ThresholdConfig, resolve
+from livethresh.binarize import binarize
 from livethresh.metrics import Scores, TruthPage, ink_of, mean_scores, score
 
 Contender = Callable[[np.ndarray], np.ndarray]

@@ -4,10 +4,12 @@ The package is laid out the way frames travel: ``sources`` decode, ``pipeline`` 
 between threads, ``binarize`` turns them into masks in preallocated buffers, and ``sinks`` show
 or encode the masks. ``config`` holds the validated settings every room shares, and
 ``transcode`` wires a source, the pipeline and the encoder together. The names below are the
-public API.
+public API; the one-shot ``binarize(gray, config)`` for a single image is
+``livethresh.binarize.binarize`` (not re-exported here, so that ``livethresh.binarize`` stays
+the package of kernels).
 """
 
-from livethresh.binarize import Binarizer, available_methods, binarize
+from livethresh.binarize import Binarizer, available_methods
 from livethresh.config import ThresholdConfig, load_preset, resolve
 from livethresh.errors import (
     ConfigError,
@@ -45,7 +47,6 @@ __all__ = [
     "TranscodeResult",
     "__version__",
     "available_methods",
-    "binarize",
     "load_preset",
     "open_source",
     "resolve",

@@ -14,8 +14,8 @@ from livethresh import (
     LivethreshError,
     ThresholdConfig,
     available_methods,
-    binarize,
 )
+from livethresh.binarize import binarize
 from livethresh.binarize.bands import plan_bands
 from livethresh.binarize.opencv import article_reference as reference
 from tests.helpers import document_frame, random_frame

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from livethresh import ThresholdConfig, binarize
+from livethresh import ThresholdConfig
+from livethresh.binarize import binarize
 from livethresh.cli import app
 from tests.conftest import document_frame
 

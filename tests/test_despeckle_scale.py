@@ -7,7 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from livethresh import Binarizer, ThresholdConfig, binarize
+from livethresh import Binarizer, ThresholdConfig
+from livethresh.binarize import binarize
 from livethresh.binarize.despeckle import Despeckler
 from livethresh.binarize.scale import (
     PERIOD,

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from livethresh import ThresholdConfig, binarize
+from livethresh import ThresholdConfig
+from livethresh.binarize import binarize
 from livethresh.metrics import DRD_WEIGHTS, drd, f_measure, ink_of, psnr, score
 from livethresh.synthetic import DEGRADATIONS, degraded_document
 

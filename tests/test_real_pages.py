@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livethresh import ThresholdConfig, binarize, resolve
+from livethresh import ThresholdConfig, resolve
+from livethresh.binarize import binarize
 from livethresh.errors import InputError
 from livethresh.metrics import TruthPage, f_measure, ink_of, truth_pages, tuning_pages_folder
 from livethresh.presets import iter_presets
