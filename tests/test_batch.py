@@ -278,15 +278,14 @@ def long_clips(folder: Path, count: int) -> list[Path]:
     return [make_video(folder / f"clip{i}.mkv", size=(320, 240), frames=240) for i in range(count)]
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_the_batch_and_a_rerun_completes_it(
-    tmp_path: Path, sig: signal.Signals, code: int
-) -> None:
-    clips = long_clips(tmp_path / "in", 3)
-    out = tmp_path / "out"
+def start_batch_writing(
+    folder: Path, out: Path
+) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
+    """Start ``batch FOLDER -o OUT --jobs 2 --json`` (slow settings) in a subprocess and
+    return once it is writing an output; also the command and environment, to run it again."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = batch_command(
-        tmp_path / "in", "-o", out, "--jobs", 2, "--json", "--method", "sauvola", "--block-size", 51
+        folder, "-o", out, "--jobs", 2, "--json", "--method", "sauvola", "--block-size", 51
     )
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -294,6 +293,16 @@ def test_a_signal_stops_the_batch_and_a_rerun_completes_it(
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(".") for p in out.glob("*")) and time.monotonic() < deadline:
         time.sleep(0.02)
+    return process, command, env
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_batch_and_a_rerun_completes_it(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    clips = long_clips(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    process, command, env = start_batch_writing(tmp_path / "in", out)
     time.sleep(0.2)
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=60)
@@ -325,16 +334,7 @@ def descendants(pid: int) -> list[int]:
 def test_a_worker_that_dies_takes_no_file_with_it(tmp_path: Path) -> None:
     long_clips(tmp_path / "in", 3)
     out = tmp_path / "out"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = batch_command(
-        tmp_path / "in", "-o", out, "--jobs", 2, "--json", "--method", "sauvola", "--block-size", 51
-    )
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".") for p in out.glob("*")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process, _, _ = start_batch_writing(tmp_path / "in", out)
     # The pool's workers are the forkserver's children: kill one as the OOM killer would.
     workers = [
         pid
