@@ -64,7 +64,9 @@ def local_cluster(nodes: int = 2, cpus: int = 1) -> Iterator[tuple[str, dict[str
             args += ["--dashboard-agent-listen-port", str(free_port())]
             if index == 0:
                 args += ["--head", "--port", str(port), "--include-dashboard", "false"]
-                args += ["--temp-dir", str(temp), "--ray-client-server-port", str(free_port())]
+                # No Ray Client server port: it needs ray[client], which the plain ray (the
+                # project's extra) does not bring.
+                args += ["--temp-dir", str(temp)]
             else:
                 args += ["--address", address]
             with open(temp.with_name(f"{temp.name}.node{index}.log"), "wb") as out:
