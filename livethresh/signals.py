@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from livethresh.errors import OutputError
 from livethresh.sinks.encoder import EncoderSink
+from livethresh.stats import Stats
 
 if TYPE_CHECKING:
     pass
@@ -93,3 +96,30 @@ class RunControl:
     def finalizing(self) -> bool:
         """True from the start of the encoder's close to the end: no more forced stops."""
         return self._sink is not None and self._sink.closing
+
+
+def run_to_the_end(
+    pipeline: Any, sink: EncoderSink, received: list[int]
+) -> tuple[Stats, BaseException | None]:
+    """Run the pipeline to its end and finalize the output whatever happens.
+
+    Returns:
+        The stats, and the exception that ended the run (None if it ended normally or on a
+        signal listed in ``received``).
+    """
+    error: BaseException | None = None
+    try:
+        stats = pipeline.run()
+    except (Exception, KeyboardInterrupt) as exc:
+        error = exc
+        stats = pipeline.stats
+    finally:
+        try:
+            sink.close()  # idempotent; the pipeline normally closed it already
+        except OutputError as exc:
+            error = error or exc
+        # The run's time includes the encoder's flush (seconds for x265's lookahead).
+        pipeline.stats.finished = time.perf_counter()
+    if received and isinstance(error, KeyboardInterrupt):
+        error = None  # a second signal forced the stop; it is reported as the first one
+    return stats, error

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -33,12 +32,13 @@ from typing import TYPE_CHECKING, Any
 from livethresh.errors import InputError, LivethreshError, OutputError
 from livethresh.files import atomic_output, check_output_path
 from livethresh.pipeline import DEFAULT_QUEUE_SIZE, Pipeline
-from livethresh.signals import RunControl, stop_on_signals
+from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
 from livethresh.sinks import FrameSink, ProgressSink, TeeSink
 from livethresh.sinks.audio import VIDEO_ONLY_FORMATS, AudioPassthrough, carry_streams
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.sinks.plan import (
     EncodeSettings,
+    container_options,
     is_file_target,
     is_network_url,
     plan_encoding,
@@ -254,7 +254,7 @@ def record(
                 destination,
                 replace(settings, format=plan.format),
                 companions=[companion] if companion else [],
-                container_options=_container_options(plan.format, to_file),
+                container_options=container_options(plan.format, to_file),
             )
             watched: FrameSink = ProgressSink(sink, on_progress) if on_progress else sink
             if also is not None:
@@ -265,7 +265,7 @@ def record(
             if on_pipeline is not None:
                 on_pipeline(pipeline)
             control.attach(pipeline, sink)
-            stats, error = _run(pipeline, sink, received)
+            stats, error = run_to_the_end(pipeline, sink, received)
             if sink.frames == 0 or (
                 error and (isinstance(error, OutputError) or not settings.keep_partial)
             ):
@@ -304,37 +304,3 @@ def _note_kept_frames(error: BaseException, frames: int, output: str) -> BaseExc
     kept = type(error)(f"{error}; the {frames} frames before it are kept in {output}")
     kept.__cause__ = error
     return kept
-
-
-def _run(
-    pipeline: Any, sink: EncoderSink, received: list[int]
-) -> tuple[Stats, BaseException | None]:
-    """Run the pipeline to its end and finalize the output whatever happens.
-
-    Returns:
-        The stats, and the exception that ended the run (None if it ended normally or on a
-        signal listed in ``received``).
-    """
-    error: BaseException | None = None
-    try:
-        stats = pipeline.run()
-    except (Exception, KeyboardInterrupt) as exc:
-        error = exc
-        stats = pipeline.stats
-    finally:
-        try:
-            sink.close()  # idempotent; the pipeline normally closed it already
-        except OutputError as exc:
-            error = error or exc
-        # The run's time includes the encoder's flush (seconds for x265's lookahead).
-        pipeline.stats.finished = time.perf_counter()
-    if received and isinstance(error, KeyboardInterrupt):
-        error = None  # a second signal forced the stop; it is reported as the first one
-    return stats, error
-
-
-def _container_options(fmt: str, to_file: bool) -> dict[str, str]:
-    """Muxer options: MP4 and MOV files get their index first, so they start playing at once."""
-    if to_file and fmt in ("mp4", "mov"):
-        return {"movflags": "+faststart"}
-    return {}

@@ -50,6 +50,7 @@ from livethresh.sinks.picture import PictureComposer
 from livethresh.sinks.plan import (
     CONSTANT_RATE_FORMATS,
     EncodeSettings,
+    output_aspect_ratio,
     padded_size,
     plan_encoding,
 )
@@ -64,14 +65,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
-
-
-def output_aspect_ratio(info: StreamInfo) -> Fraction:
-    """The sample aspect ratio of the masks: the input's, turned with it; 1:1 if unknown."""
-    sar = info.sample_aspect_ratio
-    if not sar or sar <= 0:
-        return Fraction(1)
-    return 1 / sar if info.rotation in (90, 270) else sar
 
 
 def write_failure(exc: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 import av
 
 from livethresh.errors import ConfigError, OutputError
+from livethresh.frames import StreamInfo
 from livethresh.sinks.codecs import CODEC_TUNING, check_knobs, quiet_threaded_options
 from livethresh.sources.spec import url_problem
 
@@ -279,3 +281,18 @@ def padded_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
     step_x = 64 // max(1, fmt.chroma_width(64))
     step_y = 64 // max(1, fmt.chroma_height(64))
     return -(-width // step_x) * step_x, -(-height // step_y) * step_y
+
+
+def container_options(fmt: str, to_file: bool) -> dict[str, str]:
+    """Muxer options: MP4 and MOV files get their index first, so they start playing at once."""
+    if to_file and fmt in ("mp4", "mov"):
+        return {"movflags": "+faststart"}
+    return {}
+
+
+def output_aspect_ratio(info: StreamInfo) -> Fraction:
+    """The sample aspect ratio of the masks: the input's, turned with it; 1:1 if unknown."""
+    sar = info.sample_aspect_ratio
+    if not sar or sar <= 0:
+        return Fraction(1)
+    return 1 / sar if info.rotation in (90, 270) else sar

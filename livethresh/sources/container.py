@@ -7,6 +7,7 @@ not a video, an MP4 cut short before its index, a stream that does not answer.
 from __future__ import annotations
 
 import errno
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from livethresh.errors import InputError, InputNotFoundError
 from livethresh.frames import SourceKind
 from livethresh.sources.http import HTTPReader, is_http
 from livethresh.sources.spec import SourceSpec
+
+logger = logging.getLogger(__name__)
 
 
 def open_container(spec: SourceSpec, timeout: float) -> Any:
@@ -136,3 +139,17 @@ def failure_reason(exc: Exception) -> str:
     ):
         return f"{message} (timed out)"
     return str(message)
+
+
+def warn_other_video_streams(name: str, streams: Any) -> None:
+    """Say that only the first video stream is read; cover pictures do not count."""
+    attached = av.stream.Disposition.attached_pic
+    others = [s.index for s in streams[1:] if not s.disposition & attached]
+    if others:
+        logger.warning(
+            "%r has %d more video streams (#%s); only the first (#%d) is read",
+            name,
+            len(others),
+            ", #".join(map(str, others)),
+            streams[0].index,
+        )

@@ -14,7 +14,13 @@ import av
 
 from livethresh.errors import InputError
 from livethresh.frames import FALLBACK_RATE, SourceKind, StreamInfo, upright_rotation
-from livethresh.sources.container import failure_reason, open_container, open_http, open_reader
+from livethresh.sources.container import (
+    failure_reason,
+    open_container,
+    open_http,
+    open_reader,
+    warn_other_video_streams,
+)
 from livethresh.sources.spec import SourceSpec
 
 logger = logging.getLogger(__name__)
@@ -89,7 +95,7 @@ class AVSource:
                 what = "only audio" if self._container.streams.audio else "no video stream"
                 raise InputError(f"{spec.name!r} has {what}; give a video")
             stream = self._container.streams.video[0]
-            _warn_other_video_streams(spec.name, self._container.streams.video)
+            warn_other_video_streams(spec.name, self._container.streams.video)
             if stream.codec_context is None:
                 codec = getattr(stream, "codec_tag", "") or "unknown"
                 raise InputError(
@@ -322,17 +328,3 @@ class AVSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _warn_other_video_streams(name: str, streams: Any) -> None:
-    """Say that only the first video stream is read; cover pictures do not count."""
-    attached = av.stream.Disposition.attached_pic
-    others = [s.index for s in streams[1:] if not s.disposition & attached]
-    if others:
-        logger.warning(
-            "%r has %d more video streams (#%s); only the first (#%d) is read",
-            name,
-            len(others),
-            ", #".join(map(str, others)),
-            streams[0].index,
-        )
