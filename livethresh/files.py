@@ -66,6 +66,17 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
         raise OutputError(f"output folder {str(folder)!r} is not writable")
 
 
+def write_failure(exc: BaseException) -> str:
+    """Why writing failed, in words, with what to do for the usual causes (full disk, pipe)."""
+    code = getattr(exc, "errno", None)
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return f"{reason}; free some space or write to another disk"
+    if code in (errno.EPIPE, errno.ECONNRESET):
+        return f"{reason}; the reader of the output went away"
+    return str(reason)
+
+
 @contextlib.contextmanager
 def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``output``; on success move it into place as ``output``.

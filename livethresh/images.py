@@ -23,7 +23,7 @@ import numpy as np
 from livethresh.binarize.binarizer import Binarizer, available_cores, limit_opencv_threads
 from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, InputNotFoundError, OutputError
-from livethresh.files import atomic_output, check_output_path
+from livethresh.files import atomic_output, check_output_path, write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def write_image(
         with atomic_output(path, overwrite) as temp:
             encoded.tofile(temp)
     except OSError as exc:
-        raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write {str(path)!r}: {write_failure(exc)}") from exc
 
 
 def binarize_image(

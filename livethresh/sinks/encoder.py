@@ -33,7 +33,6 @@ Output rules, decided here once for every caller:
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import av
 
 from livethresh.errors import OutputError
+from livethresh.files import write_failure
 from livethresh.frames import FALLBACK_RATE
 from livethresh.sinks.codecs import quiet_encoder_library
 from livethresh.sinks.picture import PictureComposer
@@ -65,17 +65,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
-
-
-def write_failure(exc: BaseException) -> str:
-    """Why writing failed, in words, with what to do for the usual causes (full disk, pipe)."""
-    code = getattr(exc, "errno", None)
-    reason = getattr(exc, "strerror", None) or str(exc)
-    if code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        return f"{reason}; free some space or write to another disk"
-    if code in (errno.EPIPE, errno.ECONNRESET):
-        return f"{reason}; the reader of the output went away"
-    return str(reason)
 
 
 class EncoderSink:
