@@ -183,8 +183,10 @@ def write_image(
     if not ok:
         raise OutputError(f"OpenCV could not encode {str(path)!r}")
     try:
-        with atomic_output(path, overwrite) as temp:
-            encoded.tofile(temp)
+        with atomic_output(path, overwrite) as temp, open(temp, "wb") as out:
+            # A Python file object, not ndarray.tofile: its close reports a failed flush
+            # (a full disk), which tofile would let pass as success.
+            out.write(encoded.tobytes())
     except OSError as exc:
         raise OutputError(f"cannot write {str(path)!r}: {write_failure(exc)}") from exc
 

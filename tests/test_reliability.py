@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -36,6 +37,7 @@ import livethresh.sources.pyav
 from tests.helpers import (
     HANG,
     assert_one_line,
+    document_frame,
     invoke,
     make_video,
     noise_frame,
@@ -298,6 +300,19 @@ def test_full_device_is_written_in_place_and_fails_cleanly(clip: Path, tmp_path:
     after = os.stat("/dev/full")
     assert (after.st_ino, after.st_rdev) == (device.st_ino, device.st_rdev)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "masks.mkv"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_still_image_on_a_full_device_fails_cleanly(tmp_path: Path) -> None:
+    page = tmp_path / "page.png"
+    cv2.imwrite(str(page), document_frame(64, 64))
+    link = tmp_path / "mask.png"
+    link.symlink_to("/dev/full")
+    result = invoke("image", page, link, "-y")
+    assert_one_line(
+        result.stderr, result.exit_code, 2, "No space left on device", "free some space"
+    )
+    assert link.is_symlink() and os.readlink(link) == "/dev/full"
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
