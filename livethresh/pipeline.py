@@ -254,6 +254,7 @@ class Pipeline:
         self._active_config = config
         self._threads: list[threading.Thread] = []
         self._ran = False
+        self._writing = False
 
     # -- control, from any thread ------------------------------------------------------------
 
@@ -279,6 +280,11 @@ class Pipeline:
         if previous is not None and previous[1] is not None:
             previous[1].close()
         self.config = config
+
+    @property
+    def writing(self) -> bool:
+        """True while a frame is handed to the sink and counted: a forced stop must wait."""
+        return self._writing
 
     @property
     def threads(self) -> list[threading.Thread]:
@@ -492,11 +498,17 @@ class Pipeline:
             )
             started = time.perf_counter()
             stats.latency.add(started - slot.decoded_at)
+            # A forced stop (a second Ctrl-C) waits for the frame to be written and counted, so
+            # that the count the run reports is the number of frames in the output.
+            self._writing = True
             try:
-                self.sink.write(result)
-            except StopPipeline:
+                try:
+                    self.sink.write(result)
+                except StopPipeline:
+                    stats.frames_written += 1
+                    raise
                 stats.frames_written += 1
-                raise
+            finally:
+                self._writing = False
             stats.stage_seconds["write"] += time.perf_counter() - started
-            stats.frames_written += 1
             self._free.put(slot.release())

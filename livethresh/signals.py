@@ -1,8 +1,9 @@
 """Ctrl-C and SIGTERM end a run cleanly: the pipeline stops, the output is finalized.
 
 A signal handler runs between two bytecodes of the main thread, so it only records the signal
-and asks for the stop from a helper thread; a second signal forces the stop, except while the
-output is being finalized, which would leave a file that does not play.
+and asks for the stop from a helper thread; a second signal forces the stop, except while a
+frame is written or the output is finalized, which would leave a frame uncounted or a file
+that does not play.
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from livethresh.errors import OutputError
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.stats import Stats
-
-if TYPE_CHECKING:
-    pass
-
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +27,18 @@ log = logging.getLogger(__name__)
 def stop_on_signals(
     stop: Callable[[], None],
     received: list[int],
-    finalizing: Callable[[], bool] = lambda: False,
+    protected: Callable[[], bool] = lambda: False,
     force: Callable[[], None] | None = None,
 ) -> Iterator[None]:
     """Turn SIGINT and SIGTERM into a graceful stop of the run; a second one forces it.
 
     The handler only records the signal and asks the pipeline to stop from a helper thread,
     because it runs between two bytecodes of the main thread, which may hold a queue lock.
-    A second signal stops the waiting for the pipeline's threads, but once ``finalizing()``
+    A second signal stops the waiting for the pipeline's threads, but while ``protected()``
     is true it is only noted: interrupting the trailer (or MP4's faststart rewrite) would
-    leave a file that does not play. Once a signal has ended the run, both stay ignored.
+    leave a file that does not play, and interrupting the write of a frame would leave the
+    frame in the file but not in the run's count. Once a signal has ended the run, both stay
+    ignored.
     ``force``, when given, is how a second signal forces the stop (instead of raising
     ``KeyboardInterrupt`` in the main thread, which an event loop would report as a crash).
     """
@@ -50,9 +49,9 @@ def stop_on_signals(
 
     def handle(signum: int, _frame: object) -> None:
         if received:  # a second signal: stop waiting for a clean end
-            if finalizing():
+            if protected():
                 log.info(
-                    "%s received while the output is finalized: finishing it first",
+                    "%s received while the output is written: finishing that first",
                     signal.Signals(signum).name,
                 )
                 return
@@ -93,8 +92,11 @@ class RunControl:
         if self._pipeline is not None:
             self._pipeline.stop()
 
-    def finalizing(self) -> bool:
-        """True from the start of the encoder's close to the end: no more forced stops."""
+    def protected(self) -> bool:
+        """True while a forced stop would damage the output or its count: while a frame is
+        written, and from the start of the encoder's close to the end."""
+        if self._pipeline is not None and self._pipeline.writing:
+            return True
         return self._sink is not None and self._sink.closing
 
 

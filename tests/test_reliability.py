@@ -689,6 +689,39 @@ def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> Non
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_second_signal_during_a_write_leaves_the_count_equal_to_the_frames_written() -> None:
+    """Two Ctrl-C while the sink writes a frame: the first stops the run, the second waits for
+    the frame to be counted, so the run reports every frame the output holds."""
+    from livethresh.config import ThresholdConfig
+    from livethresh.pipeline import Pipeline
+    from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
+    from tests.helpers import ArraySource, RecordingSink
+
+    class InterruptedTwice(RecordingSink):
+        closing = False
+
+        def write(self, frame: Any) -> None:
+            super().write(frame)  # the frame is in the output now
+            if frame.index == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # both handlers run here, inside the write
+
+    sink = InterruptedTwice()
+    pipeline = Pipeline(ArraySource(200), sink, ThresholdConfig(), queue_size=2)
+    control, received = RunControl(), list[int]()
+    control.attach(pipeline, sink)  # type: ignore[arg-type]
+    try:
+        with stop_on_signals(control.stop, received, control.protected):
+            stats, error = run_to_the_end(pipeline, sink, received)  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert received == [signal.SIGINT] and error is None
+    assert 6 <= stats.frames_written == len(sink.indices) < 200
+
+
 def test_frames_read_before_a_source_fails_all_reach_the_sink() -> None:
     """Nothing read is lost: a failing source ends the stream, the queues drain, then it raises."""
     from livethresh.config import ThresholdConfig
