@@ -81,23 +81,41 @@ def drd(ink: np.ndarray, truth: np.ndarray) -> float:
 
     A wrong pixel whose predicted value is ``b`` costs ``sum(W * |truth - b|)`` over its 5x5
     neighbourhood; with ``truth`` in {0, 1} that is the weighted ink share around it if
-    ``b`` is paper, and one minus it if ``b`` is ink. Neighbours outside the image repeat the
-    edge (the reference implementations differ here; it only touches the border pixels).
+    ``b`` is paper, and the weighted paper share if ``b`` is ink. Neighbours outside the image
+    cost nothing, as in Doxa, so this sum is Doxa's to the pixel.
+
+    The divisor is the number of 8x8 ground-truth blocks that hold both ink and paper, a block
+    cut by the image edge counting as if its missing pixels were paper. Doxa (0.9) divides by
+    fewer blocks: it looks only at the top-left 7x7 pixels of each block and skips the cut ones,
+    so its DRD reads about 10% higher on the same mask (3.48 against 3.05 for Otsu on PR1).
     """
-    true_ink = truth.astype(np.float32)
-    share = cv2.filter2D(
-        true_ink, -1, DRD_WEIGHTS.astype(np.float32), borderType=cv2.BORDER_REPLICATE
+    return drd_distortion(ink, truth) / max(nonuniform_blocks(truth), 1)
+
+
+def drd_distortion(ink: np.ndarray, truth: np.ndarray) -> float:
+    """The numerator of :func:`drd`: the summed cost of every wrong pixel."""
+    weights = DRD_WEIGHTS.astype(np.float32)
+    # Outside the image the constant border is paper for the ink share, and no weight at all
+    # for the paper share: an absent neighbour never disagrees.
+    ink_share = cv2.filter2D(truth.astype(np.float32), -1, weights, borderType=cv2.BORDER_CONSTANT)
+    present = cv2.filter2D(
+        np.ones(truth.shape, np.float32), -1, weights, borderType=cv2.BORDER_CONSTANT
     )
     wrong = ink != truth
-    cost = float(share[wrong & ~ink].sum() + (1.0 - share[wrong & ink]).sum())
+    missed, extra = wrong & ~ink, wrong & ink
+    return float(ink_share[missed].sum(dtype=np.float64)) + float(
+        (present[extra] - ink_share[extra]).sum(dtype=np.float64)
+    )
+
+
+def nonuniform_blocks(truth: np.ndarray) -> int:
+    """The denominator of :func:`drd`: 8x8 ground-truth blocks that hold both ink and paper."""
     height, width = truth.shape
     blocks_y, blocks_x = -(-height // DRD_BLOCK), -(-width // DRD_BLOCK)
     padded = np.zeros((blocks_y * DRD_BLOCK, blocks_x * DRD_BLOCK), np.int32)
     padded[:height, :width] = truth
     counts = padded.reshape(blocks_y, DRD_BLOCK, blocks_x, DRD_BLOCK).sum(axis=(1, 3))
-    # Blocks cut by the image edge count as full blocks whose missing pixels are paper.
-    mixed = int(np.count_nonzero((counts > 0) & (counts < DRD_BLOCK * DRD_BLOCK)))
-    return cost / max(mixed, 1)
+    return int(np.count_nonzero((counts > 0) & (counts < DRD_BLOCK * DRD_BLOCK)))
 
 
 def score(ink: np.ndarray, truth: np.ndarray) -> Scores:

@@ -9,7 +9,16 @@ import pytest
 
 from livethresh import ThresholdConfig
 from livethresh.binarize import binarize
-from livethresh.metrics import DRD_WEIGHTS, drd, f_measure, ink_of, psnr, score
+from livethresh.metrics import (
+    DRD_WEIGHTS,
+    drd,
+    drd_distortion,
+    f_measure,
+    ink_of,
+    nonuniform_blocks,
+    psnr,
+    score,
+)
 from livethresh.synthetic import DEGRADATIONS, degraded_document
 
 
@@ -56,6 +65,33 @@ def test_drd_grows_with_distance_from_the_text():
     near[8, 16] = True  # touches the ink square: cheaper
     far[8, 18] = True
     assert 0 < drd(near, truth) < drd(far, truth)
+
+
+def test_drd_neighbours_outside_the_image_cost_nothing():
+    """A false ink pixel in the corner sees only 3x3 of its 5x5 weights: the rest is absent."""
+    truth = square_truth()
+    ink = truth.copy()
+    ink[0, 0] = True
+    assert drd_distortion(ink, truth) == pytest.approx(DRD_WEIGHTS[2:, 2:].sum())
+    assert nonuniform_blocks(truth) == 4
+
+
+def test_drd_distortion_is_doxas_and_only_the_block_count_differs():
+    """Doxa's DRD divides the same distortion by the mixed blocks it finds looking at the
+    top-left 7x7 pixels of each whole 8x8 block; with that count, the two agree exactly."""
+    doxapy = pytest.importorskip("doxapy")
+    gray, truth_image = degraded_document("bleed_through", 2, 203, 301, seed=3)
+    truth = truth_image == 255
+    mask = binarize(gray, ThresholdConfig(method="sauvola", block_size=15, k=0.2, blur=0))
+    ink = mask == 0
+    theirs = doxapy.calculate_performance(np.where(truth, 0, 255).astype(np.uint8), mask)["drdm"]
+    doxa_blocks = sum(
+        int(truth[y : y + 7, x : x + 7].min() != truth[y : y + 7, x : x + 7].max())
+        for y in range(0, 203 - 7, 8)
+        for x in range(0, 301 - 7, 8)
+    )
+    assert drd_distortion(ink, truth) / doxa_blocks == pytest.approx(theirs, rel=1e-5)
+    assert drd(ink, truth) < theirs  # more mixed blocks found: the same distortion reads lower
 
 
 def test_ink_of_follows_invert():
