@@ -3,13 +3,13 @@
 By default, one table puts every preset and method side by side with Otsu and DoxaPy's
 Sauvola, Wolf, NICK, ISauvola, Gatos and Su (``benchmarks/quality.py``), on real pages with
 ground truth (the shared DIBCO 2011 printed tuning pages when present, and any ``--real DIR``)
-and on the synthetic pages below: F-measure per real page, then mean F, worst F, PSNR and DRD
-on each set. ``--grid`` runs the grid search instead.
+and on the synthetic pages below: F-measure per real page, then mean F, worst F, pseudo-F,
+PSNR and DRD on each set. ``--grid`` runs the grid search instead.
 
 The synthetic data are :func:`livethresh.synthetic.degraded_document` pages: six degradations
 (uneven light, cast shadow, blur, noise, low contrast, bleed-through), three levels each, two
-pages per level, 600x800, all with exact ground truth. Each method is scored with the DIBCO measures
-(F-measure, PSNR, DRD; :mod:`livethresh.metrics`).
+pages per level, 600x800, all with exact ground truth. Each method is scored with the DIBCO
+measures (F-measure, pseudo-F, PSNR, DRD; :mod:`livethresh.metrics`).
 
 The grid search has two parts. The window (``block_size``) and the pre-blur are settings of the
 scene, shared by all local methods, so each is searched for every method. A method's own
@@ -251,8 +251,9 @@ def compare(args: argparse.Namespace) -> None:
     where = ", ".join(str(f) for f in folders if f) or "none found"
     print(
         f"Real pages: {len(real)} from {where}; synthetic pages: {len(synthetic)} "
-        "(6 degradations x 3 levels). F-measure in %, text = foreground; PSNR in dB; DRD "
-        "(lower is better). Each page binarized on its own, as a still image."
+        "(6 degradations x 3 levels). F-measure in %, text = foreground; p-F: pseudo-F (recall "
+        "on the truth's skeleton, DIBCO 2010); PSNR in dB; DRD (lower is better)."
+        " Each page binarized on its own, as a still image."
     )
     quality.print_table(table, real)
     if args.per_page and real:
@@ -270,7 +271,9 @@ def main() -> None:
         help="folder of real pages with ground truth (NAME.png + NAME_gt.png); repeatable. "
         "Default: the shared DIBCO 2011 tuning pages, when present",
     )
-    parser.add_argument("--per-page", action="store_true", help="also F, PSNR, DRD per page")
+    parser.add_argument(
+        "--per-page", action="store_true", help="also F, pseudo-F, PSNR, DRD per page"
+    )
     parser.add_argument(
         "--grid", action="store_true", help="the grid search on synthetic pages instead"
     )

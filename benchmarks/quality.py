@@ -103,8 +103,8 @@ def evaluate(
 
 def print_table(table: dict[str, Row], real: list[TruthPage]) -> None:
     """One markdown table: F per real page, real means and worst, synthetic means."""
-    heads = [p.name for p in real] + ["real F", "worst", "PSNR", "DRD"] if real else []
-    heads += ["synthetic F", "PSNR", "DRD"]
+    heads = [p.name for p in real] + ["real F", "worst", "p-F", "PSNR", "DRD"] if real else []
+    heads += ["synthetic F", "p-F", "PSNR", "DRD"]
     print("| contender | " + " | ".join(heads) + " |")
     print("|---|" + "--:|" * len(heads))
     for name, row in table.items():
@@ -112,17 +112,24 @@ def print_table(table: dict[str, Row], real: list[TruthPage]) -> None:
         if real:
             mean = row.real_mean
             cells += [f"{s.f_measure:.1f}" for s in row.real]
-            cells += [f"{mean.f_measure:.1f}", f"{row.worst:.1f}", f"{mean.psnr:.2f}"]
-            cells += [f"{mean.drd:.2f}"]
+            cells += [f"{mean.f_measure:.1f}", f"{row.worst:.1f}", f"{mean.pseudo_f:.1f}"]
+            cells += [f"{mean.psnr:.2f}", f"{mean.drd:.2f}"]
         s = row.synthetic
-        cells += [f"{s.f_measure:.1f}", f"{s.psnr:.2f}", f"{s.drd:.2f}"] if s else ["-"] * 3
+        cells += (
+            [f"{s.f_measure:.1f}", f"{s.pseudo_f:.1f}", f"{s.psnr:.2f}", f"{s.drd:.2f}"]
+            if s
+            else ["-"] * 4
+        )
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def print_per_page(table: dict[str, Row], real: list[TruthPage]) -> None:
-    """F, PSNR and DRD of every contender on every real page."""
-    print("| contender | page | F | PSNR | DRD |")
-    print("|---|---|--:|--:|--:|")
+    """F, pseudo-F, PSNR and DRD of every contender on every real page."""
+    print("| contender | page | F | p-F | PSNR | DRD |")
+    print("|---|---|--:|--:|--:|--:|")
     for name, row in table.items():
         for page, s in zip(real, row.real, strict=True):
-            print(f"| {name} | {page.name} | {s.f_measure:.2f} | {s.psnr:.2f} | {s.drd:.2f} |")
+            print(
+                f"| {name} | {page.name} | {s.f_measure:.2f} | {s.pseudo_f:.2f} | "
+                f"{s.psnr:.2f} | {s.drd:.2f} |"
+            )

@@ -3,6 +3,9 @@
 The measures compare a predicted text mask with the true one, both boolean with True = ink:
 
 - **F-measure** (in percent): the harmonic mean of precision and recall of ink pixels.
+- **Pseudo-F** (in percent, DIBCO 2010's definition): the same with recall measured on the
+  skeleton of the true ink, so that a stroke found a pixel thinner or thicker than its
+  annotator drew it costs little, and a stroke or a letter missed costs a lot.
 - **PSNR** (dB): ``10 log10(1 / MSE)`` with ink and paper at distance 1, so MSE is the fraction
   of wrong pixels.
 - **Flicker** (of video): the fraction of pixels whose mask differs from the previous frame's;
@@ -48,11 +51,12 @@ DRD_BLOCK = 8
 
 @dataclass(frozen=True)
 class Scores:
-    """The three DIBCO measures of one mask (or their mean over many)."""
+    """The DIBCO measures of one mask (or their mean over many)."""
 
     f_measure: float
     psnr: float
     drd: float
+    pseudo_f: float
 
 
 def ink_of(mask: np.ndarray, config: ThresholdConfig) -> np.ndarray:
@@ -62,12 +66,63 @@ def ink_of(mask: np.ndarray, config: ThresholdConfig) -> np.ndarray:
 
 def f_measure(ink: np.ndarray, truth: np.ndarray) -> float:
     """DIBCO F-measure in percent; 0 when nothing or the wrong thing is found."""
+    return _f(ink, truth, truth)
+
+
+def pseudo_f(ink: np.ndarray, truth: np.ndarray) -> float:
+    """DIBCO 2010 pseudo-F in percent: precision on the true ink, recall on its skeleton."""
+    return _f(ink, truth, skeleton(truth))
+
+
+def _f(ink: np.ndarray, truth: np.ndarray, recalled: np.ndarray) -> float:
     hits = np.count_nonzero(ink & truth)
-    if hits == 0:
+    found = np.count_nonzero(ink & recalled)
+    if hits == 0 or found == 0:
         return 0.0
     precision = hits / np.count_nonzero(ink)
-    recall = hits / np.count_nonzero(truth)
+    recall = found / np.count_nonzero(recalled)
     return 100.0 * 2 * precision * recall / (precision + recall)
+
+
+def skeleton(ink: np.ndarray) -> np.ndarray:
+    """The one-pixel-wide, connected centre lines of ``ink`` (Zhang and Suen's thinning, 1984).
+
+    Each pass peels, in two half-steps, the border pixels whose removal neither breaks a stroke
+    (one 0-to-1 transition around them) nor shortens it (2 to 6 ink neighbours); the
+    neighbourhood tests run on the whole image at once, one pass per pixel of half-width.
+    """
+    image = np.pad(ink.astype(np.uint8), 1)
+    while True:
+        changed = False
+        for half in (0, 1):
+            # The 8 neighbours, clockwise from the one above: P2, P3, ..., P9.
+            c = image[1:-1, 1:-1]
+            ring = [
+                image[:-2, 1:-1],
+                image[:-2, 2:],
+                image[1:-1, 2:],
+                image[2:, 2:],
+                image[2:, 1:-1],
+                image[2:, :-2],
+                image[1:-1, :-2],
+                image[:-2, :-2],
+            ]
+            neighbours = sum(p.astype(np.int8) for p in ring)
+            transitions = sum(
+                ((ring[i] == 0) & (ring[(i + 1) % 8] == 1)).astype(np.int8) for i in range(8)
+            )
+            p2, p4, p6, p8 = ring[0], ring[2], ring[4], ring[6]
+            if half == 0:
+                open_side = ((p2 & p4 & p6) == 0) & ((p4 & p6 & p8) == 0)
+            else:
+                open_side = ((p2 & p4 & p8) == 0) & ((p2 & p6 & p8) == 0)
+            peel = (c == 1) & (neighbours >= 2) & (neighbours <= 6) & (transitions == 1)
+            peel &= open_side
+            if peel.any():
+                c[peel] = 0
+                changed = True
+        if not changed:
+            return image[1:-1, 1:-1].astype(bool)
 
 
 def psnr(ink: np.ndarray, truth: np.ndarray, cap: float = 100.0) -> float:
@@ -119,10 +174,10 @@ def nonuniform_blocks(truth: np.ndarray) -> int:
 
 
 def score(ink: np.ndarray, truth: np.ndarray) -> Scores:
-    """All three measures of a predicted ink mask against the true one (both boolean)."""
+    """All the measures of a predicted ink mask against the true one (both boolean)."""
     if ink.shape != truth.shape:
         raise ValueError(f"mask {ink.shape} and ground truth {truth.shape} differ in shape")
-    return Scores(f_measure(ink, truth), psnr(ink, truth), drd(ink, truth))
+    return Scores(f_measure(ink, truth), psnr(ink, truth), drd(ink, truth), pseudo_f(ink, truth))
 
 
 def mean_scores(scores: list[Scores]) -> Scores:
@@ -130,9 +185,7 @@ def mean_scores(scores: list[Scores]) -> Scores:
     if not scores:
         raise ValueError("no scores to average")
     return Scores(
-        float(np.mean([s.f_measure for s in scores])),
-        float(np.mean([s.psnr for s in scores])),
-        float(np.mean([s.drd for s in scores])),
+        *(float(np.mean([getattr(s, name) for s in scores])) for name in Scores.__annotations__)
     )
 
 
@@ -156,8 +209,11 @@ def mean_flicker(masks: Iterable[np.ndarray]) -> float:
 #: Where the real tuning pages (DIBCO 2011 printed, with ground truth) are looked for: this
 #: path under any folder above the repository (they are never copied into it).
 TUNING_PAGES = Path("shared/data/dibco11-printed")
-#: Ground-truth files are named like their page plus this suffix (DIBCO's convention).
-TRUTH_SUFFIX = "_gt"
+#: Endings of a ground truth's file name, after its page's name (any case): DIBCO's ``PR1_gt``,
+#: H-DIBCO's ``1_gt``, Doxa's ``2JohnC1V3-GroundTruth``.
+TRUTH_SUFFIXES = ("_gt", "-gt", "_groundtruth", "-groundtruth", "_ground_truth")
+#: Folders of ground truths named like their pages (any case), beside the pages' folder.
+TRUTH_FOLDERS = frozenset({"gt", "groundtruth", "ground_truth", "ground-truth"})
 #: File types a page and its truth may have.
 PAGE_SUFFIXES = frozenset({".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".webp", ".pgm"})
 
@@ -180,29 +236,41 @@ def tuning_pages_folder() -> Path | None:
 
 
 def truth_pages(folder: Path) -> list[TruthPage]:
-    """Every page of ``folder`` that has a ground truth beside it (``PR1.png``, ``PR1_gt.png``).
+    """Every page of ``folder`` that has a ground truth, sorted by name.
 
-    The page is read as gray like any input (:func:`livethresh.images.read_gray`); in the truth,
-    dark (< 128) is ink. Pages are sorted by name.
+    The layouts of the public sets are understood: a truth beside its page, named like it plus
+    a suffix of :data:`TRUTH_SUFFIXES` (``PR1.png`` and ``PR1_gt.png``), or in a subfolder of
+    :data:`TRUTH_FOLDERS` under the same name; the pages may sit in ``folder`` or in any of its
+    other subfolders (``imgs/1.bmp`` and ``gt/1.bmp``). The page is read as gray like any input
+    (:func:`livethresh.images.read_gray`); in the truth, dark (< 128) is ink.
 
     Raises:
         InputError: A page or truth cannot be read, or their sizes differ.
     """
     from livethresh.images import read_gray
 
-    pages = []
-    for truth_path in sorted(folder.glob(f"*{TRUTH_SUFFIX}.*")):
-        name = truth_path.stem[: -len(TRUTH_SUFFIX)]
-        candidates = [
-            p for p in sorted(folder.glob(f"{name}.*")) if p.suffix.lower() in PAGE_SUFFIXES
-        ]
-        if not candidates:
-            continue
-        gray, truth = read_gray(candidates[0]), read_gray(truth_path) < 128
+    folders = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
+    truths: dict[str, Path] = {}
+    pages: dict[str, Path] = {}
+    for where in folders:
+        for path in sorted(where.iterdir()):
+            if path.suffix.lower() not in PAGE_SUFFIXES or not path.is_file():
+                continue
+            stem = path.stem.lower()
+            ending = next((e for e in TRUTH_SUFFIXES if stem.endswith(e)), None)
+            if ending is not None:
+                truths.setdefault(path.stem[: -len(ending)], path)
+            elif where.name.lower() in TRUTH_FOLDERS:
+                truths.setdefault(path.stem, path)
+            else:
+                pages.setdefault(path.stem, path)
+    found = []
+    for name in sorted(truths.keys() & pages.keys()):
+        gray, truth = read_gray(pages[name]), read_gray(truths[name]) < 128
         if gray.shape != truth.shape:
             raise InputError(
-                f"page {str(candidates[0])!r} is {gray.shape[1]}x{gray.shape[0]} but its ground "
+                f"page {str(pages[name])!r} is {gray.shape[1]}x{gray.shape[0]} but its ground "
                 f"truth is {truth.shape[1]}x{truth.shape[0]}"
             )
-        pages.append(TruthPage(name, gray, truth))
-    return pages
+        found.append(TruthPage(name, gray, truth))
+    return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -16,8 +17,10 @@ from livethresh.metrics import (
     f_measure,
     ink_of,
     nonuniform_blocks,
+    pseudo_f,
     psnr,
     score,
+    skeleton,
 )
 from livethresh.synthetic import DEGRADATIONS, degraded_document
 
@@ -48,6 +51,35 @@ def test_f_measure_and_psnr_by_hand():
     )
     assert psnr(ink, truth) == pytest.approx(10 * math.log10(1024 / 36))
     assert f_measure(np.zeros_like(truth), truth) == 0.0
+
+
+def test_skeleton_is_one_pixel_wide_inside_the_stroke_and_keeps_it_connected():
+    truth = np.zeros((40, 60), bool)
+    truth[10:15, 5:55] = True  # a bar 5 high
+    truth[10:35, 30:35] = True  # and a leg 5 wide: a T
+    centre = skeleton(truth)
+    assert not (centre & ~truth).any()
+    assert centre[12, 10:50].all() and centre[10:15, 10:25].sum() == 15  # one row, the middle
+    assert centre[20:30, 32].all() and centre[20:30].sum() == 10  # the leg's centre column
+    count, _ = cv2.connectedComponents(centre.astype(np.uint8), connectivity=8)
+    assert count == 2  # background and one connected skeleton
+
+
+def test_pseudo_f_forgives_stroke_width_and_not_missed_strokes():
+    """A mask one pixel thinner than the truth loses F but keeps pseudo-F; a missed stroke
+    costs pseudo-F its share of the skeleton."""
+    truth = np.zeros((40, 80), bool)
+    truth[5:10, 5:75] = True
+    truth[25:30, 5:75] = True
+    thinner = np.zeros_like(truth)
+    thinner[6:9, 5:75] = thinner[26:29, 5:75] = True
+    assert pseudo_f(truth, truth) == 100.0
+    assert f_measure(thinner, truth) == pytest.approx(75.0)  # precision 1, recall 3/5
+    assert pseudo_f(thinner, truth) == 100.0
+    half = truth.copy()
+    half[25:30] = False  # the second stroke missed: precision 1, pseudo-recall 1/2
+    assert pseudo_f(half, truth) == pytest.approx(100 * 2 * 0.5 / 1.5)
+    assert score(half, truth).pseudo_f == pseudo_f(half, truth)
 
 
 def test_drd_of_one_isolated_false_pixel():

@@ -51,3 +51,23 @@ def test_truth_pages_pairs_pages_with_their_truth(tmp_path):
     cv2.imwrite(str(tmp_path / "b_gt.png"), page[:10])
     with pytest.raises(InputError, match="ground truth"):
         truth_pages(tmp_path)
+
+
+def test_truth_pages_reads_the_layouts_of_the_public_sets(tmp_path):
+    """Doxa's ``NAME-GroundTruth.png``, H-DIBCO's ``imgs/1.bmp`` with ``gt/1_gt.bmp``, and a
+    ``GT`` folder of truths named like their pages."""
+    page = np.full((20, 30), 200, np.uint8)
+    page[5:10, 5:25] = 30
+    truth = np.where(page < 128, 0, 255).astype(np.uint8)
+    for sub in ("imgs", "gt", "other", "GT"):
+        (tmp_path / sub).mkdir()
+    cv2.imwrite(str(tmp_path / "2JohnC1V3.png"), page)
+    cv2.imwrite(str(tmp_path / "2JohnC1V3-GroundTruth.png"), truth)
+    cv2.imwrite(str(tmp_path / "imgs" / "1.bmp"), page)
+    cv2.imwrite(str(tmp_path / "gt" / "1_gt.bmp"), truth)
+    cv2.imwrite(str(tmp_path / "other" / "H01.tif"), page)
+    cv2.imwrite(str(tmp_path / "GT" / "H01.tif"), truth)
+    cv2.imwrite(str(tmp_path / "imgs" / "2.bmp"), page)  # no truth: not a test page
+    pages = truth_pages(tmp_path)
+    assert [p.name for p in pages] == ["1", "2JohnC1V3", "H01"]
+    assert all(np.array_equal(p.truth, page < 128) for p in pages)
