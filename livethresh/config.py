@@ -31,6 +31,7 @@ METHODS = (
     "bradley",
     "phansalkar",
     "su",
+    "background",
 )
 
 T = TypeVar("T")

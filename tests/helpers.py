@@ -21,7 +21,9 @@ import pytest
 from av.subtitles.subtitle import SubtitleSet
 from typer.testing import CliRunner
 
+from livethresh.binarize import Binarizer
 from livethresh.cli import app
+from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, OutputError
 from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import StopPipeline
@@ -48,6 +50,12 @@ Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10
 [Events]
 Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
 """
+
+
+def run_binarizer(gray: np.ndarray, config: ThresholdConfig, threads: int = 1) -> np.ndarray:
+    """The mask of one frame, from a Binarizer of ``threads`` bands (a copy it owns)."""
+    with Binarizer(config, gray.shape, threads=threads) as binarize:
+        return binarize(gray).copy()
 
 
 def random_frame(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -18,7 +18,7 @@ from livethresh import (
 from livethresh.binarize import binarize
 from livethresh.binarize.bands import plan_bands
 from livethresh.binarize.opencv import article_reference as reference
-from tests.helpers import document_frame, random_frame
+from tests.helpers import document_frame, random_frame, run_binarizer
 
 FRAME_BYTES = 1080 * 1920
 
@@ -40,6 +40,19 @@ def test_no_frame_sized_allocation_per_call(method, threads, doc_1080p):
         finally:
             tracemalloc.stop()
     assert peak < FRAME_BYTES // 20, f"{method}: peak {peak} bytes traced over 200 calls"
+
+
+@pytest.mark.parametrize("method", available_methods())
+@pytest.mark.parametrize(("invert", "blur"), [(False, 0), (True, 3)])
+def test_bands_equal_the_whole_frame(method, invert, blur):
+    """Every method, including those that gather frame statistics or finish the whole mask
+    (Wolf, Su, background's hysteresis), gives the same mask in bands as in one piece."""
+    gray = document_frame(400, 500, seed=1)
+    config = ThresholdConfig(method=method, block_size=9, blur=blur, invert=invert)
+    whole = run_binarizer(gray, config, threads=1)
+    assert np.array_equal(run_binarizer(gray, config, threads=4), whole)
+    assert set(np.unique(whole)) == {0, 255}
+    assert np.array_equal(run_binarizer(gray, config.replace(invert=not invert)), 255 - whole)
 
 
 def test_tracemalloc_would_see_a_frame_sized_allocation(doc_1080p):

@@ -31,11 +31,12 @@ import cv2
 import numpy as np
 import pytest
 
-from livethresh import Binarizer, ConfigError, ThresholdConfig
+from livethresh import ConfigError, ThresholdConfig
 from livethresh.binarize import document
 from livethresh.binarize.registry import method_defaults
 from livethresh.config import load_preset, to_toml
 from tests.helpers import document_frame, random_frame
+from tests.helpers import run_binarizer as run
 
 
 def need(module: str) -> object:
@@ -45,11 +46,6 @@ def need(module: str) -> object:
 
 DOCUMENT_METHODS = ["sauvola", "niblack", "wolf", "nick", "bradley", "phansalkar"]
 MIN_AGREEMENT = 0.999
-
-
-def run(gray: np.ndarray, config: ThresholdConfig, threads: int = 1) -> np.ndarray:
-    with Binarizer(config, gray.shape, threads=threads) as binarize:
-        return binarize(gray).copy()
 
 
 def assert_agree(got: np.ndarray, want: np.ndarray, what: str) -> None:

@@ -12,19 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from livethresh import Binarizer, ThresholdConfig
+from livethresh import ThresholdConfig
 from livethresh.binarize.su import EPSILON, contrast_image, otsu_level
 from livethresh.config import ConfigError
 from livethresh.metrics import truth_pages, tuning_pages_folder
 from livethresh.synthetic import degraded_document
 from tests.conftest import document_frame
+from tests.helpers import run_binarizer as run
 
 MIN_AGREEMENT = 0.999
-
-
-def run(gray: np.ndarray, config: ThresholdConfig, threads: int = 1) -> np.ndarray:
-    with Binarizer(config, gray.shape, threads=threads) as binarize:
-        return binarize(gray).copy()
 
 
 def doxapy_su(gray: np.ndarray, window: int | None = None) -> np.ndarray:
@@ -82,17 +78,6 @@ def test_matches_the_papers_rule_in_float64(k):
     config = ThresholdConfig(method="su", block_size=7, blur=0, k=k)
     agreement = np.mean(run(gray, config) == su_reference(gray, 7, k))
     assert agreement >= MIN_AGREEMENT
-
-
-@pytest.mark.parametrize("invert", [False, True])
-@pytest.mark.parametrize("blur", [0, 3])
-def test_bands_equal_the_whole_frame(invert, blur):
-    gray = document_frame(400, 500, seed=1)
-    config = ThresholdConfig(method="su", block_size=15, blur=blur, invert=invert)
-    whole = run(gray, config, threads=1)
-    assert np.array_equal(run(gray, config, threads=4), whole)
-    assert 0 < np.count_nonzero(whole) < whole.size
-    assert np.array_equal(run(gray, config.replace(invert=not invert)), 255 - whole)
 
 
 @pytest.mark.parametrize(("kind", "window"), [("bleed_through", None), ("shadow", 15)])

@@ -1,14 +1,15 @@
 """Binarization kernels: pure functions of a gray frame, writing into preallocated buffers.
 
 A method is one small class in :mod:`~livethresh.binarize.registry`: the seed article's four in
-:mod:`~livethresh.binarize.opencv`, the document methods in :mod:`~livethresh.binarize.document`
-and Su's in :mod:`~livethresh.binarize.su`. :class:`Binarizer` runs one of them over a frame, in
+:mod:`~livethresh.binarize.opencv`, the document methods in :mod:`~livethresh.binarize.document`,
+Su's in :mod:`~livethresh.binarize.su` and background division in
+:mod:`~livethresh.binarize.background`. :class:`Binarizer` runs one of them over a frame, in
 bands, without per-frame allocation, then the optional post-steps: despeckling
 (:mod:`~livethresh.binarize.despeckle`) and the automatic window
 (:mod:`~livethresh.binarize.scale`). Importing this package registers every method.
 """
 
-from livethresh.binarize import document, opencv, su
+from livethresh.binarize import background, document, opencv, su
 from livethresh.binarize.binarizer import Binarizer, binarize
 from livethresh.binarize.registry import (
     Method,
@@ -22,6 +23,7 @@ __all__ = [
     "Binarizer",
     "Method",
     "available_methods",
+    "background",
     "binarize",
     "document",
     "method_class",

@@ -94,8 +94,17 @@ class Binarizer:
         self._gathers = method.is_local and method.gathers
         self._requested_threads = threads
         self._scale = (
-            AutoScale(self.shape, config.invert, config.block_size) if config.auto_scale else None
+            AutoScale(
+                self.shape,
+                config.invert,
+                config.block_size,
+                method.window_per_stroke,
+                method.min_window,
+            )
+            if config.auto_scale
+            else None
         )
+        self._frame_pass = method.frame_pass(config, self.shape)
         self._despeckle = Despeckler(self.shape) if config.despeckle else None
         self._method_config = config  # what the bands run: without the blur when stabilized
         self._build(config)
@@ -186,7 +195,12 @@ class Binarizer:
         """The method over the frame, then the despeckling."""
         self._threshold(gray, out)
         if self._despeckle is not None:
-            area = despeckle_area(self.config.despeckle, self._scale, self.config.block_size)
+            area = despeckle_area(
+                self.config.despeckle,
+                self._scale,
+                self.config.block_size,
+                self._method.window_per_stroke,
+            )
             self._despeckle(out, area, 255 if self.config.invert else 0)
 
     def _rescale(self, scale: AutoScale) -> bool:
@@ -197,7 +211,7 @@ class Binarizer:
         return True
 
     def _threshold(self, gray: Frame, out: Frame) -> None:
-        """Run the method over the frame, in bands."""
+        """Run the method over the frame, in bands, then its whole-frame pass if it has one."""
         if self._global is None and self._gathers:
             statistics = self._method.merge(self._each_band(lambda band: band.gather(gray)))
             self._each_band(lambda band: band.finish(out, statistics))
@@ -209,6 +223,8 @@ class Binarizer:
             blurred = self._blurred
             self._each_band(lambda band: band.blur_into(gray, blurred))
             self._global.apply(blurred, out, 0)
+        if self._frame_pass is not None:
+            self._frame_pass(out)
 
     def _stabilize(self, gray: Frame, stabilizer: Stabilizer, timestamp: float | None) -> Frame:
         """Pre-blur and stabilize ``gray`` in bands; returns the stabilized frame."""

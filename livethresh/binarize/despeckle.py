@@ -5,10 +5,10 @@ component of paper smaller than ``area`` (a hole in a stroke, a gap) becomes ink
 cleaned second, on the mask without its ink specks, so a speck inside a small hole cannot make
 the hole look smaller than it is.
 
-Components are labelled by ``cv2.connectedComponents`` into a preallocated 16-bit label image
-and their areas counted by ``cv2.calcHist``; the areas give a lookup table (255 for a small
-component) that ``numpy.take`` maps over the labels. Components cross any band boundary, so
-this step sees the whole frame. Its only allocations per frame are a few numbers per component.
+Components are labelled and their areas counted by
+:class:`~livethresh.binarize.components.Components`; the areas give a lookup table (255 for a
+small component) mapped back over the labels. Components cross any band boundary, so this step
+sees the whole frame. Its only allocations per frame are a few numbers per component.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livethresh.binarize.components import Components
 from livethresh.binarize.registry import Frame
-
-#: Rows per strip of the label lookup.
-STRIP_ROWS = 64
 
 
 class Despeckler:
@@ -30,8 +28,7 @@ class Despeckler:
     """
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        self.labels16 = np.empty(shape, np.uint16)
-        self.labels = np.empty(shape, np.int32)
+        self.components = Components(shape)
         self.small = np.empty(shape, np.uint8)
         self.inverse = np.empty(shape, np.uint8)
 
@@ -67,33 +64,10 @@ class Despeckler:
         Returns:
             Whether there was any (when not, ``self.small`` is left as it was).
         """
-        labels, areas = self.label(pixels)
+        labels, areas = self.components.label(pixels)
         table = np.where(areas < area, 255, 0).astype(np.uint8)
         table[0] = 0  # label 0 is everything else
         if not table.any():
             return False
-        # By strips: numpy casts the labels to intp, a copy that stays strip-sized this way
-        # (and mode="clip" writes straight into ``out`` instead of buffering it).
-        for top in range(0, labels.shape[0], STRIP_ROWS):
-            rows = slice(top, top + STRIP_ROWS)
-            np.take(table, labels[rows], out=self.small[rows], mode="clip")
+        self.components.lookup(table, labels, self.small)
         return True
-
-    def label(self, pixels: Frame) -> tuple[Frame, np.ndarray]:
-        """Label the components of ``pixels`` (255); returns the labels and each one's area.
-
-        16-bit labels and a histogram of them cost a third of OpenCV's statistics pass, which
-        also computes boxes and centroids; a mask with more components than 16 bits can number
-        (OpenCV refuses it) takes that slower path.
-        """
-        try:
-            count, _ = cv2.connectedComponentsWithAlgorithm(
-                pixels, 8, cv2.CV_16U, cv2.CCL_DEFAULT, labels=self.labels16
-            )
-        except cv2.error:
-            _, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-                pixels, 8, cv2.CV_32S, cv2.CCL_DEFAULT, labels=self.labels
-            )
-            return self.labels, stats[:, cv2.CC_STAT_AREA]
-        areas = cv2.calcHist([self.labels16], [0], None, [count], [0, count]).ravel()
-        return self.labels16, areas

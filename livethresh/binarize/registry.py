@@ -8,6 +8,7 @@ overlay and the browser view all ask the registry, so adding a method touches it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
 
 Frame = np.ndarray
+#: A whole-frame step over the mask, in place (:meth:`Method.frame_pass`).
+FramePass = Callable[[Frame], None]
 
 _METHODS: dict[str, type[Method]] = {}
 
@@ -83,6 +86,11 @@ class Method:
     #: folds the results with :meth:`merge`, stores them in ``frame_statistics`` of every band's
     #: method, and only then calls :meth:`apply`; so bands still run in parallel.
     gathers: ClassVar[bool] = False
+    #: With ``auto_scale``: the window in measured stroke widths, and its smallest side. A
+    #: window of statistics needs several strokes and the paper between them; a closing only
+    #: needs to be wider than a stroke.
+    window_per_stroke: ClassVar[float] = 5.0
+    min_window: ClassVar[int] = 15
 
     def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
         self.config = config
@@ -111,6 +119,12 @@ class Method:
         if config.stabilize:
             parts.append(f"stabilized (gate {config.stabilize_gate:g})")
         return "  ".join(parts)
+
+    @classmethod
+    def frame_pass(cls, config: ThresholdConfig, shape: tuple[int, int]) -> FramePass | None:
+        """A last step over the whole frame's mask after the bands (None: the bands' mask is
+        final). It may join what bands cannot see together, as connected components."""
+        return None
 
     def gather(self, src: Frame, first_row: int, rows: int) -> tuple[float, ...]:
         """Statistics of the band's own rows ``src[first_row:first_row + rows]``."""

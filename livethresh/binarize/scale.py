@@ -5,7 +5,8 @@ no nearer the paper than any neighbour): the half-width at the middle of each st
 median comes from a histogram of those values (``cv2.calcHist`` with the ridge as its mask), so
 the estimate costs a few frame-sized passes and no sort.
 
-From it, ``window = 5 x stroke width`` (odd, 15 to 255) and the despeckle area is a quarter of a
+From it, ``window = 5 x stroke width`` (odd, 15 to 255; a method may ask for another factor and
+smallest window, as ``background``'s closing does) and the despeckle area is a quarter of a
 stroke's square. With Wolf's rule, the four DIBCO 2011 tuning pages score best with 6 to 8
 stroke widths (mean F 91.9-92.4) and the synthetic degraded pages, whose text is small and
 thin, with 3 to 4 (94.0-94.4); 5 is where the two plateaus meet (91.4 and 93.4), and areas of
@@ -43,10 +44,12 @@ SMOOTHING = 0.3
 HYSTERESIS = 0.15
 
 
-def window_for(stroke: float) -> int:
-    """The odd window side for a stroke width, within ``MIN_WINDOW..MAX_WINDOW``."""
-    side = round(WINDOW_PER_STROKE * stroke) | 1
-    return max(MIN_WINDOW, min(MAX_WINDOW, side))
+def window_for(
+    stroke: float, per_stroke: float = WINDOW_PER_STROKE, smallest: int = MIN_WINDOW
+) -> int:
+    """The odd window side for a stroke width, within ``smallest..MAX_WINDOW``."""
+    side = round(per_stroke * stroke) | 1
+    return max(smallest, min(MAX_WINDOW, side))
 
 
 def speck_area(stroke: float) -> float:
@@ -54,17 +57,23 @@ def speck_area(stroke: float) -> float:
     return SPECK_PER_STROKE_SQUARED * stroke * stroke
 
 
-def stroke_of_window(window: int) -> float:
+def stroke_of_window(window: int, per_stroke: float = WINDOW_PER_STROKE) -> float:
     """The stroke width a fixed window stands for (the inverse of :func:`window_for`)."""
-    return window / WINDOW_PER_STROKE
+    return window / per_stroke
 
 
-def despeckle_area(setting: int | str, scale: AutoScale | None, block_size: int) -> float:
+def despeckle_area(
+    setting: int | str,
+    scale: AutoScale | None,
+    block_size: int,
+    per_stroke: float = WINDOW_PER_STROKE,
+) -> float:
     """The despeckle area in pixels: the ``despeckle`` setting's, or for ``"auto"`` the speck
-    area of the measured stroke width (of the one a fixed window stands for, without a scale)."""
+    area of the measured stroke width (of the one a fixed window stands for, without a scale;
+    ``per_stroke`` is the method's window per stroke width)."""
     if setting != "auto":
         return float(setting)
-    return speck_area(scale.stroke if scale else stroke_of_window(block_size))
+    return speck_area(scale.stroke if scale else stroke_of_window(block_size, per_stroke))
 
 
 class StrokeWidth:
@@ -148,14 +157,24 @@ class AutoScale:
         shape: ``(height, width)`` of the frames.
         invert: Whether masks hold ink as 255 (else 0).
         fallback: The window while no ink has been seen (the config's ``block_size``).
+        per_stroke: The method's window in stroke widths.
+        smallest: The method's smallest window.
     """
 
-    def __init__(self, shape: tuple[int, int], invert: bool, fallback: int) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        invert: bool,
+        fallback: int,
+        per_stroke: float = WINDOW_PER_STROKE,
+        smallest: int = MIN_WINDOW,
+    ) -> None:
         self.measure = StrokeWidth(shape)
         self.tracker = ScaleTracker()
         self.ink = np.empty(shape, np.uint8)
         self.invert = invert
         self.fallback = fallback
+        self.per_stroke, self.smallest = per_stroke, smallest
 
     def reset(self) -> None:
         """Forget the measures: the next frame is measured as a first one."""
@@ -164,12 +183,13 @@ class AutoScale:
     @property
     def stroke(self) -> float:
         """The committed stroke width (the fallback window's, before any ink was seen)."""
-        return self.tracker.stroke or stroke_of_window(self.fallback)
+        return self.tracker.stroke or stroke_of_window(self.fallback, self.per_stroke)
 
     @property
     def window(self) -> int:
         """The window for the next frame."""
-        return window_for(self.tracker.stroke) if self.tracker.stroke else self.fallback
+        stroke = self.tracker.stroke
+        return window_for(stroke, self.per_stroke, self.smallest) if stroke else self.fallback
 
     def start(self, gray: Frame) -> bool:
         """Before a frame is binarized: measure an Otsu mask if nothing was measured yet.

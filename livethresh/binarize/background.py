@@ -1,0 +1,140 @@
+"""Background division with hysteresis: ink is what is darker than the paper around it.
+
+The paper is estimated as in Lu, Su and Tan's background estimation (DIBCO 2009): a gray
+closing (a max filter, then a min filter, ``block_size`` square) removes every dark stroke
+narrower than the window and keeps what is wider, the shading, shadows and stains; a box filter
+of the same side smooths it. Dividing the frame by that paper, ``n = gray / paper``, leaves ink
+near a level ``rho`` and paper near 1 whatever the light, so one page-wide rule fits every part
+of the frame:
+
+- ``rho`` is the mean of Otsu's dark class of ``n`` (a statistic of the whole frame: each band
+  gathers the histogram of its own rows and the Binarizer merges them);
+- a pixel is candidate ink when ``n <= rho + k * (1 - rho)``, ``k`` of the way from the ink's
+  level to the paper's (0.5: halfway, where a blurred stroke edge sits);
+- a connected piece of candidate ink is kept only when it holds a core pixel as dark as the
+  ink's level, ``n <= rho + CORE * (1 - rho)``: show-through, stains, grain and noise specks
+  are lighter than ink everywhere, a stroke is not. This hysteresis joins pieces across bands,
+  so it runs once over the whole mask after them (:class:`Hysteresis`).
+
+What it cannot do: a stroke fainter than the page's typical ink over its whole length is
+dropped with the stains; a frame without any ink still has Otsu split its paper, and comes
+out speckled, as with Wolf's rule. With ``auto_scale`` the window is 2 stroke widths
+(:data:`Background.window_per_stroke`): wider than any stroke, narrow enough to follow a shadow.
+The measurements behind ``k``, ``CORE`` and the window are in ``docs/document-methods.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, ClassVar
+
+import cv2
+import numpy as np
+
+from livethresh.binarize.components import Components
+from livethresh.binarize.registry import Frame, Method, register
+from livethresh.binarize.su import otsu_level
+
+if TYPE_CHECKING:
+    from livethresh.config import ThresholdConfig
+
+#: How far from the ink's level to the paper's a core pixel may be (0: at least as dark as the
+#: page's mean ink). 0.05 keeps strokes a little fainter than the mean; 0.15 let PR2's
+#: show-through back in (worst real page 84.4).
+CORE = 0.05
+#: Pre-blur of the frame the paper is estimated on: a closing of raw noise is biased bright.
+PRE_BLUR = (3, 3)
+#: Levels in the mask between the bands and the hysteresis: candidate ink, and its core.
+CANDIDATE, CORE_LEVEL = 128, 255
+
+
+@register
+class Background(Method):
+    name = "background"
+    description = (
+        "ink darker than k of the way from the page's ink to the paper estimated around it, "
+        "in strokes with a dark core (background division, hysteresis)"
+    )
+    settings = ("block_size", "k")
+    defaults: ClassVar[dict[str, float]] = {"k": 0.5}
+    gathers = True
+    window_per_stroke = 2.0
+    min_window = 3
+
+    def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
+        super().__init__(config, shape)
+        side = config.block_size
+        self.kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+        self.ksize = (side, side)
+        self.k = self.effective(config, "k")
+        # Band-sized: the pre-blurred frame (then the closing's second half, then the core
+        # marks), the paper, and the normalized frame n as 255 * gray / paper.
+        self.scratch = np.empty(shape, np.uint8)
+        self.paper = np.empty(shape, np.uint8)
+        self.normalized = np.empty(shape, np.uint8)
+
+    @classmethod
+    def context_rows(cls, config: ThresholdConfig) -> int:
+        # The pre-blur's row, then the max filter's, the min filter's and the box's halves.
+        return PRE_BLUR[0] // 2 + 3 * (config.block_size // 2)
+
+    @classmethod
+    def frame_pass(cls, config: ThresholdConfig, shape: tuple[int, int]) -> Hysteresis:
+        return Hysteresis(shape, config.invert)
+
+    def gather(self, src: Frame, first_row: int, rows: int) -> tuple[float, ...]:
+        """The band's normalized frame (kept for :meth:`apply`) and its own rows' histogram."""
+        replicate = cv2.BORDER_REPLICATE
+        cv2.blur(src, PRE_BLUR, dst=self.scratch, borderType=replicate)
+        cv2.dilate(self.scratch, self.kernel, dst=self.paper, borderType=replicate)
+        cv2.erode(self.paper, self.kernel, dst=self.scratch, borderType=replicate)
+        cv2.blur(self.scratch, self.ksize, dst=self.paper, borderType=replicate)
+        cv2.divide(src, self.paper, dst=self.normalized, scale=255.0)
+        own = self.normalized[first_row : first_row + rows]
+        histogram = cv2.calcHist([own], [0], None, [256], [0, 256])
+        return tuple(float(v) for v in histogram.ravel())
+
+    @staticmethod
+    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
+        """The ink's level ``rho`` of ``n`` (8-bit), from the whole frame's histogram."""
+        histogram = np.sum(parts, axis=0)
+        dark = histogram[: otsu_level(histogram) + 1]
+        total = float(dark.sum())
+        return (float(dark @ np.arange(len(dark))) / total if total else 0.0,)
+
+    def apply(self, src: Frame, out: Frame, first_row: int) -> None:
+        """Mark the band's rows: candidate ink 128, its core 255, the rest 0."""
+        (ink,) = self.frame_statistics
+        candidate = math.floor(ink + self.k * (255.0 - ink))
+        core = math.floor(ink + CORE * (255.0 - ink))
+        own = self.normalized[first_row : first_row + out.shape[0]]
+        marks = self.scratch[: out.shape[0]]
+        # THRESH_BINARY_INV: the value where n <= level, 0 above.
+        cv2.threshold(own, candidate, CANDIDATE, cv2.THRESH_BINARY_INV, dst=out)
+        cv2.threshold(own, core, CORE_LEVEL - CANDIDATE, cv2.THRESH_BINARY_INV, dst=marks)
+        cv2.add(out, marks, dst=out)
+
+
+class Hysteresis:
+    """Keeps the candidate strokes that hold a core, over the whole mask, in place.
+
+    Takes the marks of :meth:`Background.apply` (0, candidate 128, core 255) and leaves a mask
+    of 0 and 255: ink is 255 if ``invert``, else 0.
+    """
+
+    def __init__(self, shape: tuple[int, int], invert: bool) -> None:
+        self.components = Components(shape)
+        self.core = np.empty(shape, np.uint8)
+        self.invert = invert
+
+    def __call__(self, marks: Frame) -> None:
+        cv2.compare(marks, CORE_LEVEL, cv2.CMP_EQ, dst=self.core)  # type: ignore[call-overload]
+        labels, cores = self.components.label(marks, self.core)
+        table = np.where(cores > 0, 255, 0).astype(np.uint8)
+        table[0] = 0  # label 0 is the paper
+        if table[1:].all():  # every candidate stroke has a core: no lookup needed
+            cv2.threshold(marks, 0, 255, cv2.THRESH_BINARY, dst=marks)
+        else:
+            self.components.lookup(table, labels, marks)
+        if not self.invert:
+            cv2.bitwise_not(marks, dst=marks)

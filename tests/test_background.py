@@ -1,0 +1,115 @@
+"""Background division with hysteresis (``-m background``): the rule, bands, hysteresis, scale."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+
+from livethresh import Binarizer, ThresholdConfig, resolve
+from livethresh.binarize import binarize
+from livethresh.binarize.background import CORE
+from livethresh.binarize.components import Components
+from livethresh.binarize.scale import window_for
+from livethresh.metrics import f_measure, ink_of
+from livethresh.synthetic import DEGRADATIONS, degraded_document
+from tests.helpers import run_binarizer as run
+
+MIN_AGREEMENT = 0.999
+
+
+def reference_ink(gray: np.ndarray, side: int, k: float) -> np.ndarray:
+    """The rule in float64 on the whole frame, written from its description."""
+    pre = cv2.blur(gray, (3, 3), borderType=cv2.BORDER_REPLICATE)
+    closed = cv2.morphologyEx(pre, cv2.MORPH_CLOSE, np.ones((side, side), np.uint8))
+    paper = cv2.blur(closed, (side, side), borderType=cv2.BORDER_REPLICATE).astype(np.float64)
+    n = gray / np.maximum(paper, 1.0)
+    level, _ = cv2.threshold(
+        np.clip(np.rint(255 * n), 0, 255).astype(np.uint8), 0, 255, cv2.THRESH_OTSU
+    )
+    rho = n[np.rint(255 * n) <= level].mean()
+    candidate = n <= rho + k * (1 - rho)
+    core = n <= rho + CORE * (1 - rho)
+    count, labels = cv2.connectedComponents(candidate.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[core & candidate])] = True
+    keep[0] = False
+    return keep[labels]
+
+
+@pytest.mark.parametrize("k", [0.3, 0.5, 0.7])
+def test_matches_the_rule_in_float64(k):
+    gray, _ = degraded_document("shadow", 2, 240, 320, seed=2)
+    config = ThresholdConfig(method="background", block_size=9, k=k, blur=0, invert=True)
+    ink = run(gray, config) == 255
+    assert np.mean(ink == reference_ink(gray, 9, k)) >= MIN_AGREEMENT
+    assert 0.05 < ink.mean() < 0.4
+
+
+def test_hysteresis_keeps_strokes_with_a_dark_core_and_drops_pale_stains():
+    """A stroke that fades from dark to pale is kept whole; a pale stain alone is paper."""
+    gray = np.full((120, 200), 200, np.uint8)
+    gray[20:24, 10:190] = 40  # dark strokes: they set the ink's level
+    gray[40:44, 10:190] = 40
+    gray[60:64, 10:60] = 40  # a stroke whose right part is pale...
+    gray[60:64, 60:190] = 115
+    gray[90:94, 60:190] = 115  # ...and the same pale line on its own
+    config = ThresholdConfig(method="background", block_size=11, blur=0, invert=True)
+    ink = run(gray, config) == 255
+    assert ink[20:24, 10:190].all() and ink[60:64, 10:190].all()
+    assert not ink[90:94].any()
+    # Without its dark part the first line is as pale as the stain, and dropped too.
+    gray[60:64, 10:60] = 115
+    assert not (run(gray, config) == 255)[60:64].any()
+
+
+def test_ink_is_measured_against_the_paper_around_it():
+    """Text under a light falling from 240 to 60 across the page is found all the way."""
+    truth = np.zeros((200, 600), bool)
+    for row in range(20, 180, 20):
+        truth[row : row + 3, 20:580] = True
+    light = np.linspace(1.0, 0.25, 600)[None, :]
+    gray = (np.where(truth, 50, 240) * light).astype(np.uint8)
+    config = ThresholdConfig(method="background", block_size=9, blur=0, invert=True)
+    ink = run(gray, config) == 255
+    assert f_measure(ink, truth) > 99
+    otsu = ThresholdConfig(method="otsu", blur=0, invert=True)
+    assert f_measure(run(gray, otsu) == 255, truth) < 90  # one threshold cannot do it
+
+
+def test_auto_scale_sets_the_closing_to_two_stroke_widths():
+    gray, _ = degraded_document("noise", 1)
+    config = ThresholdConfig(method="background", blur=0, auto_scale=True, block_size=51)
+    with Binarizer(config, gray.shape) as binarize_frame:
+        binarize_frame(gray)
+        stroke = binarize_frame._scale.stroke  # type: ignore[union-attr]
+        assert 2 < stroke < 8
+        assert binarize_frame.block_size == window_for(stroke, 2.0, 3) < 15
+
+
+def test_components_count_pixels_under_a_second_mask_in_both_label_widths():
+    """Labels counted under ``within``, on 16-bit labels and on the 32-bit path that more
+    components than 16 bits can number take."""
+    pixels = np.zeros((40, 60), np.uint8)
+    pixels[5:10, 5:20] = 255
+    pixels[20:30, 30:50] = 255
+    within = np.zeros_like(pixels)
+    within[7, 6:9] = 1  # three pixels in the first component, none in the second
+    labels, counts = Components(pixels.shape).label(pixels, within)
+    assert sorted(counts.tolist()) == [0, 0, 3] and labels.dtype == np.uint16
+    dots = np.zeros((600, 600), np.uint8)
+    dots[::2, ::2] = 255  # 90,000 separate pixels
+    labels, counts = Components(dots.shape).label(dots, dots)
+    assert labels.dtype == np.int32 and len(counts) == 90_001 and counts[1:].min() == 1
+
+
+def test_document_preset_meets_the_synthetic_target():
+    """Mean F >= 95 over the 36 synthetic degraded pages of ``benchmarks/evaluate.py``."""
+    config = resolve(preset="document")
+    scores = []
+    for kind, level, seed in itertools.product(DEGRADATIONS, (1, 2, 3), range(2)):
+        gray, truth = degraded_document(kind, level, seed=seed)
+        scores.append(f_measure(ink_of(binarize(gray, config), config), truth == 255))
+    assert np.mean(scores) >= 95.0, np.mean(scores)
