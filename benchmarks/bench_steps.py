@@ -2,9 +2,11 @@
 
 Steps: Su's method (livethresh ``su`` in 1 and 2 bands, DoxaPy's ``SU`` at the same window),
 despeckling a document mask (``Despeckler``, both polarities), one stroke-width estimate
-(``StrokeWidth``, what ``auto_scale`` runs on the first frame and then every ``PERIOD``-th), and
-the ``document`` preset as a whole (2 bands, as the pipeline runs it) beside the preset it
-replaced (gaussian, block 31, C 10, blur 3) and a plain Otsu. Frames are the four 1080p document
+(``StrokeWidth``, what ``auto_scale`` runs on the first frame and then every ``PERIOD``-th), the
+``background`` method's hysteresis (the whole-frame pass after its bands), and the ``document``
+preset as a whole (background division; 1 band, and 2 as the pipeline runs it) beside the
+presets it replaced (Wolf with the automatic window; gaussian, block 31, C 10, blur 3) and a
+plain Otsu. Frames are the four 1080p document
 photos of ``bench_document.py``; variants run in rotating blocks and the report gives the median
 ms per frame. Run::
 
@@ -26,14 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_document import Variant, frames, measure
+from quality import FORMER
 
 from livethresh import Binarizer, ThresholdConfig, resolve
 from livethresh.binarize.despeckle import Despeckler
 from livethresh.binarize.scale import StrokeWidth, speck_area
 
 SU_WINDOW = 17
-#: The preset ``document`` replaced, for the side-by-side time.
-OLD_DOCUMENT = ThresholdConfig(method="gaussian", block_size=31, c=10.0, blur=3, invert=True)
 
 
 def su_variants(inputs: list[np.ndarray]) -> dict[str, Variant]:
@@ -81,18 +82,38 @@ def step_variants(inputs: list[np.ndarray]) -> tuple[dict[str, Variant], dict[st
     def estimate(frame: np.ndarray) -> object:
         return measure_stroke(by_frame[id(frame)])
 
+    # The hysteresis alone, on the marks the bands leave (the pass taken out of a binarizer).
+    with Binarizer(document, inputs[0].shape) as run:
+        hysteresis, run._frame_pass = run._frame_pass, None
+        marks = {id(frame): run(frame).copy() for frame in inputs}
+    assert hysteresis is not None
+
+    def keep_cored(frame: np.ndarray) -> object:
+        np.copyto(scratch, marks[id(frame)])
+        hysteresis(scratch)
+        return scratch
+
     info = {"stroke": stroke, "window": float(window), "speck_area": area}
-    return {"despeckle (copy + both polarities)": despeckle, "stroke width": estimate}, info
+    steps = {
+        "despeckle (copy + both polarities)": despeckle,
+        "stroke width": estimate,
+        "background's hysteresis (copy + pass)": keep_cored,
+    }
+    return steps, info
 
 
 def preset_variants(inputs: list[np.ndarray]) -> dict[str, Variant]:
     out = np.empty_like(inputs[0])
     configs = {
-        "document preset, 2 bands": resolve(preset="document"),
-        "old document preset, 2 bands": OLD_DOCUMENT,
-        "otsu": ThresholdConfig(method="otsu", blur=0),
+        "document preset, 1 band": (resolve(preset="document"), 1),
+        "document preset, 2 bands": (resolve(preset="document"), 2),
+        **{f"{name}, 2 bands": (config, 2) for name, config in FORMER.items()},
+        "otsu": (ThresholdConfig(method="otsu", blur=0), 1),
     }
-    runs = {name: Binarizer(config, inputs[0].shape, threads=2) for name, config in configs.items()}
+    runs = {
+        name: Binarizer(config, inputs[0].shape, threads=threads)
+        for name, (config, threads) in configs.items()
+    }
     return {name: (lambda f, run=run: run(f, out)) for name, run in runs.items()}
 
 

@@ -14,18 +14,29 @@ from dataclasses import dataclass
 import numpy as np
 
 from livethresh import ThresholdConfig, resolve
+from livethresh.config import METHODS as METHOD_NAMES
 from livethresh.binarize import binarize
 from livethresh.metrics import Scores, TruthPage, ink_of, mean_scores, score
 
 Contender = Callable[[np.ndarray], np.ndarray]
 #: livethresh presets in the table, then livethresh methods (window 25, no blur, own defaults).
 PRESETS = ("document", "receipt", "whiteboard", "lowlight-webcam", "article")
+#: The document presets of earlier releases, measured with the same code.
+FORMER = {
+    "former document (Wolf, automatic window)": ThresholdConfig(
+        method="wolf", k=0.6, blur=0, block_size=35, auto_scale=True, invert=True
+    ),
+    "first document (gaussian 31, C 10, blur 3)": ThresholdConfig(
+        method="gaussian", block_size=31, c=10.0, blur=3, invert=True
+    ),
+}
 METHODS: dict[str, ThresholdConfig] = {
     "otsu": ThresholdConfig(method="otsu", blur=0),
     "gaussian 25, C 10": ThresholdConfig(method="gaussian", block_size=25, c=10.0, blur=0),
     **{
         f"{name} 25": ThresholdConfig(method=name, block_size=25, blur=0)
-        for name in ("sauvola", "niblack", "wolf", "nick", "bradley", "phansalkar", "su")
+        for name in METHOD_NAMES
+        if name not in ("fixed", "otsu", "mean", "gaussian")  # the article's, shown above
     },
 }
 #: DoxaPy's algorithms compared, by the name shown.
@@ -63,6 +74,7 @@ def contenders(presets: bool = True, methods: bool = True) -> dict[str, Contende
     rows: dict[str, Contender] = {}
     if presets:
         rows.update({f"preset {p}": livethresh_contender(resolve(preset=p)) for p in PRESETS})
+        rows.update({name: livethresh_contender(c) for name, c in FORMER.items()})
     if methods:
         rows.update({name: livethresh_contender(c) for name, c in METHODS.items()})
         try:

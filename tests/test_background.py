@@ -86,7 +86,7 @@ def test_auto_scale_sets_the_closing_to_two_stroke_widths():
         binarize_frame(gray)
         stroke = binarize_frame._scale.stroke  # type: ignore[union-attr]
         assert 2 < stroke < 8
-        assert binarize_frame.block_size == window_for(stroke, 2.0, 3) < 15
+        assert binarize_frame.block_size == window_for(stroke, 2.0, 7) < 15
 
 
 def test_components_count_pixels_under_a_second_mask_in_both_label_widths():

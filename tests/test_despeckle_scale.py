@@ -7,11 +7,13 @@ import tracemalloc
 import numpy as np
 import pytest
 
+import livethresh.binarize.scale
 from livethresh import Binarizer, ThresholdConfig
 from livethresh.binarize import binarize
 from livethresh.binarize.despeckle import Despeckler
 from livethresh.binarize.scale import (
     PERIOD,
+    AutoScale,
     ScaleTracker,
     StrokeWidth,
     speck_area,
@@ -19,7 +21,7 @@ from livethresh.binarize.scale import (
     window_for,
 )
 from livethresh.config import ConfigError, resolve
-from livethresh.synthetic import document_frames, light_page, render_text_page
+from livethresh.synthetic import degraded_document, document_frames, light_page, render_text_page
 
 
 def specks_and_blocks(ink: int, paper: int) -> np.ndarray:
@@ -169,3 +171,24 @@ def test_auto_scale_is_validated_and_a_frame_without_text_keeps_the_fallback():
                 run(blank)
             assert run.block_size == 21
     assert StrokeWidth((4, 4))(np.full((4, 4), 255, np.uint8)) is None
+
+
+@pytest.mark.parametrize("opening", [3, 1])
+def test_the_first_estimate_is_not_fooled_by_noise_where_the_light_falls(monkeypatch, opening):
+    """Light falling to half across the page, sensor noise sigma 12: Otsu's mask turns the dark
+    side's paper into salt and pepper. The opening keeps the first estimate at the clean page's;
+    without it (the guard) the estimate collapses to the specks."""
+    monkeypatch.setattr(livethresh.binarize.scale, "FIRST_OPENING", opening)
+    page, _ = degraded_document("noise", 1)
+    light = np.linspace(1.0, 0.5, page.shape[1])[None, :]
+    noise = np.random.default_rng(0).normal(0, 12, page.shape)
+    dark = np.clip(page * light + noise, 0, 255).astype(np.uint8)
+    strokes = []
+    for gray in (page, dark):
+        scale = AutoScale(gray.shape, True, 11)
+        scale.start(gray)
+        strokes.append(scale.stroke)
+    if opening == 3:
+        assert strokes[1] == pytest.approx(strokes[0], rel=0.2)
+    else:
+        assert strokes[1] < 0.6 * strokes[0]

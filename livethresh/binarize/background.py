@@ -59,7 +59,7 @@ class Background(Method):
     defaults: ClassVar[dict[str, float]] = {"k": 0.5}
     gathers = True
     window_per_stroke = 2.0
-    min_window = 3
+    min_window = 7
 
     def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:
         super().__init__(config, shape)
