@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from livethresh import ThresholdConfig, resolve
-from livethresh.config import METHODS as METHOD_NAMES
 from livethresh.binarize import binarize
+from livethresh.config import METHODS as METHOD_NAMES
 from livethresh.metrics import Scores, TruthPage, ink_of, mean_scores, score
 
 Contender = Callable[[np.ndarray], np.ndarray]
