@@ -114,7 +114,10 @@ class ThresholdConfig:
         7, "--blur", help=f"Odd Gaussian pre-blur kernel size, 1 to {MAX_BLUR}; 0 = no blur."
     )
     k: float | None = setting(
-        None, "--k", "-k", help="k of the document methods, -1 to 1; unset, each method's own"
+        None,
+        "--k",
+        "-k",
+        help="k of the document methods, su and background, -1 to 1; unset, each method's own",
     )
     r: float | None = setting(
         None,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from livethresh import ThresholdConfig
+from livethresh import ThresholdConfig, resolve
 from livethresh.binarize import binarize
 from livethresh.cli import app
 from tests.conftest import document_frame
@@ -44,7 +44,7 @@ def invoke(*args: object):
         ),
         (
             ["--preset", "document", "--despeckle", "off", "--fixed-scale"],
-            ThresholdConfig(method="wolf", k=0.6, blur=0, block_size=35, invert=True),
+            resolve(preset="document").replace(despeckle=0, auto_scale=False),
         ),
     ],
 )
