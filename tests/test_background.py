@@ -90,19 +90,28 @@ def test_auto_scale_sets_the_closing_to_two_stroke_widths():
 
 
 def test_components_count_pixels_under_a_second_mask_in_both_label_widths():
-    """Labels counted under ``within``, on 16-bit labels and on the 32-bit path that more
-    components than 16 bits can number take."""
+    """Labels counted under ``within``, whole or by rows that add up, on 16-bit labels and on
+    the 32-bit path that more components than 16 bits can number take."""
     pixels = np.zeros((40, 60), np.uint8)
     pixels[5:10, 5:20] = 255
     pixels[20:30, 30:50] = 255
     within = np.zeros_like(pixels)
     within[7, 6:9] = 1  # three pixels in the first component, none in the second
-    labels, counts = Components(pixels.shape).label(pixels, within)
-    assert sorted(counts.tolist()) == [0, 0, 3] and labels.dtype == np.uint16
+    components = Components(pixels.shape)
+    labels, count = components.label(pixels)
+    assert labels.dtype == np.uint16 and count == 3
+    assert sorted(components.count(labels, count, within).tolist()) == [0, 0, 3]
+    assert sorted(components.count(labels, count).tolist()) == [75, 200, 2125]
+    halves = components.count(labels, count, rows=slice(0, 20)) + components.count(
+        labels, count, rows=slice(20, 40)
+    )
+    assert np.array_equal(halves, components.count(labels, count))
     dots = np.zeros((600, 600), np.uint8)
     dots[::2, ::2] = 255  # 90,000 separate pixels
-    labels, counts = Components(dots.shape).label(dots, dots)
-    assert labels.dtype == np.int32 and len(counts) == 90_001 and counts[1:].min() == 1
+    labels, count = Components(dots.shape).label(dots)
+    assert labels.dtype == np.int32 and count == 90_001
+    counts = Components.count(labels, count, dots)
+    assert counts[0] == 0 and counts[1:].min() == counts[1:].max() == 1
 
 
 def test_document_preset_meets_the_synthetic_target():

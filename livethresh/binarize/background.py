@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from livethresh.binarize.components import Components
-from livethresh.binarize.registry import Frame, Method, register
+from livethresh.binarize.registry import Frame, InBands, Method, register
 from livethresh.binarize.su import otsu_level
 
 if TYPE_CHECKING:
@@ -119,7 +119,8 @@ class Hysteresis:
     """Keeps the candidate strokes that hold a core, over the whole mask, in place.
 
     Takes the marks of :meth:`Background.apply` (0, candidate 128, core 255) and leaves a mask
-    of 0 and 255: ink is 255 if ``invert``, else 0.
+    of 0 and 255: ink is 255 if ``invert``, else 0. Only the labelling sees the whole frame;
+    counting the cores and writing the mask run in the Binarizer's bands.
     """
 
     def __init__(self, shape: tuple[int, int], invert: bool) -> None:
@@ -127,14 +128,27 @@ class Hysteresis:
         self.core = np.empty(shape, np.uint8)
         self.invert = invert
 
-    def __call__(self, marks: Frame) -> None:
-        cv2.compare(marks, CORE_LEVEL, cv2.CMP_EQ, dst=self.core)  # type: ignore[call-overload]
-        labels, cores = self.components.label(marks, self.core)
+    def __call__(self, marks: Frame, in_bands: InBands) -> None:
+        labels, count = self.components.label(marks)
+
+        def cores_in(start: int, stop: int) -> np.ndarray:
+            rows = slice(start, stop)
+            # OpenCV takes a Python number as a scalar operand; its stubs allow only arrays.
+            cv2.compare(marks[rows], CORE_LEVEL, cv2.CMP_EQ, dst=self.core[rows])  # type: ignore[call-overload]
+            return self.components.count(labels, count, self.core, rows)
+
+        cores = np.sum(in_bands(cores_in), axis=0)
         table = np.where(cores > 0, 255, 0).astype(np.uint8)
         table[0] = 0  # label 0 is the paper
-        if table[1:].all():  # every candidate stroke has a core: no lookup needed
-            cv2.threshold(marks, 0, 255, cv2.THRESH_BINARY, dst=marks)
-        else:
-            self.components.lookup(table, labels, marks)
-        if not self.invert:
-            cv2.bitwise_not(marks, dst=marks)
+        every_one = bool(table[1:].all())  # every candidate has a core: nothing to look up
+
+        def write(start: int, stop: int) -> None:
+            rows = slice(start, stop)
+            if every_one:
+                cv2.threshold(marks[rows], 0, 255, cv2.THRESH_BINARY, dst=marks[rows])
+            else:
+                self.components.lookup(table, labels[rows], marks[rows])
+            if not self.invert:
+                cv2.bitwise_not(marks[rows], dst=marks[rows])
+
+        in_bands(write)

@@ -224,7 +224,7 @@ class Binarizer:
             self._each_band(lambda band: band.blur_into(gray, blurred))
             self._global.apply(blurred, out, 0)
         if self._frame_pass is not None:
-            self._frame_pass(out)
+            self._frame_pass(out, self._in_bands)
 
     def _stabilize(self, gray: Frame, stabilizer: Stabilizer, timestamp: float | None) -> Frame:
         """Pre-blur and stabilize ``gray`` in bands; returns the stabilized frame."""
@@ -236,6 +236,10 @@ class Binarizer:
         self._each_band(lambda band: stabilizer.update(source, band.start, band.stop), self._stages)
         stabilizer.end()
         return stabilizer.average
+
+    def _in_bands(self, work: Callable[[int, int], T]) -> list[T]:
+        """Run ``work(start, stop)`` over the own rows of every band of the method."""
+        return self._each_band(lambda band: work(band.start, band.stop))
 
     def _each_band(self, work: Callable[[Band], T], bands: list[Band] | None = None) -> list[T]:
         """Run ``work`` on every band (of the method, or ``bands``): the first in this thread,

@@ -5,8 +5,9 @@ hysteresis keeps the components that hold a dark core. Both label the 8-connecte
 of a mask (nonzero pixels) into a preallocated 16-bit label image with
 ``cv2.connectedComponents``, count something per component with ``cv2.calcHist`` over the
 labels (their area, or their pixels under a second mask), and map a per-component table back
-over the labels with ``numpy.take``. Components cross any band boundary, so these steps see
-the whole frame; their only allocations per frame are a few numbers per component.
+over the labels with ``numpy.take``. Labelling sees the whole frame, because components cross
+any band boundary; counting and mapping go row by row, so bands can share them. Their only
+allocations per frame are a few numbers per component.
 """
 
 from __future__ import annotations
@@ -31,30 +32,40 @@ class Components:
         self.labels16 = np.empty(shape, np.uint16)
         self.labels = np.empty(shape, np.int32)
 
-    def label(self, pixels: Frame, within: Frame | None = None) -> tuple[Frame, np.ndarray]:
-        """Label the components of ``pixels`` (nonzero); returns the labels and, per label,
-        its number of pixels, or of its pixels that are nonzero in ``within`` when given.
+    def label(self, pixels: Frame) -> tuple[Frame, int]:
+        """Label the components of ``pixels`` (nonzero); returns the labels and their count.
 
-        Label 0 is everything outside the components. 16-bit labels and a histogram of them
-        cost a third of OpenCV's statistics pass, which also computes boxes and centroids; a
-        mask with more components than 16 bits can number (OpenCV refuses it) takes 32-bit
-        labels and the slower path.
+        Label 0 is everything outside the components. A mask with more components than 16 bits
+        can number (OpenCV refuses it) gets 32-bit labels.
         """
         try:
             count, _ = cv2.connectedComponentsWithAlgorithm(
                 pixels, 8, cv2.CV_16U, cv2.CCL_DEFAULT, labels=self.labels16
             )
-            labels = self.labels16
+            return self.labels16, count
         except cv2.error:
-            count, _, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+            count, _ = cv2.connectedComponentsWithAlgorithm(
                 pixels, 8, cv2.CV_32S, cv2.CCL_DEFAULT, labels=self.labels
             )
-            if within is None:
-                return self.labels, stats[:, cv2.CC_STAT_AREA]
-            # calcHist takes no 32-bit integer images; this rare path may allocate.
-            return self.labels, np.bincount(self.labels[within != 0], minlength=count)
-        counts = cv2.calcHist([labels], [0], within, [count], [0, count]).ravel()
-        return labels, counts
+            return self.labels, count
+
+    @staticmethod
+    def count(
+        labels: Frame, count: int, within: Frame | None = None, rows: slice = slice(None)
+    ) -> np.ndarray:
+        """Per label, its pixels in ``rows`` (all rows by default), or only those nonzero in
+        ``within``: the area of each component, or how much of a second mask it holds.
+
+        Rows add up, so bands may count their own rows in parallel. A histogram of 16-bit
+        labels costs a third of OpenCV's statistics pass, which also computes boxes and
+        centroids; 32-bit labels (more than 65535 components) are counted by numpy, which
+        allocates.
+        """
+        if labels.dtype == np.uint16:
+            mask = None if within is None else within[rows]
+            return cv2.calcHist([labels[rows]], [0], mask, [count], [0, count]).ravel()
+        chosen = labels[rows] if within is None else labels[rows][within[rows] != 0]
+        return np.bincount(chosen.ravel(), minlength=count)
 
     @staticmethod
     def lookup(table: np.ndarray, labels: Frame, out: Frame) -> None:

@@ -64,7 +64,8 @@ class Despeckler:
         Returns:
             Whether there was any (when not, ``self.small`` is left as it was).
         """
-        labels, areas = self.components.label(pixels)
+        labels, count = self.components.label(pixels)
+        areas = self.components.count(labels, count)
         table = np.where(areas < area, 255, 0).astype(np.uint8)
         table[0] = 0  # label 0 is everything else
         if not table.any():

@@ -9,7 +9,7 @@ overlay and the browser view all ask the registry, so adding a method touches it
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
 
 Frame = np.ndarray
-#: A whole-frame step over the mask, in place (:meth:`Method.frame_pass`).
-FramePass = Callable[[Frame], None]
+#: Runs ``work(start, stop)`` on the rows of every band, in parallel; returns the results.
+InBands = Callable[[Callable[[int, int], Any]], list[Any]]
+#: A whole-frame step over the mask, in place (:meth:`Method.frame_pass`); it may hand
+#: row-by-row work to the bands.
+FramePass = Callable[[Frame, InBands], None]
 
 _METHODS: dict[str, type[Method]] = {}
 
