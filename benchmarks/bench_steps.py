@@ -82,7 +82,8 @@ def step_variants(inputs: list[np.ndarray]) -> tuple[dict[str, Variant], dict[st
     def estimate(frame: np.ndarray) -> object:
         return measure_stroke(by_frame[id(frame)])
 
-    # The hysteresis alone, on the marks the bands leave (the pass taken out of a binarizer).
+    # The hysteresis alone, in one band, on the marks the bands leave (the pass taken out of a
+    # binarizer).
     with Binarizer(document, inputs[0].shape) as run:
         hysteresis, run._frame_pass = run._frame_pass, None
         marks = {id(frame): run(frame).copy() for frame in inputs}
@@ -90,7 +91,7 @@ def step_variants(inputs: list[np.ndarray]) -> tuple[dict[str, Variant], dict[st
 
     def keep_cored(frame: np.ndarray) -> object:
         np.copyto(scratch, marks[id(frame)])
-        hysteresis(scratch)
+        hysteresis(scratch, lambda work: [work(0, len(scratch))])  # one band: its CPU time
         return scratch
 
     info = {"stroke": stroke, "window": float(window), "speck_area": area}
