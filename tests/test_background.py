@@ -10,7 +10,7 @@ import pytest
 
 from livethresh import Binarizer, ThresholdConfig, resolve
 from livethresh.binarize import binarize
-from livethresh.binarize.background import CORE
+from livethresh.binarize.background import CORE, ink_level
 from livethresh.binarize.components import Components
 from livethresh.binarize.scale import window_for
 from livethresh.metrics import f_measure, ink_of
@@ -77,6 +77,42 @@ def test_ink_is_measured_against_the_paper_around_it():
     assert f_measure(ink, truth) > 99
     otsu = ThresholdConfig(method="otsu", blur=0, invert=True)
     assert f_measure(run(gray, otsu) == 255, truth) < 90  # one threshold cannot do it
+
+
+def test_a_few_words_on_a_noisy_board_are_found_without_the_noise():
+    """0.3% ink under noise sigma 16: Otsu splits the paper's noise, and the ink's level comes
+    from a further split among the dark levels, where the words are."""
+    gray = np.full((480, 640), 200, np.uint8)
+    cv2.putText(gray, "hi there", (200, 240), cv2.FONT_HERSHEY_SIMPLEX, 1, 40, 2)
+    truth = gray < 128
+    noise = np.random.default_rng(0).normal(0, 16, gray.shape)
+    gray = np.clip(gray + noise, 0, 255).astype(np.uint8)
+    ink = run(gray, resolve(preset="document")) == 255
+    assert np.count_nonzero(ink & truth) / np.count_nonzero(truth) > 0.95
+    assert np.count_nonzero(ink & ~truth) < 0.1 * np.count_nonzero(truth)
+
+
+def histogram_of(*groups: tuple[float, float, int]) -> np.ndarray:
+    """A 256-bin histogram of Gaussian groups ``(mean, sigma, count)``, clipped to 0..255."""
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(m, s, n) for m, s, n in groups])
+    return np.bincount(np.clip(np.rint(values), 0, 255).astype(int), minlength=256).astype(float)
+
+
+def test_ink_level_is_otsus_dark_class_or_a_sparse_darker_one():
+    text = histogram_of((60, 8, 15_000), (230, 6, 85_000))
+    assert ink_level(text) == pytest.approx(60, abs=1)  # well apart: Otsu's dark class
+    sparse = histogram_of((50, 8, 300), (230, 15, 99_700))
+    assert ink_level(sparse) == pytest.approx(50, abs=3)  # Otsu alone would split the paper
+    blank = histogram_of((200, 10, 100_000))
+    otsu_dark = ink_level(blank)
+    assert 180 < otsu_dark < 200  # no ink anywhere: Otsu's split of the noise is kept
+    faint = histogram_of((190, 10, 20_000), (230, 10, 80_000))
+    assert ink_level(faint) == pytest.approx(190, abs=4)  # much ink, little contrast: kept
+    # Dark ink on 6% of the frame, faint ink on 20%: Otsu's class holds both, and the darker
+    # split is not sparse, so Otsu's level stays (faint strokes are not dropped as noise).
+    mixed = histogram_of((60, 6, 6_000), (170, 8, 20_000), (230, 15, 94_000))
+    assert ink_level(mixed) == pytest.approx(144, abs=3)
 
 
 def test_auto_scale_sets_the_closing_to_two_stroke_widths():
