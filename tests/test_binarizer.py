@@ -56,6 +56,18 @@ def test_bands_equal_the_whole_frame(method, invert, blur):
     assert np.array_equal(run_binarizer(gray, config.replace(invert=not invert)), 255 - whole)
 
 
+@pytest.mark.parametrize("method", available_methods())
+def test_every_method_takes_the_smallest_frames(method):
+    """1x1 and other slivers, flat or noisy, with the automatic window and despeckling: a mask
+    of 0 and 255 comes out (OpenCV reads a 1x1 array beside a number as two scalars)."""
+    for shape in [(1, 1), (1, 7), (7, 1), (2, 3)]:
+        for gray in (np.zeros(shape, np.uint8), random_frame(*shape)):
+            config = ThresholdConfig(method=method, blur=0, auto_scale=True, despeckle="auto")
+            for threads in (1, 3):
+                mask = run_binarizer(gray, config, threads)
+                assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
+
+
 def test_tracemalloc_would_see_a_frame_sized_allocation(doc_1080p):
     """Guard for the test above: the naive OpenCV call's output allocation is caught."""
     config = ThresholdConfig(method="mean")

@@ -171,8 +171,9 @@ class Hysteresis:
 
         def cores_in(start: int, stop: int) -> np.ndarray:
             rows = slice(start, stop)
-            # OpenCV takes a Python number as a scalar operand; its stubs allow only arrays.
-            cv2.compare(marks[rows], CORE_LEVEL, cv2.CMP_EQ, dst=self.core[rows])  # type: ignore[call-overload]
+            # The cores are the 255 marks (a threshold: a compare with a Python number reads a
+            # 1x1 frame as an array of the wrong size).
+            cv2.threshold(marks[rows], CORE_LEVEL - 1, 255, cv2.THRESH_BINARY, dst=self.core[rows])
             return self.components.count(labels, count, self.core, rows)
 
         cores = np.sum(in_bands(cores_in), axis=0)

@@ -178,10 +178,12 @@ class Su(Method):
         count, sums, squares = self.count[rows], self.sums[rows], self.squares[rows]
         n = gray.shape[0]
         limit, pixels, gate = self.limit[:n], self.pixels[:n], self.gate[:n]
-        # Edges count 255 each: at least min_edges of them <=> count >= 255 * min_edges.
-        # OpenCV takes a Python number as a scalar operand; its stubs allow only arrays.
-        cv2.compare(count, 255.0 * self.min_edges - 0.5, cv2.CMP_GE, dst=gate)  # type: ignore[call-overload]
-        cv2.max(count, 255.0, dst=count)  # type: ignore[call-overload]  # no division by zero
+        # Edges count 255 each: at least min_edges of them <=> count >= 255 * min_edges. In
+        # numpy, because OpenCV reads a 1x1 array beside a number as two scalars; the gate's
+        # True (1) becomes 255 by negation.
+        np.greater_equal(count, 255.0 * self.min_edges - 0.5, out=gate.view(np.bool_))
+        np.negative(gate, out=gate)
+        np.maximum(count, 255.0, out=count)  # no division by zero
         # mean = sums / edges = 255 * sums / count; the same for the mean of squares.
         cv2.divide(sums, count, dst=limit, scale=255.0)
         cv2.divide(squares, count, dst=squares, scale=255.0)
