@@ -4,7 +4,9 @@ By default, one table puts every preset and method side by side with Otsu and Do
 Sauvola, Wolf, NICK, ISauvola, Gatos and Su (``benchmarks/quality.py``), on real pages with
 ground truth (the shared DIBCO 2011 printed tuning pages when present, and any ``--real DIR``)
 and on the synthetic pages below: F-measure per real page, then mean F, worst F, pseudo-F,
-PSNR and DRD on each set. ``--grid`` runs the grid search instead.
+PSNR and DRD on each set, and the mean F on papyrus-like synthetic pages
+(:func:`livethresh.synthetic.papyrus_page`), a stand-in for historical pages. ``--grid``
+runs the grid search instead.
 
 The synthetic data are :func:`livethresh.synthetic.degraded_document` pages: six degradations
 (uneven light, cast shadow, blur, noise, low contrast, bleed-through), three levels each, two
@@ -49,7 +51,7 @@ from livethresh.metrics import (
     truth_pages,
     tuning_pages_folder,
 )
-from livethresh.synthetic import DEGRADATIONS, degraded_document
+from livethresh.synthetic import DEGRADATIONS, degraded_document, papyrus_page
 
 WINDOWS = [11, 15, 25, 35, 51]
 BLURS = [0, 3, 7]
@@ -236,13 +238,19 @@ def compare(args: argparse.Namespace) -> None:
     folders = args.real if args.real is not None else [tuning_pages_folder()]
     real = [page for folder in folders if folder for page in truth_pages(folder)]
     synthetic = [TruthPage(kind, gray, truth) for kind, gray, truth in dataset(args.pages)]
-    table = quality.evaluate(quality.contenders(), real, synthetic)
+    papyri = [
+        TruthPage(f"papyrus {level}", gray, truth == 255)
+        for level, seed in itertools.product((1, 2, 3), range(args.pages))
+        for gray, truth in [papyrus_page(level, seed=seed)]
+    ]
+    table = quality.evaluate(quality.contenders(), real, synthetic, papyri)
     if args.json:
         rows = {
             name: {
                 "real": {p.name: vars(s) for p, s in zip(real, row.real, strict=True)},
                 "real_mean": vars(row.real_mean) if real else None,
                 "synthetic": vars(row.synthetic) if row.synthetic else None,
+                "papyri": vars(row.papyri) if row.papyri else None,
             }
             for name, row in table.items()
         }
@@ -252,7 +260,8 @@ def compare(args: argparse.Namespace) -> None:
     print(
         f"Real pages: {len(real)} from {where}; synthetic pages: {len(synthetic)} "
         "(6 degradations x 3 levels). F-measure in %, text = foreground; p-F: pseudo-F (recall "
-        "on the truth's skeleton, DIBCO 2010); PSNR in dB; DRD (lower is better)."
+        "on the truth's skeleton, DIBCO 2010); PSNR in dB; DRD (lower is better); papyri F: "
+        f"{len(papyri)} papyrus-like synthetic pages (fibres, stains, faded ink; 3 levels)."
         " Each page binarized on its own, as a still image."
     )
     quality.print_table(table, real)

@@ -33,6 +33,7 @@ FORMER = {
 METHODS: dict[str, ThresholdConfig] = {
     "otsu": ThresholdConfig(method="otsu", blur=0),
     "gaussian 25, C 10": ThresholdConfig(method="gaussian", block_size=25, c=10.0, blur=0),
+    "su 9, k 0 (DoxaPy's Su)": ThresholdConfig(method="su", block_size=9, k=0.0, blur=0),
     **{
         f"{name} 25": ThresholdConfig(method=name, block_size=25, blur=0)
         for name in METHOD_NAMES
@@ -87,10 +88,12 @@ def contenders(presets: bool = True, methods: bool = True) -> dict[str, Contende
 
 @dataclass
 class Row:
-    """One contender's scores: per real page, and its means over the real and synthetic sets."""
+    """One contender's scores: per real page, and its means over the real and synthetic sets
+    and the papyrus-like pages."""
 
     real: list[Scores]
     synthetic: Scores | None
+    papyri: Scores | None = None
 
     @property
     def real_mean(self) -> Scores:
@@ -102,21 +105,30 @@ class Row:
 
 
 def evaluate(
-    rows: dict[str, Contender], real: list[TruthPage], synthetic: list[TruthPage]
+    rows: dict[str, Contender],
+    real: list[TruthPage],
+    synthetic: list[TruthPage],
+    papyri: list[TruthPage] = [],  # noqa: B006 - read only
 ) -> dict[str, Row]:
     """Score every contender on every page."""
-    table = {}
-    for name, run in rows.items():
-        real_scores = [score(run(page.gray), page.truth) for page in real]
-        synthetic_scores = [score(run(page.gray), page.truth) for page in synthetic]
-        table[name] = Row(real_scores, mean_scores(synthetic_scores) if synthetic else None)
-    return table
+
+    def mean_over(run: Contender, pages: list[TruthPage]) -> Scores | None:
+        return mean_scores([score(run(p.gray), p.truth) for p in pages]) if pages else None
+
+    return {
+        name: Row(
+            [score(run(page.gray), page.truth) for page in real],
+            mean_over(run, synthetic),
+            mean_over(run, papyri),
+        )
+        for name, run in rows.items()
+    }
 
 
 def print_table(table: dict[str, Row], real: list[TruthPage]) -> None:
-    """One markdown table: F per real page, real means and worst, synthetic means."""
+    """One markdown table: F per real page, real means and worst, synthetic means, papyri F."""
     heads = [p.name for p in real] + ["real F", "worst", "p-F", "PSNR", "DRD"] if real else []
-    heads += ["synthetic F", "p-F", "PSNR", "DRD"]
+    heads += ["synthetic F", "p-F", "PSNR", "DRD", "papyri F"]
     print("| contender | " + " | ".join(heads) + " |")
     print("|---|" + "--:|" * len(heads))
     for name, row in table.items():
@@ -132,6 +144,7 @@ def print_table(table: dict[str, Row], real: list[TruthPage]) -> None:
             if s
             else ["-"] * 4
         )
+        cells.append(f"{row.papyri.f_measure:.1f}" if row.papyri else "-")
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 

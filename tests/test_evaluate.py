@@ -22,7 +22,7 @@ from livethresh.metrics import (
     score,
     skeleton,
 )
-from livethresh.synthetic import DEGRADATIONS, degraded_document
+from livethresh.synthetic import DEGRADATIONS, degraded_document, papyrus_page
 
 
 def square_truth() -> np.ndarray:
@@ -164,3 +164,17 @@ def test_local_methods_beat_otsu_under_a_shadow():
     f_otsu = f_measure(ink_of(binarize(gray, otsu), otsu), truth == 255)
     f_sauvola = f_measure(ink_of(binarize(gray, sauvola), sauvola), truth == 255)
     assert f_sauvola > f_otsu + 20
+
+
+def test_papyrus_pages_are_deterministic_and_get_harder():
+    first, truth = papyrus_page(1, 200, 300, seed=1)
+    again, _ = papyrus_page(1, 200, 300, seed=1)
+    assert np.array_equal(first, again) and set(np.unique(truth)) == {0, 255}
+    su = ThresholdConfig(method="su", block_size=9, k=0.0, blur=0)
+    scores = []
+    for level in (1, 2, 3):
+        gray, truth = papyrus_page(level, 200, 300, seed=1)
+        scores.append(f_measure(ink_of(binarize(gray, su), su), truth == 255))
+    assert scores[0] > scores[1] > scores[2] > 30, scores
+    with pytest.raises(ValueError, match="papyrus level"):
+        papyrus_page(4)

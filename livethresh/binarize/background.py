@@ -144,7 +144,8 @@ class Background(Method):
         """Mark the band's rows: candidate ink 128, its core 255, the rest 0."""
         (ink,) = self.frame_statistics
         candidate = math.floor(ink + self.k * (255.0 - ink))
-        core = math.floor(ink + CORE * (255.0 - ink))
+        # A core is a candidate too, also when k is set below CORE.
+        core = min(candidate, math.floor(ink + CORE * (255.0 - ink)))
         own = self.normalized[first_row : first_row + out.shape[0]]
         marks = self.scratch[: out.shape[0]]
         # THRESH_BINARY_INV: the value where n <= level, 0 above.
