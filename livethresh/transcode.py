@@ -241,7 +241,7 @@ def record(
     control = RunControl()
     # The guard spans the rename too: a second Ctrl-C after the trailer cannot lose the file.
     guard = (
-        stop_on_signals(control.stop, received, control.protected)
+        stop_on_signals(control.stop, received, control.finalizing, writing=control.writing)
         if handle_signals
         else nullcontext()
     )

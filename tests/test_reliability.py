@@ -713,13 +713,49 @@ def test_a_second_signal_during_a_write_leaves_the_count_equal_to_the_frames_wri
     control, received = RunControl(), list[int]()
     control.attach(pipeline, sink)  # type: ignore[arg-type]
     try:
-        with stop_on_signals(control.stop, received, control.protected):
+        with stop_on_signals(control.stop, received, control.finalizing, writing=control.writing):
             stats, error = run_to_the_end(pipeline, sink, received)  # type: ignore[arg-type]
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     assert received == [signal.SIGINT] and error is None
     assert 6 <= stats.frames_written == len(sink.indices) < 200
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_third_signal_ends_a_write_that_hangs() -> None:
+    """The second Ctrl-C waits for the frame being written; a write that hangs would keep it
+    waiting, so a third one forces the stop at once."""
+    from livethresh.config import ThresholdConfig
+    from livethresh.pipeline import Pipeline
+    from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
+    from tests.helpers import ArraySource, RecordingSink
+
+    class Hanging(RecordingSink):
+        closing = False
+
+        def write(self, frame: Any) -> None:
+            if frame.index == 5:
+                for _ in range(3):
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.05)  # each handler runs here, inside the write
+                time.sleep(30)  # the hang the third signal cuts short
+            super().write(frame)
+
+    sink = Hanging()
+    pipeline = Pipeline(ArraySource(200), sink, ThresholdConfig(), queue_size=2)
+    control, received = RunControl(), list[int]()
+    control.attach(pipeline, sink)  # type: ignore[arg-type]
+    started = time.monotonic()
+    try:
+        with stop_on_signals(control.stop, received, control.finalizing, writing=control.writing):
+            stats, error = run_to_the_end(pipeline, sink, received)  # type: ignore[arg-type]
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    assert time.monotonic() - started < 10
+    assert received == [signal.SIGINT] and error is None
+    assert stats.frames_written == len(sink.indices) == 5
 
 
 def test_frames_read_before_a_source_fails_all_reach_the_sink() -> None:
