@@ -59,10 +59,26 @@ def test_skeleton_is_one_pixel_wide_inside_the_stroke_and_keeps_it_connected():
     truth[10:35, 30:35] = True  # and a leg 5 wide: a T
     centre = skeleton(truth)
     assert not (centre & ~truth).any()
-    assert centre[12, 10:50].all() and centre[10:15, 10:25].sum() == 15  # one row, the middle
+    assert centre[12, 10:25].all() and centre[10:15, 10:25].sum() == 15  # one row, the middle
+    assert centre[12, 38:50].all() and centre[10:15, 38:50].sum() == 12
     assert centre[20:30, 32].all() and centre[20:30].sum() == 10  # the leg's centre column
     count, _ = cv2.connectedComponents(centre.astype(np.uint8), connectivity=8)
     assert count == 2  # background and one connected skeleton
+
+
+def test_skeleton_keeps_dots_and_thin_diagonals():
+    """A 2x2 dot keeps a pixel (a perfect mask of dots scores 100, not 0), and a stroke two
+    pixels thick on the diagonal keeps its whole length, as MATLAB's bwmorph thin does."""
+    dots = np.zeros((12, 12), bool)
+    dots[2:4, 2:4] = dots[7:9, 6:8] = True
+    assert skeleton(dots).sum() == 2 and pseudo_f(dots, dots) == 100.0
+    diagonal = np.zeros((40, 40), bool)
+    for i in range(26):
+        diagonal[5 + i, 5 + i : 7 + i] = True
+    centre = skeleton(diagonal)
+    assert 24 <= centre.sum() <= 28
+    count, _ = cv2.connectedComponents(centre.astype(np.uint8), connectivity=8)
+    assert count == 2
 
 
 def test_pseudo_f_forgives_stroke_width_and_not_missed_strokes():

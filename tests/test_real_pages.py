@@ -71,3 +71,7 @@ def test_truth_pages_reads_the_layouts_of_the_public_sets(tmp_path):
     pages = truth_pages(tmp_path)
     assert [p.name for p in pages] == ["1", "2JohnC1V3", "H01"]
     assert all(np.array_equal(p.truth, page < 128) for p in pages)
+    (tmp_path / "bin").mkdir()  # an earlier output beside the pages: which is the page?
+    cv2.imwrite(str(tmp_path / "bin" / "1.bmp"), truth)
+    with pytest.raises(InputError, match=r"two pages named '1' .*imgs/1.bmp"):
+        truth_pages(tmp_path)

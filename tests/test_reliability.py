@@ -689,14 +689,31 @@ def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> Non
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def run_as_transcode_does(sink: Any) -> tuple[Any, BaseException | None, list[int]]:
+    """200 small frames into ``sink`` under transcode's signal guard; the handlers are put
+    back afterwards. Returns the stats, the error and the signals received."""
+    from livethresh.config import ThresholdConfig
+    from livethresh.pipeline import Pipeline
+    from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
+    from tests.helpers import ArraySource
+
+    pipeline = Pipeline(ArraySource(200), sink, ThresholdConfig(), queue_size=2)
+    control, received = RunControl(), list[int]()
+    control.attach(pipeline, sink)
+    try:
+        with stop_on_signals(control.stop, received, control.finalizing, writing=control.writing):
+            stats, error = run_to_the_end(pipeline, sink, received)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return stats, error, received
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_second_signal_during_a_write_leaves_the_count_equal_to_the_frames_written() -> None:
     """Two Ctrl-C while the sink writes a frame: the first stops the run, the second waits for
     the frame to be counted, so the run reports every frame the output holds."""
-    from livethresh.config import ThresholdConfig
-    from livethresh.pipeline import Pipeline
-    from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
-    from tests.helpers import ArraySource, RecordingSink
+    from tests.helpers import RecordingSink
 
     class InterruptedTwice(RecordingSink):
         closing = False
@@ -709,15 +726,7 @@ def test_a_second_signal_during_a_write_leaves_the_count_equal_to_the_frames_wri
                 time.sleep(0.05)  # both handlers run here, inside the write
 
     sink = InterruptedTwice()
-    pipeline = Pipeline(ArraySource(200), sink, ThresholdConfig(), queue_size=2)
-    control, received = RunControl(), list[int]()
-    control.attach(pipeline, sink)  # type: ignore[arg-type]
-    try:
-        with stop_on_signals(control.stop, received, control.finalizing, writing=control.writing):
-            stats, error = run_to_the_end(pipeline, sink, received)  # type: ignore[arg-type]
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    stats, error, received = run_as_transcode_does(sink)
     assert received == [signal.SIGINT] and error is None
     assert 6 <= stats.frames_written == len(sink.indices) < 200
 
@@ -726,10 +735,7 @@ def test_a_second_signal_during_a_write_leaves_the_count_equal_to_the_frames_wri
 def test_a_third_signal_ends_a_write_that_hangs() -> None:
     """The second Ctrl-C waits for the frame being written; a write that hangs would keep it
     waiting, so a third one forces the stop at once."""
-    from livethresh.config import ThresholdConfig
-    from livethresh.pipeline import Pipeline
-    from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
-    from tests.helpers import ArraySource, RecordingSink
+    from tests.helpers import RecordingSink
 
     class Hanging(RecordingSink):
         closing = False
@@ -743,16 +749,8 @@ def test_a_third_signal_ends_a_write_that_hangs() -> None:
             super().write(frame)
 
     sink = Hanging()
-    pipeline = Pipeline(ArraySource(200), sink, ThresholdConfig(), queue_size=2)
-    control, received = RunControl(), list[int]()
-    control.attach(pipeline, sink)  # type: ignore[arg-type]
     started = time.monotonic()
-    try:
-        with stop_on_signals(control.stop, received, control.finalizing, writing=control.writing):
-            stats, error = run_to_the_end(pipeline, sink, received)  # type: ignore[arg-type]
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    stats, error, received = run_as_transcode_does(sink)
     assert time.monotonic() - started < 10
     assert received == [signal.SIGINT] and error is None
     assert stats.frames_written == len(sink.indices) == 5
