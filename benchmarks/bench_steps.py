@@ -84,7 +84,8 @@ def step_variants(inputs: list[np.ndarray]) -> tuple[dict[str, Variant], dict[st
 
     # The hysteresis alone, in one band, on the marks the bands leave (the pass taken out of a
     # binarizer).
-    with Binarizer(document, inputs[0].shape) as run:
+    fixed = document.replace(auto_scale=False, block_size=window)  # the measured window
+    with Binarizer(fixed, inputs[0].shape) as run:
         hysteresis, run._frame_pass = run._frame_pass, None
         marks = {id(frame): run(frame).copy() for frame in inputs}
     assert hysteresis is not None

@@ -48,6 +48,25 @@ def test_matches_the_rule_in_float64(k):
     assert 0.05 < ink.mean() < 0.4
 
 
+def test_bands_equal_the_whole_frame_when_the_hysteresis_drops_pieces():
+    """Show-through leaves pale pieces without a core: the bands count the cores of pieces
+    that cross them and write the kept ones, as one whole-frame pass does."""
+    gray = np.full((400, 500), 200, np.uint8)
+    for row in range(20, 380, 40):
+        gray[row : row + 3, 150:280] = 40  # dark strokes: the ink's level
+    gray[50:350, 100:104] = 115  # a pale line across every band boundary: no core, dropped
+    gray[50:350, 300:304] = 115  # the same line touching a dark stroke at row 60: kept
+    gray[60:64, 300:480] = 40
+    config = ThresholdConfig(method="background", block_size=11, blur=0, invert=True)
+    with Binarizer(config, gray.shape) as whole:
+        whole._frame_pass = None  # the marks before the hysteresis
+        candidates = np.count_nonzero(whole(gray))
+    kept = run(gray, config)
+    assert np.count_nonzero(kept) <= candidates - 4 * 300  # the pale line was dropped
+    assert not kept[50:350, 100:104].any() and kept[70:350, 300:304].all()
+    assert np.array_equal(run(gray, config, threads=3), kept)
+
+
 def test_hysteresis_keeps_strokes_with_a_dark_core_and_drops_pale_stains():
     """A stroke that fades from dark to pale is kept whole; a pale stain alone is paper."""
     gray = np.full((120, 200), 200, np.uint8)

@@ -63,9 +63,8 @@ def test_every_method_takes_the_smallest_frames(method):
     for shape in [(1, 1), (1, 7), (7, 1), (2, 3)]:
         for gray in (np.zeros(shape, np.uint8), random_frame(*shape)):
             config = ThresholdConfig(method=method, blur=0, auto_scale=True, despeckle="auto")
-            for threads in (1, 3):
-                mask = run_binarizer(gray, config, threads)
-                assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
+            mask = run_binarizer(gray, config)
+            assert mask.shape == shape and set(np.unique(mask)) <= {0, 255}
 
 
 def test_tracemalloc_would_see_a_frame_sized_allocation(doc_1080p):

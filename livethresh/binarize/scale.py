@@ -31,12 +31,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from livethresh.binarize.registry import Frame
+from livethresh.binarize.registry import Frame, Method
 
-#: Window side per stroke width.
-WINDOW_PER_STROKE = 5.0
-#: Smallest and largest automatic window.
-MIN_WINDOW, MAX_WINDOW = 15, 255
+#: Window side per stroke width, and the smallest automatic window: the defaults of every
+#: method (:class:`~livethresh.binarize.registry.Method`), which a method may change.
+WINDOW_PER_STROKE, MIN_WINDOW = Method.window_per_stroke, Method.min_window
+#: The largest automatic window.
+MAX_WINDOW = 255
 #: Despeckle area, in squared stroke widths, of ``despeckle = "auto"``.
 SPECK_PER_STROKE_SQUARED = 0.25
 #: Distances measured (pixels) and histogram bins: quarter-pixel steps up to 64 px half-widths.
