@@ -277,7 +277,8 @@ def main() -> None:
         "--real",
         type=Path,
         action="append",
-        help="folder of real pages with ground truth (NAME.png + NAME_gt.png); repeatable. "
+        help="folder of real pages with ground truth (NAME.png + NAME_gt.png, "
+        "NAME-GroundTruth.png, or a gt/ folder beside the pages); repeatable. "
         "Default: the shared DIBCO 2011 tuning pages, when present",
     )
     parser.add_argument(

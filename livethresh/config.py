@@ -67,8 +67,10 @@ class ThresholdConfig:
         threshold: Global threshold for the ``fixed`` method, 0 to 255.
         blur: Odd Gaussian pre-blur kernel size, or 0 for no blur.
         k: Weight of the local deviation in the document methods (sauvola, niblack, wolf,
-            nick, phansalkar); None means each method's own default from the literature.
-            The window of those methods is ``block_size``.
+            nick, phansalkar) and su; for background, how far from the ink's level towards the
+            paper's a pixel is still ink (0 to 1 are useful; below 0 ink must be darker than
+            its mean). None means each method's own default. The window of those methods is
+            ``block_size``.
         r: Dynamic range of the deviation, in gray levels (sauvola, phansalkar; wolf, where
             None means the frame's largest local deviation); None means the method's default.
         p: Phansalkar's p, weight of the exponential term for dark regions (the paper's 2

@@ -20,9 +20,10 @@ of the frame:
 
 What it cannot do: a stroke fainter than the page's typical ink over its whole length is
 dropped with the stains; a frame without any ink still has Otsu split its paper, and comes
-out speckled, as with Wolf's rule (telling a blank frame from a faint page by the histogram
-alone would risk dropping faint pages whole). With ``auto_scale`` the window is 2 stroke widths
-(:data:`Background.window_per_stroke`): wider than any stroke, narrow enough to follow a shadow.
+out speckled, more so than with Wolf's rule (telling a blank frame from a faint page by the
+histogram alone would risk dropping faint pages whole). With ``auto_scale`` the window is 2
+stroke widths (:data:`Background.window_per_stroke`): wider than any stroke, narrow enough to
+follow a shadow.
 The measurements behind ``k``, ``CORE`` and the window are in ``docs/document-methods.md``.
 """
 
