@@ -8,9 +8,7 @@ near a level ``rho`` and paper near 1 whatever the light, so one page-wide rule 
 of the frame:
 
 - ``rho`` is the mean of Otsu's dark class of ``n`` (a statistic of the whole frame: each band
-  gathers the histogram of its own rows and the Binarizer merges them); when that class is not
-  apart from the paper, as when a few words on a noisy board leave Otsu to split the noise, a
-  sparse darker class is looked for (:func:`ink_level`);
+  gathers the histogram of its own rows and the Binarizer merges them; :func:`ink_level`);
 - a pixel is candidate ink when ``n <= rho + k * (1 - rho)``, ``k`` of the way from the ink's
   level to the paper's (0.5: halfway, where a blurred stroke edge sits);
 - a connected piece of candidate ink is kept only when it holds a core pixel as dark as the
@@ -20,10 +18,10 @@ of the frame:
 
 What it cannot do: a stroke fainter than the page's typical ink over its whole length is
 dropped with the stains; a frame without any ink still has Otsu split its paper, and comes
-out speckled, more so than with Wolf's rule (telling a blank frame from a faint page by the
-histogram alone would risk dropping faint pages whole). With ``auto_scale`` the window is 2
-stroke widths (:data:`Background.window_per_stroke`): wider than any stroke, narrow enough to
-follow a shadow.
+out speckled, more so than with Wolf's rule, and so does a frame with a few words under
+strong noise (telling those from a faint page by the histogram alone dropped faint pages
+whole). With ``auto_scale`` the window is 2 stroke widths (:data:`Background.window_per_stroke`):
+wider than any stroke, narrow enough to follow a shadow.
 The measurements behind ``k``, ``CORE`` and the window are in ``docs/document-methods.md``.
 """
 
@@ -46,16 +44,6 @@ if TYPE_CHECKING:
 #: page's mean ink). 0.05 keeps strokes a little fainter than the mean; 0.15 let PR2's
 #: show-through back in (worst real page 84.4).
 CORE = 0.05
-#: Ink is told from paper when its level lies this many of the paper's standard deviations
-#: (in 8-bit ``n``, at least one level) below the paper's mean: every text page measured is
-#: separated by 7.4 or more (the synthetic pages 7.4-15.7, the DIBCO pages 7.7-10.2), Otsu's
-#: split of a blank page's noise by 4.5-5.
-SEPARATION = 6.0
-#: Sparse ink, which Otsu misses (it splits the paper's noise instead), is looked for among the
-#: darkest levels, in at most this many further splits, and is taken only if it covers less than
-#: :data:`SPARSE` of the frame: a page with much ink and little contrast keeps Otsu's level.
-DEEPER_SPLITS = 3
-SPARSE = 0.05
 #: Pre-blur of the frame the paper is estimated on: a closing of raw noise is biased bright.
 PRE_BLUR = (3, 3)
 #: Levels in the mask between the bands and the hysteresis: candidate ink, and its core.
@@ -63,31 +51,17 @@ CANDIDATE, CORE_LEVEL = 128, 255
 
 
 def ink_level(histogram: np.ndarray) -> float:
-    """The mean level of the ink in a 256-bin histogram of ``n``: Otsu's dark class, or a
-    darker, sparse class that further splits find when Otsu's classes are not apart (a few
-    words on a noisy board, where Otsu splits the paper's noise).
+    """The mean level of the ink in a 256-bin histogram of ``n``: of Otsu's dark class.
+
+    Looking deeper when Otsu's classes are not apart (a few words on a noisy board, where
+    Otsu splits the paper's noise) found the words, but on papyrus-like pages with dark
+    stains or holes it took those for the ink and lost the page (F 0.1): the level stays
+    Otsu's.
     """
-    levels = np.arange(256, dtype=np.float64)
-    total = float(histogram.sum())
-    below = histogram.astype(np.float64)
-    first: float | None = None
-    for _ in range(1 + DEEPER_SPLITS):
-        split = otsu_level(below) + 1
-        dark, light = histogram[:split], histogram[split:]
-        if not dark.sum() or not light.sum():
-            break
-        ink = float(dark @ levels[:split]) / float(dark.sum())
-        paper = float(light @ levels[split:]) / float(light.sum())
-        spread = math.sqrt(float(light @ (levels[split:] - paper) ** 2) / float(light.sum()))
-        apart = paper - ink >= SEPARATION * max(spread, 1.0)
-        if first is None:
-            first = ink
-            if apart:
-                return ink
-        elif apart and dark.sum() < SPARSE * total:
-            return ink
-        below[split:] = 0  # look among the darker levels only
-    return 0.0 if first is None else first
+    split = otsu_level(histogram) + 1
+    dark = histogram[:split]
+    total = float(dark.sum())
+    return float(dark @ np.arange(split, dtype=np.float64)) / total if total else 0.0
 
 
 @register
