@@ -5,10 +5,10 @@ Sauvola, Wolf, NICK, ISauvola, Gatos and Su (``benchmarks/quality.py``), on real
 ground truth (the shared DIBCO 2011 printed tuning pages when present, and any ``--real DIR``)
 and on the synthetic pages below: F-measure per real page, then mean F, worst F, pseudo-F,
 PSNR and DRD on each set, and the mean F on papyrus-like synthetic pages
-(:func:`livethresh.synthetic.papyrus_page`), a stand-in for historical pages. ``--grid``
+(:func:`livethresh.degraded.papyrus_page`), a stand-in for historical pages. ``--grid``
 runs the grid search instead.
 
-The synthetic data are :func:`livethresh.synthetic.degraded_document` pages: six degradations
+The synthetic data are :func:`livethresh.degraded.degraded_document` pages: six degradations
 (uneven light, cast shadow, blur, noise, low contrast, bleed-through), three levels each, two
 pages per level, 600x800, all with exact ground truth. Each method is scored with the DIBCO
 measures (F-measure, pseudo-F, PSNR, DRD; :mod:`livethresh.metrics`).
@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality
 
 from livethresh import Binarizer, ThresholdConfig, available_methods
+from livethresh.degraded import DEGRADATIONS, degraded_document, papyrus_page
 from livethresh.metrics import (
     Scores,
     TruthPage,
@@ -51,7 +52,6 @@ from livethresh.metrics import (
     truth_pages,
     tuning_pages_folder,
 )
-from livethresh.synthetic import DEGRADATIONS, degraded_document, papyrus_page
 
 WINDOWS = [11, 15, 25, 35, 51]
 BLURS = [0, 3, 7]

@@ -13,8 +13,8 @@ from livethresh.binarize import binarize
 from livethresh.binarize.background import CORE, ink_level
 from livethresh.binarize.components import Components
 from livethresh.binarize.scale import window_for
+from livethresh.degraded import DEGRADATIONS, degraded_document
 from livethresh.metrics import f_measure, ink_of
-from livethresh.synthetic import DEGRADATIONS, degraded_document
 from tests.helpers import run_binarizer as run
 
 MIN_AGREEMENT = 0.999

@@ -21,7 +21,8 @@ from livethresh.binarize.scale import (
     window_for,
 )
 from livethresh.config import ConfigError, resolve
-from livethresh.synthetic import degraded_document, document_frames, light_page, render_text_page
+from livethresh.degraded import degraded_document
+from livethresh.synthetic import document_frames, light_page, render_text_page
 
 
 def specks_and_blocks(ink: int, paper: int) -> np.ndarray:

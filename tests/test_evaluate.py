@@ -10,6 +10,7 @@ import pytest
 
 from livethresh import ThresholdConfig
 from livethresh.binarize import binarize
+from livethresh.degraded import DEGRADATIONS, degraded_document, papyrus_page
 from livethresh.metrics import (
     DRD_WEIGHTS,
     drd,
@@ -22,7 +23,6 @@ from livethresh.metrics import (
     score,
     skeleton,
 )
-from livethresh.synthetic import DEGRADATIONS, degraded_document, papyrus_page
 
 
 def square_truth() -> np.ndarray:

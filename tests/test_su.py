@@ -15,8 +15,8 @@ import pytest
 from livethresh import ThresholdConfig
 from livethresh.binarize.su import EPSILON, contrast_image, otsu_level
 from livethresh.config import ConfigError
+from livethresh.degraded import degraded_document
 from livethresh.metrics import truth_pages, tuning_pages_folder
-from livethresh.synthetic import degraded_document
 from tests.conftest import document_frame
 from tests.helpers import run_binarizer as run
 
