@@ -502,12 +502,11 @@ class Pipeline:
             # that the count the run reports is the number of frames in the output.
             self._writing = True
             try:
-                try:
-                    self.sink.write(result)
-                except StopPipeline:
-                    stats.frames_written += 1
-                    raise
+                self.sink.write(result)
                 stats.frames_written += 1
+            except StopPipeline:  # the sink took this frame, then asked to stop
+                stats.frames_written += 1
+                raise
             finally:
                 self._writing = False
             stats.stage_seconds["write"] += time.perf_counter() - started
