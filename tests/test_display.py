@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -114,8 +115,21 @@ def test_display_probe(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip("X11 probe")
     monkeypatch.setenv("DISPLAY", "nonsense")
     assert "not a display name" in (x_display_problem() or "")
-    monkeypatch.setenv("DISPLAY", ":4242")
+    # A local display number no X server holds: every server keeps a lock file while it runs,
+    # and the Xvfb servers of other test modules pick their numbers at random.
+    number = next(
+        n
+        for n in range(4242, 4342)
+        if not any(os.path.exists(p) for p in (f"/tmp/.X{n}-lock", f"/tmp/.X11-unix/X{n}"))
+    )
+    monkeypatch.setenv("DISPLAY", f":{number}")
     assert "does not answer" in (x_display_problem() or "")
+    # A TCP display whose port is bound but not listening refuses every connection.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        monkeypatch.setenv("DISPLAY", f"127.0.0.1:{port - 6000}")
+        assert "does not answer" in (x_display_problem() or "")
 
 
 def test_key_table_quits_and_accepts_new_bindings() -> None:
