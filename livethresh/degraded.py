@@ -3,7 +3,9 @@
 ``benchmarks/evaluate.py`` scores every preset and method on them beside the real pages:
 :func:`degraded_document`, printed pages under one degradation at three levels, and
 :func:`papyrus_page`, papyrus-like pages, a stand-in for historical ones. Both start from the
-text that :func:`livethresh.synthetic.render_text_page` renders.
+text that :func:`livethresh.synthetic.render_text_page` renders. Live cameras also see frames
+with no or little ink, which ``benchmarks/sparse_ink.py`` scores: :func:`blank_board` and
+:func:`few_words`.
 """
 
 from __future__ import annotations
@@ -109,3 +111,35 @@ def papyrus_page(
     ink = cv2.GaussianBlur(text.astype(np.float32), (0, 0), 0.8) * strength
     shot = sheet * (1 - darkening * ink) + rng.normal(0, 4, (height, width))
     return np.clip(shot, 0, 255).astype(np.uint8), np.where(text, 255, 0).astype(np.uint8)
+
+
+def camera_noise(
+    shape: tuple[int, int], sigma: float, rng: np.random.Generator, correlated: bool = False
+) -> np.ndarray:
+    """Sensor noise of deviation ``sigma``: white, or spread over neighbours as a camera's
+    demosaicing and denoising spread it (twice as strong, blurred with sigma 1)."""
+    if not correlated:
+        return rng.normal(0.0, sigma, shape)
+    return cast(np.ndarray, cv2.GaussianBlur(rng.normal(0.0, 2 * sigma, shape), (0, 0), 1.0))
+
+
+def blank_board(
+    sigma: float, correlated: bool = False, height: int = 480, width: int = 640, seed: int = 0
+) -> np.ndarray:
+    """A frame without ink: a board lit from one side (200 falling to 120) under noise."""
+    light = np.linspace(200.0, 120.0, width)[None, :]
+    noise = camera_noise((height, width), sigma, np.random.default_rng(seed), correlated)
+    board: np.ndarray = np.clip(light + noise, 0, 255).astype(np.uint8)
+    return board
+
+
+def few_words(
+    sigma: float, ink: int = 40, height: int = 480, width: int = 640, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two words (0.3% of the frame, gray ``ink`` on paper 200) under noise, and their truth."""
+    clean = np.full((height, width), 200, np.uint8)
+    origin = (width * 5 // 16, height // 2)
+    cv2.putText(clean, "hi there", origin, cv2.FONT_HERSHEY_SIMPLEX, 1, ink, 2)
+    truth = np.where(clean < (200 + ink) // 2, 255, 0).astype(np.uint8)
+    noise = camera_noise((height, width), sigma, np.random.default_rng(seed))
+    return np.clip(clean + noise, 0, 255).astype(np.uint8), truth

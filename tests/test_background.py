@@ -10,10 +10,17 @@ import pytest
 
 from livethresh import Binarizer, ThresholdConfig, resolve
 from livethresh.binarize import binarize
-from livethresh.binarize.background import CORE, ink_level
+from livethresh.binarize.background import (
+    BLANK_DEPTH,
+    CORE,
+    NO_INK,
+    NOISE_APART,
+    Split,
+    ink_level,
+)
 from livethresh.binarize.components import Components
 from livethresh.binarize.scale import window_for
-from livethresh.degraded import DEGRADATIONS, degraded_document
+from livethresh.degraded import DEGRADATIONS, blank_board, degraded_document, few_words
 from livethresh.metrics import f_measure, ink_of
 from tests.helpers import run_binarizer as run
 
@@ -107,14 +114,41 @@ def histogram_of(*groups: tuple[float, float, int]) -> np.ndarray:
 
 def test_ink_level_is_the_mean_of_otsus_dark_class():
     text = histogram_of((60, 8, 15_000), (230, 6, 85_000))
-    assert ink_level(text) == pytest.approx(60, abs=1)
+    assert ink_level(text, text) == pytest.approx(60, abs=1)
     faint = histogram_of((190, 10, 20_000), (230, 10, 80_000))
-    assert ink_level(faint) == pytest.approx(190, abs=4)  # much ink, little contrast
+    assert ink_level(faint, faint) == pytest.approx(190, abs=4)  # much ink, little contrast
     # Dark stains on 1% of a papyrus-like sheet with faint ink on 20%: the level is the faint
     # ink's and the stains', not the stains' alone (which would drop the ink).
     stained = histogram_of((40, 6, 1_000), (170, 8, 20_000), (215, 15, 79_000))
-    assert 150 < ink_level(stained) < 180
-    assert ink_level(np.zeros(256)) == 0.0
+    assert 150 < ink_level(stained, stained) < 180
+    # Noise alone: Otsu splits it, but its classes are close and shallow, so there is no ink.
+    noise = histogram_of((240, 6, 100_000))
+    assert Split.of(noise).apart < NOISE_APART and Split.of(noise).depth < BLANK_DEPTH
+    assert ink_level(noise, noise) == NO_INK
+    # The same noise with a few strokes the pre-blur sets apart: the smoothed frame's ink.
+    strokes = histogram_of((240, 2, 99_700), (120, 10, 300))
+    assert ink_level(noise, strokes) == pytest.approx(120, abs=3)
+    assert ink_level(np.zeros(256), np.zeros(256)) == NO_INK
+
+
+@pytest.mark.parametrize("correlated", [False, True])
+@pytest.mark.parametrize("sigma", [1, 4, 8, 12])
+def test_a_frame_without_ink_is_all_paper(correlated, sigma):
+    """A blank board under camera noise: Otsu splits the noise, the hysteresis would keep a
+    third of the frame as specks (it did), the smoothed frame tells that there is no ink."""
+    gray = blank_board(sigma, correlated, seed=sigma)
+    config = resolve(preset="whiteboard")
+    assert not (run(gray, config) == 255).any()
+    assert not (run(gray, config, threads=3) == 255).any()  # bands merge the histograms
+
+
+@pytest.mark.parametrize("sigma", [8, 16, 24])
+def test_a_few_words_under_strong_noise_are_found(sigma):
+    """0.3% ink under noise that makes Otsu split the paper: the pre-blur sets the strokes
+    apart and their level is the ink's (before, the frame came out a third specks, F 2)."""
+    gray, truth = few_words(sigma, seed=sigma)
+    config = resolve(preset="document")
+    assert f_measure(ink_of(binarize(gray, config), config), truth == 255) > 95
 
 
 def test_auto_scale_sets_the_closing_to_two_stroke_widths():

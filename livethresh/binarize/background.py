@@ -16,18 +16,22 @@ of the frame:
   are lighter than ink everywhere, a stroke is not. This hysteresis joins pieces across bands,
   so it runs once over the whole mask after them (:class:`Hysteresis`).
 
+Otsu splits any histogram, also one of noise alone: :func:`ink_level` also reads the histogram
+of the pre-blurred frame over the paper, where noise averages away and strokes stay, to find a
+frame without ink (all paper) and a few strokes under strong noise.
+
 What it cannot do: a stroke fainter than the page's typical ink over its whole length is
-dropped with the stains; a frame without any ink still has Otsu split its paper, and comes
-out speckled, more so than with Wolf's rule, and so does a frame with a few words under
-strong noise (telling those from a faint page by the histogram alone dropped faint pages
-whole). With ``auto_scale`` the window is 2 stroke widths (:data:`Background.window_per_stroke`):
-wider than any stroke, narrow enough to follow a shadow.
-The measurements behind ``k``, ``CORE`` and the window are in ``docs/document-methods.md``.
+dropped with the stains; under noise heavier than about sigma 16 a blank frame comes out
+speckled, and a few faint words come out empty. With ``auto_scale`` the window is 2 stroke
+widths (:data:`Background.window_per_stroke`): wider than any stroke, narrow enough to follow
+a shadow. The measurements behind ``k``, ``CORE``, the window and the smoothed histogram's
+lines are in ``docs/document-methods.md``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import cv2
@@ -48,20 +52,59 @@ CORE = 0.05
 PRE_BLUR = (3, 3)
 #: Levels in the mask between the bands and the hysteresis: candidate ink, and its core.
 CANDIDATE, CORE_LEVEL = 128, 255
+#: Otsu's classes of pixel noise alone are 1 to 4.4 of the bright class's spread apart (white,
+#: correlated and JPEG noise of sigma 1 to 24); real printed pages' 7.4 and more, synthetic
+#: pages' 7.5 and more, papyrus-like pages' 3.8 to 5.5 (``docs/document-methods.md``).
+NOISE_APART = 5.0
+#: A frame whose smoothed classes are this close (in levels of ``n``) and noise-like holds no
+#: ink: noise up to sigma 24 is 1 to 19 deep, papyrus-like pages 41 and more.
+BLANK_DEPTH = 15.0
+#: The ink level of a frame without ink, which has no candidate pixel.
+NO_INK = -1.0
 
 
-def ink_level(histogram: np.ndarray) -> float:
-    """The mean level of the ink in a 256-bin histogram of ``n``: of Otsu's dark class.
+@dataclass(frozen=True)
+class Split:
+    """Otsu's two classes of a histogram of ``n``: the dark one's mean, and how far apart."""
 
-    Looking deeper when Otsu's classes are not apart (a few words on a noisy board, where
-    Otsu splits the paper's noise) found the words, but on papyrus-like pages with dark
-    stains or holes it took those for the ink and lost the page (F 0.1): the level stays
-    Otsu's.
+    ink: float  # the dark class's mean level
+    depth: float  # the bright class's mean minus the dark one's
+    apart: float  # depth in units of the bright class's spread (at least 1 level)
+
+    @classmethod
+    def of(cls, histogram: np.ndarray) -> Split:
+        split = otsu_level(histogram) + 1
+        levels = np.arange(256, dtype=np.float64)
+        dark, bright = histogram[:split], histogram[split:]
+        if not dark.sum() or not bright.sum():
+            return cls(float(levels @ histogram) / max(float(histogram.sum()), 1.0), 0.0, 0.0)
+        ink = float(dark @ levels[:split]) / float(dark.sum())
+        paper = float(bright @ levels[split:]) / float(bright.sum())
+        spread = math.sqrt(float(bright @ (levels[split:] - paper) ** 2) / float(bright.sum()))
+        return cls(ink, paper - ink, (paper - ink) / max(spread, 1.0))
+
+
+def ink_level(raw: np.ndarray, smoothed: np.ndarray) -> float:
+    """The mean level of the ink in ``n``, or :data:`NO_INK`, from two 256-bin histograms.
+
+    ``raw`` is of ``n`` itself, ``smoothed`` of ``n`` after the 3x3 pre-blur. Otsu splits any
+    histogram, also one of noise alone; the pre-blur tells them apart, because it averages
+    pixel noise away and keeps strokes:
+
+    - Otsu's classes no more apart than noise's in both (:data:`NOISE_APART`) and shallow
+      (:data:`BLANK_DEPTH`): a frame without ink, a blank page or board. Faint pages are far
+      apart, papyrus-like pages with stains deep.
+    - Noise-like in ``n`` but twice as far apart once smoothed: a few strokes under strong
+      noise. The smoothed frame's dark class is the ink's level; the raw one's is the noise's.
+    - Otherwise: the mean of Otsu's dark class of ``n``. (A deeper search for a darker class,
+      without the smoothed frame's word, took a papyrus-like page's stains for its ink.)
     """
-    split = otsu_level(histogram) + 1
-    dark = histogram[:split]
-    total = float(dark.sum())
-    return float(dark @ np.arange(split, dtype=np.float64)) / total if total else 0.0
+    of_raw, of_smoothed = Split.of(raw), Split.of(smoothed)
+    if of_smoothed.apart < NOISE_APART and of_smoothed.depth < BLANK_DEPTH:
+        return NO_INK
+    if of_raw.apart < NOISE_APART and of_smoothed.apart >= 2 * of_raw.apart:
+        return of_smoothed.ink
+    return of_raw.ink
 
 
 @register
@@ -83,8 +126,9 @@ class Background(Method):
         self.kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
         self.ksize = (side, side)
         self.k = self.effective(config, "k")
-        # Band-sized: the pre-blurred frame (then the closing's second half, then the core
-        # marks), the paper, and the normalized frame n as 255 * gray / paper.
+        # Band-sized: the pre-blurred frame, the closing's second half (then the smoothed n,
+        # then the core marks), the paper, and the normalized frame n as 255 * gray / paper.
+        self.blurred = np.empty(shape, np.uint8)
         self.scratch = np.empty(shape, np.uint8)
         self.paper = np.empty(shape, np.uint8)
         self.normalized = np.empty(shape, np.uint8)
@@ -99,25 +143,35 @@ class Background(Method):
         return Hysteresis(shape, config.invert)
 
     def gather(self, src: Frame, first_row: int, rows: int) -> tuple[float, ...]:
-        """The band's normalized frame (kept for :meth:`apply`) and its own rows' histogram."""
+        """The band's normalized frame (kept for :meth:`apply`), and its own rows' histograms
+        of ``n`` and of the pre-blurred frame over the paper."""
         replicate = cv2.BORDER_REPLICATE
-        cv2.blur(src, PRE_BLUR, dst=self.scratch, borderType=replicate)
-        cv2.dilate(self.scratch, self.kernel, dst=self.paper, borderType=replicate)
+        cv2.blur(src, PRE_BLUR, dst=self.blurred, borderType=replicate)
+        cv2.dilate(self.blurred, self.kernel, dst=self.paper, borderType=replicate)
         cv2.erode(self.paper, self.kernel, dst=self.scratch, borderType=replicate)
         cv2.blur(self.scratch, self.ksize, dst=self.paper, borderType=replicate)
         cv2.divide(src, self.paper, dst=self.normalized, scale=255.0)
-        own = self.normalized[first_row : first_row + rows]
-        histogram = cv2.calcHist([own], [0], None, [256], [0, 256])
-        return tuple(float(v) for v in histogram.ravel())
+        own = slice(first_row, first_row + rows)
+        smoothed = self.scratch[own]
+        cv2.divide(self.blurred[own], self.paper[own], dst=smoothed, scale=255.0)
+        histograms = (
+            cv2.calcHist([self.normalized[own]], [0], None, [256], [0, 256]),
+            cv2.calcHist([smoothed], [0], None, [256], [0, 256]),
+        )
+        return tuple(float(v) for v in np.concatenate(histograms).ravel())
 
     @staticmethod
     def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
-        """The ink's level ``rho`` of ``n`` (8-bit), from the whole frame's histogram."""
-        return (ink_level(np.sum(parts, axis=0)),)
+        """The ink's level ``rho`` of ``n`` (8-bit), from the whole frame's histograms."""
+        raw_and_smoothed = np.sum(parts, axis=0)
+        return (ink_level(raw_and_smoothed[:256], raw_and_smoothed[256:]),)
 
     def apply(self, src: Frame, out: Frame, first_row: int) -> None:
         """Mark the band's rows: candidate ink 128, its core 255, the rest 0."""
         (ink,) = self.frame_statistics
+        if ink == NO_INK:
+            out.fill(0)
+            return
         candidate = math.floor(ink + self.k * (255.0 - ink))
         # A core is a candidate too, also when k is set below CORE.
         core = min(candidate, math.floor(ink + CORE * (255.0 - ink)))
