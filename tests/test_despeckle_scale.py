@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
+import cv2
 import numpy as np
 import pytest
 
@@ -21,7 +22,8 @@ from livethresh.binarize.scale import (
     window_for,
 )
 from livethresh.config import ConfigError, resolve
-from livethresh.degraded import degraded_document
+from livethresh.degraded import blank_board, degraded_document
+from livethresh.metrics import f_measure
 from livethresh.synthetic import document_frames, light_page, render_text_page
 
 
@@ -116,8 +118,10 @@ def test_auto_window_follows_the_page_scale():
 
 def test_tracker_ignores_jitter_and_follows_a_real_change():
     tracker = ScaleTracker()
-    assert tracker.seed(5.0) and not tracker.seed(9.0)
+    assert tracker.seed(5.0)
     jitter = [5.4, 4.6, 5.3, 4.7, 5.5, 4.5] * 10
+    assert not tracker.observe(lambda: jitter[0]) and tracker.confirmed
+    assert not tracker.seed(9.0)  # borne out by an own mask: no more guesses
     moved = [tracker.observe(lambda v=v: v) for v in jitter]
     assert not any(moved) and tracker.stroke == 5.0
     # The text doubles in size: the stroke moves within a few measures, then holds.
@@ -127,6 +131,37 @@ def test_tracker_ignores_jitter_and_follows_a_real_change():
         frames += 1
     assert tracker.stroke is not None and 8.5 < tracker.stroke <= 10.0
     assert 1 <= changes <= 6
+
+
+def test_a_guess_no_own_mask_bears_out_is_taken_again_every_period():
+    """A first estimate from a frame whose own mask holds no ink (an empty board's noise)."""
+    tracker = ScaleTracker()
+    assert tracker.seed(2.0)  # frame 0: a seed, then the frame's own mask
+    assert not tracker.observe(lambda: None)
+    for _ in range(1, PERIOD):
+        assert not tracker.seed(6.0) and not tracker.observe(lambda: None)
+    assert tracker.wants_seed() and tracker.seed(6.0) and tracker.stroke == 6.0
+    tracker.observe(lambda: 6.1)
+    assert tracker.confirmed and not tracker.wants_seed()
+
+
+def test_a_camera_that_starts_on_an_empty_board_finds_the_strokes_written_later():
+    """Before, the window measured on the board's noise stayed: the strokes written later were
+    too wide for it, their masks measured them thin, and F stayed near 45."""
+    config = resolve(preset="whiteboard").replace(stabilize=False)
+    writing = np.zeros((480, 640), np.uint8)
+    cv2.putText(writing, "Hello", (60, 300), cv2.FONT_HERSHEY_SIMPLEX, 5, 255, 12)
+    board = [blank_board(4, correlated=True, seed=seed) for seed in range(PERIOD + 1)]
+    written = [np.where(writing > 0, gray // 3, gray).astype(np.uint8) for gray in board]
+    with Binarizer(config, writing.shape) as fresh:
+        fresh(written[0])
+        expected = fresh.block_size
+    with Binarizer(config, writing.shape) as run:
+        for gray in board:
+            assert not (run(gray) == 255).any()
+        scores = [f_measure(run(gray) == 255, writing > 0) for gray in written]
+    assert run.block_size == expected > 2 * 9
+    assert min(scores[-2:]) > 99  # from the next period's first frame on
 
 
 def test_tracker_measures_the_first_frame_then_every_period():

@@ -21,7 +21,9 @@ clean pages, none on the synthetic ones). Text with strokes under 3 px is measur
 first mask of its own.
 On video, :class:`ScaleTracker` re-estimates from the binarized mask itself every
 :data:`PERIOD` frames, smooths the estimates, and moves the window only when the smoothed stroke
-width has drifted by more than :data:`HYSTERESIS`, so the mask does not pump.
+width has drifted by more than :data:`HYSTERESIS`, so the mask does not pump. Until one of those
+masks shows ink, the first estimate is a guess, taken again every :data:`PERIOD` frames: a
+camera that starts on an empty board would otherwise keep the window of the board's noise.
 """
 
 from __future__ import annotations
@@ -122,16 +124,27 @@ class ScaleTracker:
     frames) enter an exponential average. The committed stroke width, from which the window
     and speck area are derived, moves to the average only when the two differ by more than
     :data:`HYSTERESIS`: noise in the estimate never reaches the mask.
+
+    A first estimate is only a guess until a frame's own mask shows ink (:attr:`confirmed`):
+    a camera that starts on an empty board measures its noise, and a window kept from that
+    noise would make the strokes written later too wide for it, and their own masks measure
+    them too thin, for good. Until then the guess is taken again every :data:`PERIOD` frames.
     """
 
     def __init__(self) -> None:
         self.smoothed: float | None = None
         self.stroke: float | None = None
         self.frames = 0
+        self.confirmed = False
+
+    def wants_seed(self) -> bool:
+        """Whether the next frame should be measured afresh (nothing yet, or a guess not
+        borne out by an own mask, once a period)."""
+        return self.stroke is None or (not self.confirmed and self.frames % PERIOD == 0)
 
     def seed(self, estimate: float | None) -> bool:
-        """Take a first estimate as is, before any frame was counted. Returns whether taken."""
-        if estimate is None or self.stroke is not None:
+        """Take a first estimate as is, when one is wanted. Returns whether taken."""
+        if estimate is None or not self.wants_seed() or estimate == self.stroke:
             return False
         self.smoothed = self.stroke = estimate
         return True
@@ -148,6 +161,7 @@ class ScaleTracker:
         estimate = measure() if due else None
         if estimate is None:
             return False
+        self.confirmed = True
         if self.smoothed is None:
             self.smoothed = estimate
         else:
@@ -203,12 +217,13 @@ class AutoScale:
         return window_for(stroke, self.per_stroke, self.smallest) if stroke else self.fallback
 
     def start(self, gray: Frame) -> bool:
-        """Before a frame is binarized: measure an Otsu mask if nothing was measured yet.
+        """Before a frame is binarized: measure an Otsu mask if nothing was measured yet, or
+        if no mask of the binarizer's own has shown ink since (:class:`ScaleTracker`).
 
         Returns:
             Whether the window may have changed.
         """
-        if self.tracker.stroke is not None:
+        if not self.tracker.wants_seed():
             return False
         cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY_INV | cv2.THRESH_OTSU, dst=self.first)
         cv2.morphologyEx(self.first, cv2.MORPH_OPEN, self.opening, dst=self.ink)
