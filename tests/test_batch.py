@@ -279,14 +279,16 @@ def long_clips(folder: Path, count: int) -> list[Path]:
 
 
 def start_batch_writing(
-    folder: Path, out: Path
+    folder: Path, out: Path, *engine: object, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], list[str], dict[str, str]]:
-    """Start ``batch FOLDER -o OUT --jobs 2 --json`` (slow settings) in a subprocess and
-    return once it is writing an output; also the command and environment, to run it again."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """Start ``batch FOLDER -o OUT ENGINE --json`` (slow settings; the engine's options default
+    to ``--jobs 2``) in a subprocess and return once it is writing an output; also the command
+    and environment, to run it again."""
+    env = env or {**os.environ, "PYTHONPATH": str(ROOT)}
     command = batch_command(
-        folder, "-o", out, "--jobs", 2, "--json", "--method", "sauvola", "--block-size", 51
-    )
+        folder, "-o", out, *(engine or ("--jobs", 2)), "--json", "--method", "sauvola",
+        "--block-size", 51,
+    )  # fmt: skip
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -296,6 +298,23 @@ def start_batch_writing(
     return process, command, env
 
 
+def stop_and_check(process: subprocess.Popen[str], sig: signal.Signals, out: Path) -> dict:
+    """Send ``sig`` to a batch that is writing; check that it ends with the signal's status
+    and leaves nothing half-written. Returns its report."""
+    time.sleep(0.2)
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + sig, stderr
+    report = json.loads(stdout)
+    assert report["signal"] == sig.name and report["interrupted"] >= 1
+    # No temporary file left, and every final name is a complete file.
+    finished = sorted(out.iterdir())
+    assert all(not p.name.startswith(".") for p in finished)
+    for path in finished:
+        assert len(frame_times(path)) == 240
+    return report
+
+
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_the_batch_and_a_rerun_completes_it(
     tmp_path: Path, sig: signal.Signals, code: int
@@ -303,18 +322,8 @@ def test_a_signal_stops_the_batch_and_a_rerun_completes_it(
     clips = long_clips(tmp_path / "in", 3)
     out = tmp_path / "out"
     process, command, env = start_batch_writing(tmp_path / "in", out)
-    time.sleep(0.2)
-    process.send_signal(sig)
-    stdout, stderr = process.communicate(timeout=60)
-    assert process.returncode == code, stderr
-    report = json.loads(stdout)
-    assert report["signal"] == sig.name
-    assert report["interrupted"] >= 1 and report["done"] + report["interrupted"] == 3
-    # Nothing half-written: no temporary file left, and every final name is a complete file.
-    finished = sorted(out.iterdir())
-    assert all(not p.name.startswith(".") for p in finished)
-    for path in finished:
-        assert len(frame_times(path)) == 240
+    report = stop_and_check(process, sig, out)
+    assert 128 + sig == code and report["done"] + report["interrupted"] == 3
     rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     again = json.loads(rerun.stdout)
@@ -363,32 +372,25 @@ def test_a_worker_that_dies_takes_no_file_with_it(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_ray_engine_runs_files_on_both_nodes_of_a_cluster(tmp_path: Path) -> None:
+    """One cluster for both: Ctrl-C while the first output is written, then the rerun."""
     pytest.importorskip("ray")
     from tests.ray_cluster import local_cluster
 
     long_clips(tmp_path / "in", 6)
     (tmp_path / "in" / "fake.mp4").write_text("text")
+    out = tmp_path / "out"
     with local_cluster(nodes=2, cpus=1) as (address, env):
-        result = subprocess.run(
-            batch_command(
-                tmp_path / "in",
-                "-o",
-                tmp_path / "out",
-                "--ray-address",
-                address,
-                "--json",
-                "--method",
-                "sauvola",
-            ),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        # Ctrl-C: the running tasks are cancelled, their files discarded, the rest reported.
+        ray = ("--ray-address", address)
+        process, command, _ = start_batch_writing(tmp_path / "in", out, *ray, env=env)
+        first = stop_and_check(process, signal.SIGINT, out)
+        assert first["done"] + first["failed"] + first["interrupted"] == 7
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
     report = json.loads(result.stdout)
+    assert report["skipped"] == first["done"] and report["done"] + report["skipped"] == 6
     done = [item for item in report["inputs"] if item["status"] == "done"]
-    assert len(done) == 6 and all(item["frames"] == 240 for item in done)
+    assert all(item["frames"] == 240 for item in done)
     # The node names carry each node's own loopback address.
     assert {item["node"].split("(")[1].split(",")[0] for item in done} == {"127.0.0.2", "127.0.0.3"}
     assert by_name(report)["fake.mp4"]["status"] == "failed"
