@@ -156,9 +156,15 @@ def transcode(
     input_is_file = not is_network_url(input) and Path(input).is_file()
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
-    keep = audio and not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
+    # A stream's subtitles come along without its audio, as a file's do.
+    carry = not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
     with open_source(
-        input, live=False, rate=rate, decoder_threads=decoder_threads, audio=keep
+        input,
+        live=False,
+        rate=rate,
+        decoder_threads=decoder_threads,
+        audio=audio and carry,
+        subtitles=carry,
     ) as source:
         if on_start is not None:
             on_start(source.info)

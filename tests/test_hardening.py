@@ -278,8 +278,10 @@ def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) ->
     assert max(times) - min(times) > 1.3
 
 
-def test_audio_and_subtitles_of_a_fifo_are_carried(tmp_path: Path) -> None:
-    """A pipe, like a stream, can be read only once; its tags and subtitles come along."""
+@pytest.mark.parametrize("no_audio", [False, True])
+def test_audio_and_subtitles_of_a_fifo_are_carried(tmp_path: Path, no_audio: bool) -> None:
+    """A pipe, like a stream, can be read only once; its tags and subtitles come along, also
+    with ``--no-audio`` (which drops the audio alone, as for a file)."""
     data = make_video(
         tmp_path / "feed.mkv", frames=30, audio="aac", tagged=True, subtitles=True
     ).read_bytes()
@@ -293,15 +295,17 @@ def test_audio_and_subtitles_of_a_fifo_are_carried(tmp_path: Path) -> None:
     writer = threading.Thread(target=feed, daemon=True)
     writer.start()
     out = tmp_path / "out.mkv"
-    result = invoke("transcode", fifo, out, "--json")
+    result = invoke("transcode", fifo, out, "--json", *(["--no-audio"] if no_audio else []))
     writer.join(10)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["audio"] == ["#1 aac copied"]
-    assert len(audio_times(out)) > 40
     with av.open(str(out)) as container:
         (subtitle,) = container.streams.subtitles
         assert subtitle.language == "eng" and container.metadata.get("title")
-        assert container.streams.audio[0].language is not None
+        assert len(list(container.demux(subtitle))) > 1
+        assert len(container.streams.audio) == (0 if no_audio else 1)
+    if not no_audio:
+        assert json.loads(result.stdout)["audio"] == ["#1 aac copied"]
+        assert len(audio_times(out)) > 40
 
 
 # -- 4: an HTTP source that hangs up -----------------------------------------------------------

@@ -8,6 +8,13 @@ machine and stops it at the end.
 
 The workers open the inputs and write the outputs themselves: both must be at the same paths on
 every node (shared storage), and livethresh must be installed on every node.
+
+Stopping is cooperative: on Ctrl-C the driver sets a flag (a small actor, :class:`StopFlag`)
+that every task polls as it writes frames, so each file in progress is abandoned as in the local
+engine (its unfinished output removed) and reported ``interrupted``. ``ray.cancel`` is not used:
+in Ray 2.60 a cancel that races with a task's end aborts the driver (``Check failed: ... Tried
+to complete task that was not pending``), which left a C++ stack trace and the files in
+progress behind in about one Ctrl-C in three on a two-node cluster of this machine.
 """
 
 from __future__ import annotations
@@ -27,8 +34,47 @@ log = logging.getLogger(__name__)
 #: CPUs each file's task declares: a transcode keeps about one core busy (its decoder,
 #: binarizer and encoder threads wait on each other; see benchmarks/bench_batch.py).
 CPUS_PER_FILE = 1
-#: Seconds to wait for the cancelled tasks' results once the batch is stopped.
-CANCEL_TIMEOUT = 30.0
+#: Seconds to wait for the running tasks' results once the batch is stopped.
+STOP_TIMEOUT = 30.0
+#: Tasks submitted at once per CPU of the cluster, when not given: a stopped batch has no more
+#: than these to drain, and a finished file's CPU never waits on the driver.
+IN_FLIGHT_PER_CPU = 2
+
+
+class StopFlag:
+    """Set by the driver when the batch is stopped; asked by the running tasks (a Ray actor)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def set(self) -> None:
+        self.stopped = True
+
+    def is_set(self) -> bool:
+        return self.stopped
+
+
+class FlagPoller:
+    """``should_stop`` for :func:`run_file` on a node: asks the :class:`StopFlag` one question
+    at a time without waiting for the answer, except the first, before the file starts."""
+
+    def __init__(self, flag: Any) -> None:
+        self.flag = flag
+        self.asked: Any = None
+
+    def __call__(self) -> bool:
+        import ray
+
+        if self.asked is None:
+            self.asked = self.flag.is_set.remote()
+            return bool(ray.get(self.asked))
+        ready, _ = ray.wait([self.asked], timeout=0)
+        if not ready:
+            return False
+        if ray.get(self.asked):
+            return True
+        self.asked = self.flag.is_set.remote()
+        return False
 
 
 def _node_name() -> str:
@@ -39,8 +85,8 @@ def _node_name() -> str:
     return f"{socket.gethostname()} ({address}, node {node_id[:8]})"
 
 
-def _run_on_node(job: FileJob) -> FileResult:
-    return run_file(job, node=_node_name())
+def _run_on_node(job: FileJob, flag: Any) -> FileResult:
+    return run_file(job, node=_node_name(), should_stop=FlagPoller(flag))
 
 
 @contextlib.contextmanager
@@ -90,12 +136,13 @@ def run_ray(
         jobs: The files to transcode.
         on_result: Called in this thread with each file's result, in the order they finish.
         address: A running cluster's address (``host:port`` or ``auto``); None starts Ray here.
-        max_in_flight: Tasks submitted at once (None: all; Ray queues what does not fit).
+        max_in_flight: Tasks submitted at once (None: :data:`IN_FLIGHT_PER_CPU` per CPU of
+            the cluster; Ray queues what does not fit).
 
     Raises:
         ConfigError: Ray is missing or the cluster cannot be joined.
-        KeyboardInterrupt: The batch was stopped; running tasks were cancelled (their files
-            abandoned) and every file that did not finish was reported ``interrupted`` first.
+        KeyboardInterrupt: The batch was stopped; the running tasks abandoned their files and
+            every file that did not finish was reported ``interrupted`` first.
     """
     if not jobs:
         return
@@ -105,27 +152,30 @@ def run_ray(
         task = ray.remote(num_cpus=CPUS_PER_FILE, max_retries=0, scheduling_strategy="SPREAD")(
             _run_on_node
         )
+        flag = ray.remote(num_cpus=0)(StopFlag).remote()
         waiting = list(jobs)
         running: dict[Any, FileJob] = {}
-        limit = max_in_flight or len(jobs)
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        limit = max_in_flight or max(1, IN_FLIGHT_PER_CPU * cpus)
         try:
             while waiting or running:
                 while waiting and len(running) < limit:
                     job = waiting.pop(0)
-                    running[task.remote(job)] = job
+                    running[task.remote(job, flag)] = job
                 ready, _ = ray.wait(list(running), num_returns=1)
                 for ref in ready:
                     on_result(_outcome(ray, ref, running.pop(ref)))
         except KeyboardInterrupt:
-            for ref in running:
-                ray.cancel(ref)
+            flag.set.remote()
             with contextlib.suppress(Exception):
-                ray.wait(list(running), num_returns=len(running), timeout=CANCEL_TIMEOUT)
+                ray.wait(list(running), num_returns=len(running), timeout=STOP_TIMEOUT)
             for ref, job in running.items():
                 on_result(_outcome(ray, ref, job, timeout=0))
             for job in waiting:
                 on_result(FileResult(job.input, job.output, "interrupted", error="not started"))
             raise
+        finally:
+            ray.kill(flag)
 
 
 def _outcome(ray: Any, ref: Any, job: FileJob, timeout: float | None = None) -> FileResult:
@@ -133,8 +183,6 @@ def _outcome(ray: Any, ref: Any, job: FileJob, timeout: float | None = None) -> 
     try:
         result: FileResult = ray.get(ref, timeout=timeout)
         return result
-    except ray.exceptions.TaskCancelledError:
-        return FileResult(job.input, job.output, "interrupted", error="not started")
     except ray.exceptions.GetTimeoutError:
         return FileResult(job.input, job.output, "interrupted", error="did not stop in time")
     except (ray.exceptions.RayError, LivethreshError) as exc:

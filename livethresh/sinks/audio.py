@@ -119,10 +119,10 @@ class AudioPassthrough:
     Packets come from one of two places. A regular file is read through a demuxer of its own,
     so that the video source is untouched and audio never waits on it. A stream that can be
     read only once (``udp://``, ``http://``, a pipe) is an open
-    :class:`~livethresh.sources.pyav.AVSource` opened with ``audio=True``, whose one demuxer
-    keeps the audio packets it reads beside the video. Either way packets are muxed only up to
+    :class:`~livethresh.sources.pyav.AVSource` opened with ``audio`` or ``subtitles``, whose one
+    demuxer keeps those packets beside the video. Either way packets are muxed only up to
     the video time they are given: audio and video are interleaved as the run progresses and
-    memory stays flat. Subtitle streams travel the same way (from a stream, with the audio).
+    memory stays flat. Subtitle streams travel the same way, also without the audio.
 
     Args:
         input: The input file's path, or a source that keeps its audio packets.
@@ -242,8 +242,8 @@ def carry_streams(
     """The companion that carries an input's other streams into ``fmt``, and its notes.
 
     Args:
-        input: A regular file's path, or a source opened with ``audio=True`` (a stream or a
-            pipe, which can be read only once).
+        input: A regular file's path, or a source opened with ``audio`` or ``subtitles`` (a
+            stream or a pipe, which can be read only once).
         fmt: The output container.
         audio: Carry the audio (subtitles and tags of a file come even without it).
 

@@ -83,6 +83,7 @@ def open_source(
     timeout: float = DEFAULT_TIMEOUT,
     decoder_threads: int | None = None,
     audio: bool = False,
+    subtitles: bool = False,
 ) -> AVSource:
     """Open a video source of any kind (see the module docstring for the accepted specs).
 
@@ -97,8 +98,9 @@ def open_source(
         timeout: Seconds to wait for a network stream to open, and for each read.
         decoder_threads: Codec threads (``thread_type="AUTO"``: frame and slice threading).
             None picks :func:`default_decoder_threads`.
-        audio: Keep the audio and subtitle packets of the same input for a reader
+        audio: Keep the audio packets of the same input for a reader
             (:meth:`AVSource.next_audio_packet`), as ``transcode`` does for streams.
+        subtitles: Keep its subtitle packets for the same reader.
 
     Returns:
         An open source; use it as a context manager or call ``close()``.
@@ -116,5 +118,10 @@ def open_source(
     elif parsed.kind is SourceKind.FILE and not Path(parsed.target).exists():
         raise InputNotFoundError(f"input {spec!r} does not exist: check the path")
     return AVSource(
-        parsed, live=live, timeout=timeout, decoder_threads=decoder_threads, audio=audio
+        parsed,
+        live=live,
+        timeout=timeout,
+        decoder_threads=decoder_threads,
+        audio=audio,
+        subtitles=subtitles,
     )

@@ -67,7 +67,8 @@ class AVSource:
 
     With ``audio``, the audio packets of the same container are kept for a reader
     (:meth:`next_audio_packet`) as the video is demuxed: the only way to carry the audio of a
-    stream that cannot be opened twice (udp, http, a pipe).
+    stream that cannot be opened twice (udp, http, a pipe). With ``subtitles``, its subtitle
+    packets too.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class AVSource:
         timeout: float = DEFAULT_TIMEOUT,
         decoder_threads: int | None = None,
         audio: bool = False,
+        subtitles: bool = False,
     ) -> None:
         self.spec = spec
         self._paced = bool(live) and spec.kind in (SourceKind.FILE, SourceKind.LAVFI)
@@ -108,10 +110,10 @@ class AVSource:
                 decoder_threads = default_decoder_threads(is_live)
             stream.codec_context.thread_count = max(0, decoder_threads)
             self._stream = stream
-            #: The input's audio and subtitle streams whose packets are kept (with ``audio``).
+            #: The input's audio and subtitle streams whose packets are kept.
             streams = self._container.streams
             self.audio_streams: list[Any] = list(streams.audio) if audio else []
-            self.subtitle_streams: list[Any] = list(streams.subtitles) if audio else []
+            self.subtitle_streams: list[Any] = list(streams.subtitles) if subtitles else []
             self._audio: collections.deque[Any] = collections.deque()
             self._audio_dropped = 0
             # The stream's nominal rate, known before the first frame (info comes after it):
