@@ -59,6 +59,9 @@ NOISE_APART = 5.0
 #: A frame whose smoothed classes are this close (in levels of ``n``) and noise-like holds no
 #: ink: noise up to sigma 24 is 1 to 19 deep, papyrus-like pages 41 and more.
 BLANK_DEPTH = 15.0
+#: On video, a frame after one without ink is without ink up to this many times the depth: the
+#: depth of a blank board's noise varies by about a level from frame to frame.
+STILL_BLANK = 1.25
 #: The ink level of a frame without ink, which has no candidate pixel.
 NO_INK = -1.0
 
@@ -84,7 +87,7 @@ class Split:
         return cls(ink, paper - ink, (paper - ink) / max(spread, 1.0))
 
 
-def ink_level(raw: np.ndarray, smoothed: np.ndarray) -> float:
+def ink_level(raw: np.ndarray, smoothed: np.ndarray, was_blank: bool = False) -> float:
     """The mean level of the ink in ``n``, or :data:`NO_INK`, from two 256-bin histograms.
 
     ``raw`` is of ``n`` itself, ``smoothed`` of ``n`` after the 3x3 pre-blur. Otsu splits any
@@ -92,15 +95,18 @@ def ink_level(raw: np.ndarray, smoothed: np.ndarray) -> float:
     pixel noise away and keeps strokes:
 
     - Otsu's classes no more apart than noise's in both (:data:`NOISE_APART`) and shallow
-      (:data:`BLANK_DEPTH`): a frame without ink, a blank page or board. Faint pages are far
-      apart, papyrus-like pages with stains deep.
+      (:data:`BLANK_DEPTH`; :data:`STILL_BLANK` times that when the previous frame of a video
+      was without ink, so that noise near the line does not flash the frame between empty and
+      specks): a frame without ink, a blank page or board. Faint pages are far apart,
+      papyrus-like pages with stains deep.
     - Noise-like in ``n`` but twice as far apart once smoothed: a few strokes under strong
       noise. The smoothed frame's dark class is the ink's level; the raw one's is the noise's.
     - Otherwise: the mean of Otsu's dark class of ``n``. (A deeper search for a darker class,
       without the smoothed frame's word, took a papyrus-like page's stains for its ink.)
     """
     of_raw, of_smoothed = Split.of(raw), Split.of(smoothed)
-    if of_smoothed.apart < NOISE_APART and of_smoothed.depth < BLANK_DEPTH:
+    blank_depth = BLANK_DEPTH * (STILL_BLANK if was_blank else 1.0)
+    if of_smoothed.apart < NOISE_APART and of_smoothed.depth < blank_depth:
         return NO_INK
     if of_raw.apart < NOISE_APART and of_smoothed.apart >= 2 * of_raw.apart:
         return of_smoothed.ink
@@ -161,10 +167,14 @@ class Background(Method):
         return tuple(float(v) for v in np.concatenate(histograms).ravel())
 
     @staticmethod
-    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
-        """The ink's level ``rho`` of ``n`` (8-bit), from the whole frame's histograms."""
+    def merge(
+        parts: list[tuple[float, ...]], previous: tuple[float, ...] = ()
+    ) -> tuple[float, ...]:
+        """The ink's level ``rho`` of ``n`` (8-bit), from the whole frame's histograms; after a
+        frame without ink, the next one is without ink up to a deeper line."""
         raw_and_smoothed = np.sum(parts, axis=0)
-        return (ink_level(raw_and_smoothed[:256], raw_and_smoothed[256:]),)
+        was_blank = previous == (NO_INK,)
+        return (ink_level(raw_and_smoothed[:256], raw_and_smoothed[256:], was_blank),)
 
     def apply(self, src: Frame, out: Frame, first_row: int) -> None:
         """Mark the band's rows: candidate ink 128, its core 255, the rest 0."""

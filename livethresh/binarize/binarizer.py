@@ -105,6 +105,8 @@ class Binarizer:
             else None
         )
         self._frame_pass = method.frame_pass(config, self.shape)
+        #: The last frame's statistics of a gathering method (:meth:`Method.merge`).
+        self._statistics: tuple[float, ...] = ()
         self._despeckle = Despeckler(self.shape) if config.despeckle else None
         self._method_config = config  # what the bands run: without the blur when stabilized
         self._build(config)
@@ -142,11 +144,13 @@ class Binarizer:
         return max(len(self._bands), len(self._stages))
 
     def reset(self) -> None:
-        """Forget the frames seen so far: the stabilizer's average, the measured stroke width."""
+        """Forget the frames seen so far: the stabilizer's average, the measured stroke width,
+        the last frame's statistics."""
         if self._stabilizer is not None:
             self._stabilizer.reset()
         if self._scale is not None:
             self._scale.reset()
+        self._statistics = ()
 
     def __call__(
         self, gray: Frame, out: Frame | None = None, timestamp: float | None = None
@@ -213,7 +217,8 @@ class Binarizer:
     def _threshold(self, gray: Frame, out: Frame) -> None:
         """Run the method over the frame, in bands, then its whole-frame pass if it has one."""
         if self._global is None and self._gathers:
-            statistics = self._method.merge(self._each_band(lambda band: band.gather(gray)))
+            parts = self._each_band(lambda band: band.gather(gray))
+            statistics = self._statistics = self._method.merge(parts, self._statistics)
             self._each_band(lambda band: band.finish(out, statistics))
         elif self._global is None:
             self._each_band(lambda band: band.run(gray, out))

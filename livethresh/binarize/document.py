@@ -225,7 +225,9 @@ class Wolf(LocalStatistics):
         return cv2.minMaxLoc(src[first_row : first_row + rows])[0], largest
 
     @staticmethod
-    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
+    def merge(
+        parts: list[tuple[float, ...]], previous: tuple[float, ...] = ()
+    ) -> tuple[float, ...]:
         return min(p[0] for p in parts), max(p[1] for p in parts)
 
     def surface_inputs(

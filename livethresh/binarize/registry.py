@@ -87,7 +87,8 @@ class Method:
     #: Whether a local method also needs a few numbers about the whole frame (Wolf's darkest
     #: pixel and largest deviation). The Binarizer then calls :meth:`gather` on every band,
     #: folds the results with :meth:`merge`, stores them in ``frame_statistics`` of every band's
-    #: method, and only then calls :meth:`apply`; so bands still run in parallel.
+    #: method, and only then calls :meth:`apply`; so bands still run in parallel. On video,
+    #: :meth:`merge` also sees the previous frame's statistics.
     gathers: ClassVar[bool] = False
     #: With ``auto_scale``: the window in measured stroke widths, and its smallest side. A
     #: window of statistics needs several strokes and the paper between them; a closing only
@@ -134,8 +135,14 @@ class Method:
         raise NotImplementedError
 
     @staticmethod
-    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
-        """The frame's statistics from those of its bands."""
+    def merge(
+        parts: list[tuple[float, ...]], previous: tuple[float, ...] = ()
+    ) -> tuple[float, ...]:
+        """The frame's statistics from those of its bands.
+
+        ``previous`` holds the previous frame's, on video (empty on a first frame or after a
+        reset), for a decision that must not flicker from frame to frame near its line.
+        """
         raise NotImplementedError
 
     @classmethod

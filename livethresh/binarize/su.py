@@ -130,7 +130,9 @@ class Su(Method):
         return tuple(float(v) for v in histogram.ravel())
 
     @staticmethod
-    def merge(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
+    def merge(
+        parts: list[tuple[float, ...]], previous: tuple[float, ...] = ()
+    ) -> tuple[float, ...]:
         return (float(otsu_level(np.sum(parts, axis=0))),)
 
     def apply(self, src: Frame, out: Frame, first_row: int) -> None:
