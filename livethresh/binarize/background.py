@@ -52,12 +52,14 @@ CORE = 0.05
 PRE_BLUR = (3, 3)
 #: Levels in the mask between the bands and the hysteresis: candidate ink, and its core.
 CANDIDATE, CORE_LEVEL = 128, 255
-#: Otsu's classes of pixel noise alone are 1 to 4.4 of the bright class's spread apart (white,
-#: correlated and JPEG noise of sigma 1 to 24); real printed pages' 7.4 and more, synthetic
-#: pages' 7.5 and more, papyrus-like pages' 3.8 to 5.5 (``docs/document-methods.md``).
+#: Otsu's classes of pixel noise alone are 1 to 3.9 of the bright class's spread apart in the
+#: smoothed histogram, and up to 4.8 in the raw one (white, camera-like and JPEG noise of sigma
+#: 1 to 24); real printed pages' 7.4 and more in both, synthetic pages' 7.5, papyrus-like
+#: pages' 3.8 to 5.5 (``docs/document-methods.md``).
 NOISE_APART = 5.0
 #: A frame whose smoothed classes are this close (in levels of ``n``) and noise-like holds no
-#: ink: noise up to sigma 24 is 1 to 19 deep, papyrus-like pages 41 and more.
+#: ink: a board's noise of sigma 16 (white) or 12 (camera-like) is at most 14 deep, a page of
+#: 10% contrast under noise of sigma 16 is 16, papyrus-like pages are 41 and more.
 BLANK_DEPTH = 15.0
 #: On video, a frame after one without ink is without ink up to this many times the depth: the
 #: depth of a blank board's noise varies by about a level from frame to frame.
@@ -94,11 +96,11 @@ def ink_level(raw: np.ndarray, smoothed: np.ndarray, was_blank: bool = False) ->
     histogram, also one of noise alone; the pre-blur tells them apart, because it averages
     pixel noise away and keeps strokes:
 
-    - Otsu's classes no more apart than noise's in both (:data:`NOISE_APART`) and shallow
-      (:data:`BLANK_DEPTH`; :data:`STILL_BLANK` times that when the previous frame of a video
-      was without ink, so that noise near the line does not flash the frame between empty and
-      specks): a frame without ink, a blank page or board. Faint pages are far apart,
-      papyrus-like pages with stains deep.
+    - Otsu's classes of the smoothed histogram as close as noise's (:data:`NOISE_APART`) and
+      shallow (:data:`BLANK_DEPTH`; :data:`STILL_BLANK` times that when the previous frame of
+      a video was without ink, so that noise near the line does not flash the frame between
+      empty and specks): a frame without ink, a blank page or board. Faint pages are far
+      apart, papyrus-like pages with stains deep.
     - Noise-like in ``n`` but twice as far apart once smoothed: a few strokes under strong
       noise. The smoothed frame's dark class is the ink's level; the raw one's is the noise's.
     - Otherwise: the mean of Otsu's dark class of ``n``. (A deeper search for a darker class,
