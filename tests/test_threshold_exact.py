@@ -35,13 +35,15 @@ def configs(methods: list[str], blocks: list[int], offsets: list[float], blurs: 
                 )
 
 
-def assert_exact(gray: np.ndarray, config: ThresholdConfig, threads: int) -> None:
-    with Binarizer(config, gray.shape, threads=threads) as run:
-        got = run(gray)
+def assert_exact(gray: np.ndarray, config: ThresholdConfig, *threads: int) -> None:
+    """The Binarizer with each thread count against one reference mask."""
     want = reference(gray, config)
-    if not np.array_equal(got, want):
-        diff = np.argwhere(got != want)
-        pytest.fail(f"{config} threads={threads}: {len(diff)} pixels differ, first at {diff[0]}")
+    for count in threads:
+        with Binarizer(config, gray.shape, threads=count) as run:
+            got = run(gray)
+        if not np.array_equal(got, want):
+            diff = np.argwhere(got != want)
+            pytest.fail(f"{config} threads={count}: {len(diff)} pixels differ, first at {diff[0]}")
 
 
 @pytest.mark.parametrize("content", CONTENT)
@@ -49,8 +51,7 @@ def assert_exact(gray: np.ndarray, config: ThresholdConfig, threads: int) -> Non
 def test_small_and_odd_frames_full_grid(size, content):
     gray = CONTENT[content](*size, seed=size[0])
     for config in configs(["fixed", "otsu", "mean", "gaussian"], BLOCKS, OFFSETS, BLURS):
-        for threads in (1, 2):
-            assert_exact(gray, config, threads)
+        assert_exact(gray, config, 1, 2)
 
 
 @pytest.mark.parametrize("content", CONTENT)
@@ -58,8 +59,7 @@ def test_small_and_odd_frames_full_grid(size, content):
 def test_1080p_grid(method, content):
     gray = CONTENT[content](1080, 1920, seed=7)
     for config in configs([method], [3, 11, 51, 101], [-3.5, 0.0, 2.0, 5.5], [0, 3, 7]):
-        for threads in (1, 2, 3):
-            assert_exact(gray, config, threads)
+        assert_exact(gray, config, 1, 2, 3)
 
 
 @pytest.mark.parametrize("block", list(range(3, 102, 2)))
@@ -69,7 +69,7 @@ def test_every_block_size_3_to_101(block):
         assert_exact(
             gray,
             ThresholdConfig(method=method, block_size=block, c=1.5, invert=invert, blur=3),
-            threads=2,
+            2,
         )
 
 
