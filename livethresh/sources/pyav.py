@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import av
 
 from livethresh.errors import InputError
-from livethresh.frames import FALLBACK_RATE, SourceKind, StreamInfo, upright_rotation
+from livethresh.frames import SourceKind, StreamInfo, upright_rotation
 from livethresh.sources.container import (
     failure_reason,
     open_container,
@@ -21,6 +20,7 @@ from livethresh.sources.container import (
     open_reader,
     warn_other_video_streams,
 )
+from livethresh.sources.pacing import Pacer
 from livethresh.sources.spec import SourceSpec
 
 logger = logging.getLogger(__name__)
@@ -28,11 +28,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to wait for a network stream to open and for each read before giving up.
 DEFAULT_TIMEOUT = 10.0
-
-
-#: A paced file never waits longer than this for its next packet: a longer gap is a timestamp
-#: discontinuity (or a pause in a variable-rate file) and restarts the pacing clock.
-MAX_PACING_GAP = 2.0
 
 
 def default_decoder_threads(live: bool) -> int:
@@ -121,9 +116,8 @@ class AVSource:
             # the real 30 where the average of millisecond timestamps says 48000/1601.
             rate = stream.guessed_rate or stream.average_rate
             self._nominal_rate = Fraction(rate) if rate else None
-            self._pace_origin: tuple[float, float] | None = None
             self._interrupted = threading.Event()
-            self._packets_read = 0
+            self._pacer = Pacer(self._nominal_rate, self._interrupted)
             self._decoded = self._decode_packets()
             first = self._next_frame()
             if first is None:
@@ -250,7 +244,7 @@ class AVSource:
                 self._keep_audio(packet)
                 continue
             if self._paced and packet.size:
-                self._wait_until(self._packet_time(packet))
+                self._pacer.wait_until(self._pacer.packet_time(packet))
             try:
                 decoded = packet.decode()
             except av.error.InvalidDataError as exc:
@@ -260,7 +254,7 @@ class AVSource:
                 if self._paced and not packet.size and frame.time is not None:
                     # The final flush releases the frames the decoder held back for
                     # reordering all at once: give each its own time slot.
-                    self._wait_until(frame.time)
+                    self._pacer.wait_until(frame.time)
                 yield frame
 
     def _flush_decoder(self) -> list[av.VideoFrame]:
@@ -268,35 +262,6 @@ class AVSource:
             return list(self._stream.codec_context.decode(None))
         except av.FFmpegError:
             return []
-
-    def _packet_time(self, packet: Any) -> float:
-        self._packets_read += 1
-        if packet.dts is not None and packet.time_base is not None:
-            return float(packet.dts * packet.time_base)
-        return (self._packets_read - 1) / float(self._nominal_rate or FALLBACK_RATE)
-
-    def _wait_until(self, when: float) -> None:
-        """Sleep until stream time ``when`` is due, as ``ffmpeg -re`` does with packets.
-
-        Pacing packets (by their decoding timestamp) rather than decoded frames means that a
-        frame is decoded when it "arrives", as from a camera, instead of ahead of time while
-        the previous frame is still being binarized; so the two do not compete for the cores.
-        A jump of more than :data:`MAX_PACING_GAP` seconds and two frame intervals (a
-        timestamp discontinuity, a long pause in a variable-rate file) restarts the clock
-        instead of waiting it out. The wait ends at once when :meth:`interrupt` is called.
-        """
-        now = time.perf_counter()
-        if self._pace_origin is None:
-            self._pace_origin = (now, when)
-            return
-        clock, origin = self._pace_origin
-        delay = clock + (when - origin) - now
-        rate = getattr(self, "info", None) and self.info.frame_rate
-        longest = max(MAX_PACING_GAP, 2 / float(rate)) if rate else MAX_PACING_GAP
-        if delay > longest or when < origin:
-            self._pace_origin = (now, when)
-        elif delay > 0:
-            self._interrupted.wait(delay)
 
     def interrupt(self) -> None:
         """Stop waiting for the next frame to be due (from any thread); frames then end."""
@@ -307,10 +272,7 @@ class AVSource:
         frame, self._first = self._first, None
         # The clock starts now, not at open time: the first frame is due at once, and a packet
         # whose timestamp is t seconds later than it is due t seconds from now.
-        if frame is not None and frame.time is not None:
-            self._pace_origin = (time.perf_counter(), frame.time)
-        else:
-            self._pace_origin = None
+        self._pacer.restart(frame.time if frame is not None else None)
         while frame is not None and not self._interrupted.is_set():
             self._delivered += 1
             yield frame
