@@ -23,20 +23,18 @@ import json
 
 import cv2
 import numpy as np
+from quality import FORMER, METHODS, PRESETS
 
-from livethresh import ThresholdConfig, resolve
+from livethresh import resolve
 from livethresh.binarize import binarize
 from livethresh.degraded import blank_board, few_words
 from livethresh.metrics import f_measure, ink_of
 
+WOLF = "former document (Wolf, automatic window)"
 CONTENDERS = {
-    "preset document": resolve(preset="document"),
-    "preset whiteboard": resolve(preset="whiteboard"),
-    "preset lowlight-webcam": resolve(preset="lowlight-webcam"),
-    "former document (Wolf, automatic window)": ThresholdConfig(
-        method="wolf", k=0.6, blur=0, block_size=35, auto_scale=True, invert=True
-    ),
-    "otsu": ThresholdConfig(method="otsu", blur=0),
+    **{f"preset {name}": resolve(preset=name) for name in PRESETS if name != "article"},
+    WOLF: FORMER[WOLF],
+    "otsu": METHODS["otsu"],
 }
 BLANK_SIGMAS = (1, 2, 4, 8, 12, 16, 24)
 WORDS = tuple((ink, sigma) for ink in (40, 120) for sigma in (4, 8, 16, 24))
