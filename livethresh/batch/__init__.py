@@ -117,7 +117,7 @@ def run_batch(
         overwrite: Redo files whose output exists (by default they are skipped: resume).
         engine: ``local`` (a process pool) or ``ray``.
         jobs: Local: worker processes (default one per core). Ray: tasks in flight at once
-            (default all; the cluster's CPUs decide).
+            (default two per CPU of the cluster, 8 at least).
         ray_address: A running Ray cluster to join; None starts Ray on this machine.
         on_plan: Called with the planned files before any runs.
         on_file: Called with each file's result as it is known.

@@ -127,7 +127,7 @@ def batch(
             "-j",
             min=1,
             help="Local engine: files at once (default: one per core). Ray: tasks in flight "
-            "(default: all, the cluster's CPUs decide).",
+            "(default: two per CPU of the cluster, 8 at least).",
             show_default=False,
         ),
     ] = None,
