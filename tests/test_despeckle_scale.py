@@ -13,6 +13,7 @@ from livethresh import Binarizer, ThresholdConfig
 from livethresh.binarize import binarize
 from livethresh.binarize.despeckle import Despeckler
 from livethresh.binarize.scale import (
+    HYSTERESIS,
     PERIOD,
     AutoScale,
     ScaleTracker,
@@ -160,7 +161,10 @@ def test_a_camera_that_starts_on_an_empty_board_finds_the_strokes_written_later(
         for gray in board:
             assert not (run(gray) == 255).any()
         scores = [f_measure(run(gray) == 255, writing > 0) for gray in written]
-    assert run.block_size == expected > 2 * 9
+    # The window a fresh start takes, up to the tracker's own tolerance: the two first estimates
+    # come from frames with different noise.
+    assert expected > 2 * 9
+    assert abs(run.block_size - expected) <= HYSTERESIS * expected
     assert min(scores[-2:]) > 99  # from the next period's first frame on
 
 

@@ -95,6 +95,33 @@ def test_preview_command_runs_a_pattern_in_a_window(xvfb: str) -> None:
     assert "5 frames" in done.stdout
 
 
+def test_a_program_that_imported_av_first_gets_one_line_instead_of_a_hung_window(
+    xvfb: str,
+) -> None:
+    """PyAV's wheel bundles X libraries under opencv-python's names: imported first, its copies
+    would make OpenCV's first window hang."""
+    script = (
+        "import sys, av\n"
+        "from livethresh.cli import main\n"
+        "sys.argv = ['livethresh', 'preview', 'testsrc2=size=160x120', '--frames', '2']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "DISPLAY": xvfb},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("livethresh: error: cannot open a window: lib")
+    assert line.endswith(
+        "because `av` was imported before `cv2`, and OpenCV's window would hang; "
+        "import livethresh (or cv2) before av"
+    )
+
+
 def test_preview_without_a_display_is_one_clear_error() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "livethresh", "preview", "testsrc2", "--frames", "2"],

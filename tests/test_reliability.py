@@ -154,14 +154,15 @@ def test_truncated_matroska_keeps_the_frames_before_the_cut(tmp_path: Path) -> N
 
 
 def damage_packets(source: Path, indices: tuple[int, ...]) -> Path:
-    """Overwrite the middle of some video packets with noise, as a bad disk or network would."""
+    """Break some video packets as a bad disk or network would: each first NAL unit's length
+    field says more bytes than the packet holds, which H.264 decoders refuse (noise in a
+    packet's middle is concealed or refused depending on the content coded there)."""
     data = bytearray(source.read_bytes())
     with av.open(str(source)) as container:
-        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
-    rng = np.random.default_rng(0)
+        # A packet's position is its container block's; its payload is found from there.
+        payloads = [data.find(bytes(p), p.pos) for p in container.demux(video=0) if p.size]
     for index in indices:
-        pos, size = packets[index]
-        data[pos + size // 4 : pos + size // 4 + size // 2] = rng.bytes(size // 2)
+        data[payloads[index] : payloads[index] + 4] = b"\x7f\xff\xff\xff"
     damaged = source.with_name("damaged" + source.suffix)
     damaged.write_bytes(bytes(data))
     return damaged

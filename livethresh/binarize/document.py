@@ -245,8 +245,9 @@ class Wolf(LocalStatistics):
         spread = self.config.r if self.config.r is not None else largest
         # T = m + (m - M) * (k * s / R - k); a frame without contrast (R = 0) gives T = m - k(m-M).
         # Kept in this form (not (1 - k) m + k M + ...) so that T is exactly m where m = M.
-        # OpenCV takes a Python number as a scalar operand; its stubs allow only arrays.
-        cv2.subtract(mean, darkest, dst=limit)  # type: ignore[call-overload]
+        # numpy, not cv2.subtract: OpenCV 5.1 reads a Python number beside a 1x1 array as a
+        # second array of another depth, and returns garbage for a 1x1 frame.
+        np.subtract(mean, np.float32(darkest), out=limit)
         scale = k / spread if spread > 0 else 0.0
         cv2.addWeighted(deviation, scale, deviation, 0.0, -k, dst=deviation)
         cv2.accumulateProduct(limit, deviation, mean)

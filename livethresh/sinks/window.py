@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -74,6 +75,28 @@ def x_display_problem() -> str | None:
     except OSError as exc:
         return f"the X server at DISPLAY={display} does not answer ({exc.strerror or exc})"
     return None
+
+
+def foreign_bundled_libraries() -> list[str]:
+    """Libraries that opencv-python's wheel bundles but that this process loaded from another
+    wheel's copy first.
+
+    PyAV's wheel bundles X client libraries under the same file names (``libxcb-shape``,
+    ``libXau``...). When ``av`` is imported before ``cv2``, the dynamic linker keeps PyAV's
+    copies, and OpenCV's Qt then talks to the X server through two different libxcb builds:
+    its first window hangs for good. livethresh imports ``cv2`` first, so only a program that
+    imported ``av`` before livethresh meets this.
+    """
+    bundled = Path(cv2.__file__).resolve().parent.parent / "opencv_python.libs"
+    maps = Path("/proc/self/maps")
+    if not bundled.is_dir() or not maps.is_file():
+        return []
+    own = {entry.name for entry in bundled.iterdir()}
+    loaded = {line.split(maxsplit=5)[-1] for line in maps.read_text().splitlines() if "/" in line}
+    return sorted(
+        {Path(path).name for path in loaded if Path(path).name in own}
+        - {Path(path).name for path in loaded if Path(path).parent == bundled}
+    )
 
 
 #: Where fonts are found on common Linux systems, for OpenCV's Qt.
@@ -169,6 +192,13 @@ class WindowSink:
         if problem:
             raise OutputError(
                 f"cannot open a window: {problem}; use `livethresh bench` to run without one"
+            )
+        foreign = foreign_bundled_libraries()
+        if foreign:
+            raise OutputError(
+                f"cannot open a window: {foreign[0]} was loaded from another package's copy, "
+                "because `av` was imported before `cv2`, and OpenCV's window would hang; "
+                "import livethresh (or cv2) before av"
             )
         if sys.platform.startswith("linux"):
             use_system_fonts()
