@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality
 
 from livethresh import Binarizer, ThresholdConfig, available_methods
+from livethresh.binarize import method_class
 from livethresh.degraded import DEGRADATIONS, degraded_document, papyrus_page
 from livethresh.metrics import (
     Scores,
@@ -55,7 +56,8 @@ from livethresh.metrics import (
 
 WINDOWS = [11, 15, 25, 35, 51]
 BLURS = [0, 3, 7]
-#: Each method's own parameters and the values searched (the default is always included).
+#: Each method's own parameters and the values searched (the default is always included). A
+#: method without a line here is searched over the windows and blurs only.
 OWN_GRID: dict[str, dict[str, list[Any]]] = {
     "fixed": {"threshold": [64, 96, 127, 160, 192]},
     "otsu": {},
@@ -108,8 +110,8 @@ def _f(ink: np.ndarray, truth: np.ndarray) -> float:
 def search(method: str, data: list[Page]) -> dict[str, Any]:
     """Grid search of one method; returns its defaults' and its best settings' scores."""
     base = ThresholdConfig(method=method)
-    own = OWN_GRID[method]
-    local = method not in ("fixed", "otsu")
+    own = OWN_GRID.get(method, {})
+    local = "block_size" in method_class(method).settings
     scene = list(itertools.product(WINDOWS if local else [base.block_size], BLURS))
     results: dict[tuple, float] = {}
     for (window, blur), values in itertools.product(scene, itertools.product(*own.values())):

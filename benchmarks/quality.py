@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livethresh import ThresholdConfig, resolve
+from livethresh import ThresholdConfig, available_methods, resolve
 from livethresh.binarize import binarize
-from livethresh.config import METHODS as METHOD_NAMES
 from livethresh.metrics import Scores, TruthPage, ink_of, mean_scores, score
 
 Contender = Callable[[np.ndarray], np.ndarray]
@@ -36,7 +35,7 @@ METHODS: dict[str, ThresholdConfig] = {
     "su 9, k 0 (DoxaPy's Su)": ThresholdConfig(method="su", block_size=9, k=0.0, blur=0),
     **{
         f"{name} 25": ThresholdConfig(method=name, block_size=25, blur=0)
-        for name in METHOD_NAMES
+        for name in available_methods()
         if name not in ("fixed", "otsu", "mean", "gaussian")  # the article's, shown above
     },
 }

@@ -30,7 +30,8 @@ from typing import Any
 
 from livethresh.config import ThresholdConfig
 from livethresh.frames import ProcessedFrame, StreamInfo
-from livethresh.pipeline import LivePolicy, Pipeline
+from livethresh.pipeline import Pipeline
+from livethresh.slots import LivePolicy
 from livethresh.sources import open_source
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

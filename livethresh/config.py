@@ -16,24 +16,6 @@ from typing import Any, NoReturn, TypeVar
 from livethresh.errors import ConfigError
 from livethresh.presets import find_preset, load_toml, render_toml
 
-#: The thresholding methods, in the order help texts and tuning cycle through them. Each is a
-#: class in :mod:`livethresh.binarize` registered under this name; the names live here so that
-#: settings are validated without importing the kernels.
-METHODS = (
-    "fixed",
-    "otsu",
-    "mean",
-    "gaussian",
-    "sauvola",
-    "niblack",
-    "wolf",
-    "nick",
-    "bradley",
-    "phansalkar",
-    "su",
-    "background",
-)
-
 T = TypeVar("T")
 
 #: Bounds on settings whose cost grows with them (``--blur 10001`` took 11 s per 640x480 frame):
@@ -60,7 +42,8 @@ class ThresholdConfig:
     """How a gray frame becomes a mask.
 
     Attributes:
-        method: A name from :data:`METHODS`.
+        method: A name from the method table,
+            :data:`livethresh.binarize.registry.METHODS`.
         block_size: Odd side of the square neighbourhood of the local methods, >= 3.
         c: Constant subtracted from the local (weighted) mean; may be fractional or negative.
         invert: Write 255 where the pixel is dark instead of bright (THRESH_BINARY_INV).
@@ -155,6 +138,10 @@ class ThresholdConfig:
     )
 
     def __post_init__(self) -> None:
+        # Imported here, not with this module: the binarize package reads ThresholdConfig when
+        # it loads. The table is plain data; no method's module is imported to check a name.
+        from livethresh.binarize.registry import METHODS
+
         if self.method not in METHODS:
             _reject("method", self.method, f"one of {', '.join(METHODS)}")
         gaussian = self.method == "gaussian"

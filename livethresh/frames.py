@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -71,6 +71,22 @@ class StreamInfo:
     rotation: int = 0
     kind: SourceKind = SourceKind.FILE
     sample_aspect_ratio: Fraction | None = None
+
+
+class DecodedFrame(Protocol):
+    """What the pipeline reads of a decoded video frame besides its pixels (which
+    :class:`LumaReader` reads): its timestamp. ``av.VideoFrame`` has it."""
+
+    @property
+    def pts(self) -> int | None: ...
+
+    @property
+    def time_base(self) -> Fraction | None: ...
+
+
+#: What a source yields: a decoded video frame, or a uint8 numpy image (gray, BGR or BGRA)
+#: that has no timestamp.
+Picture = DecodedFrame | np.ndarray
 
 
 @dataclass

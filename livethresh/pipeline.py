@@ -8,16 +8,11 @@
           ^                                                             |
           +-------------------- pool of free slots <--------------------+
 
-A :class:`Slot` carries one frame through the stages: the decoded frame, its gray image (a view
-of the frame's luma plane, or the slot's own buffer when a conversion or rotation is needed)
-and its mask buffer. Slots are allocated when the run starts and when the frame size changes,
-never per frame, and are recycled through the pool. The queues between stages are bounded
-(:class:`SlotQueue`):
-
-- a **live** source (camera, stream, paced file) never waits for downstream: when a queue is
-  full, the oldest waiting slot is dropped, counted and recycled, so a frame reaches the sink
-  within a frame or two of being decoded (:attr:`LivePolicy.DROP_OLDEST`);
-- a **file** never loses a frame: a full queue blocks its producer (:attr:`LivePolicy.BLOCK`).
+Each frame travels in a :class:`~livethresh.slots.Slot` (its gray image and mask buffers).
+Slots are allocated when the run starts and when the frame size changes, never per frame, and
+are recycled through the pool. The queues between stages are bounded
+(:class:`~livethresh.slots.SlotQueue`): a live source drops its oldest waiting frame when one
+is full, a file blocks (:class:`~livethresh.slots.LivePolicy`).
 
 The output stage runs in the thread that calls :meth:`Pipeline.run`, because GUI toolkits
 (``cv2.imshow``) want the main thread, and so that Ctrl-C lands where it can stop the run.
@@ -39,20 +34,18 @@ measurements behind these choices.
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from livethresh.binarize.binarizer import Binarizer, limit_opencv_threads
-from livethresh.frames import LumaReader, ProcessedFrame, seconds
+from livethresh.binarize.binarizer import limit_opencv_threads
+from livethresh.frames import LumaReader
 from livethresh.sinks import FrameSink, StopPipeline
+from livethresh.slots import Aborted, LivePolicy, Slot, SlotQueue
 from livethresh.stats import Stats
+from livethresh.swap import BinarizerSwap
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
@@ -72,121 +65,6 @@ LIVE_BANDS = 2
 DEFAULT_QUEUE_SIZE = 1
 #: Seconds to wait for a worker thread to finish once stopped before giving up on it.
 JOIN_TIMEOUT = 30.0
-
-
-class LivePolicy(enum.Enum):
-    """What a producer does when the queue to the next stage is full."""
-
-    DROP_OLDEST = "drop-oldest"
-    """Replace the oldest waiting frame (live sources: latency stays low)."""
-    BLOCK = "block"
-    """Wait for room (files: every frame is kept)."""
-
-
-class Aborted(Exception):
-    """A queue was aborted because the run is stopping; the stage should return."""
-
-
-class Slot:
-    """One frame's worth of buffers, reused from frame to frame.
-
-    Attributes:
-        shape: ``(height, width)`` the buffers are sized for.
-        gray_buffer: Where converted or rotated gray pixels are written.
-        mask: Where the binarizer writes the mask.
-        gray: The frame's gray image: ``gray_buffer`` or a view of the frame's luma plane.
-        frame: The decoded frame, kept alive while ``gray`` may view its memory.
-    """
-
-    __slots__ = ("decoded_at", "frame", "gray", "gray_buffer", "index", "mask", "shape")
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self.shape = shape
-        self.gray_buffer = np.empty(shape, np.uint8)
-        self.mask = np.empty(shape, np.uint8)
-        self.gray: np.ndarray | None = None
-        self.frame: Any = None
-        self.index = -1
-        self.decoded_at = 0.0
-
-    def fit(self, shape: tuple[int, int]) -> None:
-        """Resize the buffers if the frame size changed (a rare, deliberate allocation)."""
-        if shape != self.shape:
-            self.shape = shape
-            self.gray_buffer = np.empty(shape, np.uint8)
-            self.mask = np.empty(shape, np.uint8)
-
-    def release(self) -> Slot:
-        """Drop the references to the frame so its decoder buffer can be reused."""
-        self.frame = None
-        self.gray = None
-        return self
-
-
-class SlotQueue:
-    """A bounded FIFO of slots with end-of-stream and abort, woken without polling.
-
-    Args:
-        capacity: Slots it may hold.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._items: deque[Slot] = deque()
-        self._cond = threading.Condition()
-        self._ended = False
-        self._aborted = False
-
-    def put(self, slot: Slot, policy: LivePolicy = LivePolicy.BLOCK) -> Slot | None:
-        """Add ``slot``; when full, block or drop the oldest one (returned to the caller).
-
-        Raises:
-            Aborted: The run is stopping.
-        """
-        with self._cond:
-            dropped = None
-            while len(self._items) >= self.capacity and not self._aborted:
-                if policy is LivePolicy.DROP_OLDEST:
-                    dropped = self._items.popleft()
-                    break
-                self._cond.wait()
-            if self._aborted:
-                raise Aborted
-            self._items.append(slot)
-            self._cond.notify_all()
-            return dropped
-
-    def get(self) -> Slot | None:
-        """Take the oldest slot, waiting for one; None once the producer has ended.
-
-        Raises:
-            Aborted: The run is stopping.
-        """
-        with self._cond:
-            while not self._items and not self._ended and not self._aborted:
-                self._cond.wait()
-            if self._aborted:
-                raise Aborted
-            if not self._items:
-                return None
-            slot = self._items.popleft()
-            self._cond.notify_all()
-            return slot
-
-    def end(self) -> None:
-        """Mark end of stream: consumers get the remaining slots, then None."""
-        with self._cond:
-            self._ended = True
-            self._cond.notify_all()
-
-    def abort(self) -> list[Slot]:
-        """Wake every waiter with :class:`Aborted` and hand back the slots still queued."""
-        with self._cond:
-            self._aborted = True
-            drained = list(self._items)
-            self._items.clear()
-            self._cond.notify_all()
-            return drained
 
 
 class Pipeline:
@@ -240,18 +118,15 @@ class Pipeline:
         # Each stage holds at most one slot and each queue `queue_size`: with this many slots
         # the decoder always finds a free one unless a queue blocks it (files).
         self._slot_count = 3 + 2 * queue_size
-        self._free = SlotQueue(self._slot_count)
+        self._free: SlotQueue[Slot] = SlotQueue(self._slot_count)
         for _ in range(self._slot_count):
             self._free.put(Slot(shape))
-        self._decoded = SlotQueue(queue_size)
-        self._processed = SlotQueue(queue_size)
+        self._decoded: SlotQueue[Slot] = SlotQueue(queue_size)
+        self._processed: SlotQueue[Slot] = SlotQueue(queue_size)
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
-        self._pending: tuple[ThresholdConfig, Binarizer | None] | None = None
-        self._pending_lock = threading.Lock()
-        self._binarizer: Binarizer | None = None
-        self._active_config = config
+        self._binarizers = BinarizerSwap(config, self.bands)
         self._threads: list[threading.Thread] = []
         self._ran = False
         self._writing = False
@@ -268,17 +143,11 @@ class Pipeline:
         """Use ``config`` from the next frame on, without interrupting the run.
 
         The new binarizer is built here, in the caller's thread, for the current frame size,
-        so that the processing thread only swaps it in. It starts without history: with
-        ``stabilize``, the average restarts from the next frame under the new settings.
+        so that the processing thread only swaps it in (:class:`~livethresh.swap.BinarizerSwap`).
+        It starts without history: with ``stabilize``, the average restarts from the next frame
+        under the new settings.
         """
-        current = self._binarizer
-        prebuilt = None
-        if current is not None:
-            prebuilt = Binarizer(config, current.shape, threads=self.bands)
-        with self._pending_lock:
-            previous, self._pending = self._pending, (config, prebuilt)
-        if previous is not None and previous[1] is not None:
-            previous[1].close()
+        self._binarizers.change(config)
         self.config = config
 
     @property
@@ -313,18 +182,11 @@ class Pipeline:
         try:
             self.sink.open(self.source.info)
             self._threads = [
-                threading.Thread(
-                    target=self._guard,
-                    args=(self._decode_loop, self._decoded, True),
-                    name="livethresh-decode",
-                    daemon=True,
-                ),
-                threading.Thread(
-                    target=self._guard,
-                    args=(self._process_loop, self._processed),
-                    name="livethresh-process",
-                    daemon=True,
-                ),
+                threading.Thread(target=self._guard, args=args, name=name, daemon=True)
+                for name, args in (
+                    ("livethresh-decode", (self._decode_loop, self._decoded, True)),
+                    ("livethresh-process", (self._process_loop, self._processed)),
+                )
             ]
             for thread in self._threads:
                 thread.start()
@@ -341,7 +203,9 @@ class Pipeline:
             raise self._error
         return self.stats
 
-    def _guard(self, loop: Callable[[], None], output: SlotQueue, drain: bool = False) -> None:
+    def _guard(
+        self, loop: Callable[[], None], output: SlotQueue[Slot], drain: bool = False
+    ) -> None:
         """Run a worker loop; record its failure; always send end-of-stream downstream.
 
         Args:
@@ -362,7 +226,8 @@ class Pipeline:
             output.end()
 
     def _record(self, exc: BaseException) -> None:
-        """Keep the run's first exception, to be re-raised by :meth:`run`."""
+        """Keep the run's first exception, to be re-raised by :meth:`run`: the one place a
+        failure is captured, from any stage and from the sink's close."""
         with self._error_lock:
             if self._error is None:
                 self._error = exc
@@ -376,9 +241,7 @@ class Pipeline:
             queue.abort()
 
     def _shutdown(self) -> None:
-        self._stop.set()
-        self._abort_queues()
-        self.source.interrupt()
+        self.stop()
         stuck: list[str] = []
         try:
             deadline = time.monotonic() + JOIN_TIMEOUT
@@ -392,18 +255,11 @@ class Pipeline:
                     stuck.append(thread.name)
             self.stats.finished = time.perf_counter()
         finally:
-            with self._pending_lock:
-                pending, self._pending = self._pending, None
-            if pending is not None and pending[1] is not None:
-                pending[1].close()
-            if self._binarizer is not None and not stuck:
-                self._binarizer.close()  # a stuck process thread may still be using it
+            self._binarizers.close(in_use=bool(stuck))  # a stuck thread may still use it
             try:
                 self.sink.close()
             except BaseException as exc:
-                with self._error_lock:
-                    if self._error is None:
-                        self._error = exc
+                self._record(exc)
 
     def _decode_loop(self) -> None:
         stats, times = self.stats, self.stats.stage_seconds
@@ -423,8 +279,7 @@ class Pipeline:
                 if slot is None:  # pragma: no cover - the pool never ends
                     break
                 slot.fit(reader.shape(frame))
-                slot.frame = frame
-                slot.gray = reader(frame, slot.gray_buffer)
+                slot.frame, slot.gray = frame, reader(frame, slot.gray_buffer)
                 slot.index = stats.frames_read
                 slot.decoded_at = time.perf_counter()
                 times["gray"] += slot.decoded_at - read
@@ -434,9 +289,8 @@ class Pipeline:
                     stats.dropped_before_processing += 1
                     self._free.put(dropped.release())
         finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
+            if isinstance(frames, Generator):
+                frames.close()  # the source's own cleanup runs now, in this thread
             stats.decode_errors = self.source.decode_errors
 
     def _process_loop(self) -> None:
@@ -446,12 +300,10 @@ class Pipeline:
             if slot is None:
                 return
             started = time.perf_counter()
-            binarize = self._binarizer_for(slot.shape)
+            binarize = self._binarizers.for_shape(slot.shape)
             assert slot.gray is not None  # the read stage always sets it
             # Timestamps let a stabilizing binarizer reset at a gap or a restart of the stream.
-            frame = slot.frame
-            timestamp = seconds(getattr(frame, "pts", None), getattr(frame, "time_base", None))
-            binarize(slot.gray, slot.mask, timestamp)
+            binarize(slot.gray, slot.mask, slot.time())
             times["binarize"] += time.perf_counter() - started
             stats.frames_processed += 1
             dropped = self._processed.put(slot, self.policy)
@@ -459,43 +311,13 @@ class Pipeline:
                 stats.dropped_before_output += 1
                 self._free.put(dropped.release())
 
-    def _binarizer_for(self, shape: tuple[int, int]) -> Binarizer:
-        """The binarizer for this frame size and the latest config, rebuilt only on change."""
-        if self._pending is not None:
-            with self._pending_lock:
-                pending, self._pending = self._pending, None
-            if pending is not None:
-                config, prebuilt = pending
-                if self._binarizer is not None:
-                    self._binarizer.close()
-                self._binarizer = prebuilt
-                self._active_config = config
-        config = self._active_config
-        current = self._binarizer
-        if current is None or current.shape != shape or current.config is not config:
-            if current is not None:
-                current.close()
-                logger.info("frame size is now %dx%d: rebuilding buffers", shape[1], shape[0])
-            self._binarizer = current = Binarizer(config, shape, threads=self.bands)
-        return current
-
     def _output_loop(self) -> None:
         stats = self.stats
         while True:
             slot = self._processed.get()
             if slot is None:
                 return
-            assert slot.gray is not None
-            frame = slot.frame
-            result = ProcessedFrame(
-                index=slot.index,
-                gray=slot.gray,
-                mask=slot.mask,
-                frame=frame if not isinstance(frame, np.ndarray) else None,
-                pts=getattr(frame, "pts", None),
-                time_base=getattr(frame, "time_base", None),
-                decoded_at=slot.decoded_at,
-            )
+            result = slot.processed()
             started = time.perf_counter()
             stats.latency.add(started - slot.decoded_at)
             # A forced stop (a second Ctrl-C) waits for the frame to be written and counted, so

@@ -15,8 +15,9 @@ from livethresh.binarize.opencv import article_reference as reference
 from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, OutputError
 from livethresh.frames import ProcessedFrame, StreamInfo
-from livethresh.pipeline import LivePolicy, Pipeline, SlotQueue
+from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
+from livethresh.slots import LivePolicy
 from livethresh.sources import open_source
 from tests.helpers import ArraySource, RecordingSink, make_video
 
@@ -168,16 +169,6 @@ def test_set_config_applies_from_a_later_frame_without_stopping() -> None:
             used.append("new")
     assert used == sorted(used, key=lambda u: u == "new"), used  # switches once, for good
     assert used[:6] == ["old"] * 6 and used[-1] == "new"
-
-
-def test_slot_queue_drop_oldest_returns_the_replaced_slot() -> None:
-    queue = SlotQueue(1)
-    first, second = object(), object()
-    assert queue.put(first, LivePolicy.DROP_OLDEST) is None  # type: ignore[arg-type]
-    assert queue.put(second, LivePolicy.DROP_OLDEST) is first  # type: ignore[arg-type]
-    queue.end()
-    assert queue.get() is second
-    assert queue.get() is None
 
 
 class AllocationProbe:

@@ -19,10 +19,10 @@ from livethresh.binarize.temporal import BLOCK, MAX_GAP_SECONDS, block_spans
 from livethresh.cli import app
 from livethresh.metrics import f_measure, flicker, ink_of, mean_flicker
 from livethresh.pipeline import Pipeline
-from livethresh.sinks import NullSink
 from livethresh.sources import open_source
+from livethresh.swap import BinarizerSwap
 from livethresh.synthetic import page_clip, write_gray_clip
-from tests.helpers import ArraySource, RecordingSink, document_frame
+from tests.helpers import RecordingSink, document_frame
 
 SHAPE = (240, 320)
 runner = CliRunner()
@@ -213,23 +213,22 @@ def test_pipeline_feeds_timestamps_so_a_gap_in_a_file_restarts_the_average(tmp_p
 
 def test_pipeline_resets_on_new_settings_and_on_a_new_frame_size():
     config = stabilized(resolve("article"))
-    source = ArraySource(3, SHAPE)
-    pipeline = Pipeline(source, NullSink(), config)
-    first = pipeline._binarizer_for(SHAPE)
+    binarizers = BinarizerSwap(config, bands=1)  # what Pipeline.set_config hands settings to
+    first = binarizers.for_shape(SHAPE)
     frames = [gray for gray, _ in page_clip("still", 4, *SHAPE, noise=8.0)]
     with Binarizer(config, SHAPE) as fresh:
         for gray in frames[:3]:
             first(gray)
         assert not np.array_equal(first(frames[3]), fresh(frames[3]))
     for change in (config.replace(stabilize_gate=7.0), config):
-        pipeline.set_config(change)
-        tuned = pipeline._binarizer_for(SHAPE)
+        binarizers.change(change)
+        tuned = binarizers.for_shape(SHAPE)
         assert tuned is not first
         with Binarizer(change, SHAPE) as fresh:
             assert np.array_equal(tuned(frames[3]), fresh(frames[3]))
         first = tuned
-    assert pipeline._binarizer_for((SHAPE[0] // 2, SHAPE[1])) is not first
-    pipeline._binarizer_for((8, 8)).close()
+    assert binarizers.for_shape((SHAPE[0] // 2, SHAPE[1])) is not first
+    binarizers.close()
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -1,15 +1,16 @@
 """Binarization kernels: pure functions of a gray frame, writing into preallocated buffers.
 
-A method is one small class in :mod:`~livethresh.binarize.registry`: the seed article's four in
+A method is one small class plus one line in the method table,
+:data:`~livethresh.binarize.registry.METHODS`: the seed article's four in
 :mod:`~livethresh.binarize.opencv`, the document methods in :mod:`~livethresh.binarize.document`,
 Su's in :mod:`~livethresh.binarize.su` and background division in
 :mod:`~livethresh.binarize.background`. :class:`Binarizer` runs one of them over a frame, in
 bands, without per-frame allocation, then the optional post-steps: despeckling
 (:mod:`~livethresh.binarize.despeckle`) and the automatic window
-(:mod:`~livethresh.binarize.scale`). Importing this package registers every method.
+(:mod:`~livethresh.binarize.scale`). A method's module is imported when the method is first
+used, not with this package.
 """
 
-from livethresh.binarize import background, document, opencv, su
 from livethresh.binarize.binarizer import Binarizer, binarize
 from livethresh.binarize.registry import (
     Method,
@@ -23,12 +24,8 @@ __all__ = [
     "Binarizer",
     "Method",
     "available_methods",
-    "background",
     "binarize",
-    "document",
     "method_class",
     "method_defaults",
     "method_descriptions",
-    "opencv",
-    "su",
 ]

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from livethresh.binarize.components import Components
-from livethresh.binarize.registry import Frame, InBands, Method, register
+from livethresh.binarize.registry import Frame, InBands, Method
 from livethresh.binarize.su import otsu_level
 
 if TYPE_CHECKING:
@@ -115,7 +115,6 @@ def ink_level(raw: np.ndarray, smoothed: np.ndarray, was_blank: bool = False) ->
     return of_raw.ink
 
 
-@register
 class Background(Method):
     name = "background"
     description = (

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 import cv2
 import numpy as np
 
-from livethresh.binarize.registry import Frame, Method, register
+from livethresh.binarize.registry import Frame, Method
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
@@ -149,7 +149,6 @@ class LocalStatistics(Method):
             cv2.compare(pixels, threshold, compare, dst=out[own])
 
 
-@register
 class Sauvola(LocalStatistics):
     name = "sauvola"
     description = "T = m * (1 + k * (s / R - 1)) over the window (Sauvola-Pietikainen)"
@@ -165,7 +164,6 @@ class Sauvola(LocalStatistics):
         return limit
 
 
-@register
 class Niblack(LocalStatistics):
     name = "niblack"
     description = "T = m + k * s over the window (Niblack; k < 0 for dark text)"
@@ -179,7 +177,6 @@ class Niblack(LocalStatistics):
         return limit
 
 
-@register
 class Nick(LocalStatistics):
     name = "nick"
     description = "T = m + k * sqrt(s^2 + m^2) over the window (NICK, Khurshid et al.)"
@@ -194,7 +191,6 @@ class Nick(LocalStatistics):
         return limit
 
 
-@register
 class Wolf(LocalStatistics):
     name = "wolf"
     description = (
@@ -254,7 +250,6 @@ class Wolf(LocalStatistics):
         return mean
 
 
-@register
 class Bradley(LocalStatistics):
     name = "bradley"
     description = "T = m * (1 - t / 100) over the window (Bradley-Roth, t in percent)"
@@ -267,7 +262,6 @@ class Bradley(LocalStatistics):
         return limit
 
 
-@register
 class Phansalkar(LocalStatistics):
     name = "phansalkar"
     description = "T = m * (1 + p * exp(-q * m) + k * (s / R - 1)), m in [0, 1] (Phansalkar et al.)"

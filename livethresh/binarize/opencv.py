@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 import cv2
 import numpy as np
 
-from livethresh.binarize.registry import Frame, Method, register
+from livethresh.binarize.registry import Frame, Method
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
@@ -23,7 +23,6 @@ def _binary_type(invert: bool) -> int:
     return cv2.THRESH_BINARY_INV if invert else cv2.THRESH_BINARY
 
 
-@register
 class Fixed(Method):
     name = "fixed"
     description = "global threshold at --threshold (cv2.threshold)"
@@ -39,7 +38,6 @@ class Fixed(Method):
         return cv2.threshold(blurred, config.threshold, 255, _binary_type(config.invert))[1]
 
 
-@register
 class Otsu(Method):
     name = "otsu"
     description = "global threshold chosen by Otsu's method (the article's baseline)"
@@ -113,7 +111,6 @@ class LocalMean(Method):
         compare_with_local_mean(src[rows], self.mean[rows], out, self.config.c, self.config.invert)
 
 
-@register
 class Mean(LocalMean):
     name = "mean"
     description = "pixel vs. mean of its block minus C (ADAPTIVE_THRESH_MEAN_C)"
@@ -125,7 +122,6 @@ class Mean(LocalMean):
         )
 
 
-@register
 class Gaussian(LocalMean):
     name = "gaussian"
     description = (

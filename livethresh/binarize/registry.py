@@ -1,19 +1,34 @@
-"""The method registry: each thresholding method is one small class, registered by name.
+"""The method table: every thresholding method's name, and where its class lives.
 
-A method describes itself: its help line, the settings it reads, its own defaults for optional
-settings and how its current settings read on one line. The CLI's help, the preview's tuning
-overlay and the browser view all ask the registry, so adding a method touches its own module
-(plus its name and any new setting in :mod:`livethresh.config`).
+A method is one small class (a :class:`Method` subclass) plus one line in :data:`METHODS`, the
+only place its name is declared. The table is plain data, so settings are validated against it
+without importing a kernel; a method's class is imported the first time it is asked for
+(:func:`method_class`), as imageio's plugin table does. The method then describes itself: its
+help line, the settings it reads and its own defaults for optional ones. The CLI's help, the
+preview's tuning keys, the browser view's controls and the benchmarks all read this table.
+
+Adding a method (``docs/adding-a-method.md`` has the checklist):
+
+1. Write its class in a module of this package: a ``name``, a one-line ``description`` that
+   names its source, the ``settings`` it reads, ``defaults`` for optional ones, and ``apply``.
+2. Add the line ``"name": "livethresh.binarize.module:Class"`` to :data:`METHODS`, where the
+   help texts and the tuning keys should list it.
+3. Add any new setting to :class:`~livethresh.config.ThresholdConfig` with ``config.setting``.
+
+``tests/test_registry.py`` fails when a :class:`Method` subclass is missing from the table, an
+entry does not import, or an entry's name differs from its class's; every test parametrized
+over :func:`available_methods` then runs the new method too.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from livethresh.config import METHODS
 from livethresh.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -26,44 +41,51 @@ InBands = Callable[[Callable[[int, int], Any]], list[Any]]
 #: row-by-row work to the bands.
 FramePass = Callable[[Frame, InBands], None]
 
-_METHODS: dict[str, type[Method]] = {}
-
-
-def register(cls: type[Method]) -> type[Method]:
-    """Class decorator adding a method to the registry under ``cls.name``.
-
-    Raises:
-        ConfigError: The name is not one of :data:`livethresh.config.METHODS`, which validates
-            settings before any method module is imported.
-    """
-    if cls.name not in METHODS:
-        raise ConfigError(f"method {cls.name!r} is not listed in livethresh.config.METHODS")
-    _METHODS[cls.name] = cls
-    return cls
+#: Every method, by name: ``"module:Class"``, in the order help texts and tuning cycle through.
+METHODS: dict[str, str] = {
+    "fixed": "livethresh.binarize.opencv:Fixed",
+    "otsu": "livethresh.binarize.opencv:Otsu",
+    "mean": "livethresh.binarize.opencv:Mean",
+    "gaussian": "livethresh.binarize.opencv:Gaussian",
+    "sauvola": "livethresh.binarize.document:Sauvola",
+    "niblack": "livethresh.binarize.document:Niblack",
+    "wolf": "livethresh.binarize.document:Wolf",
+    "nick": "livethresh.binarize.document:Nick",
+    "bradley": "livethresh.binarize.document:Bradley",
+    "phansalkar": "livethresh.binarize.document:Phansalkar",
+    "su": "livethresh.binarize.su:Su",
+    "background": "livethresh.binarize.background:Background",
+}
 
 
 def available_methods() -> list[str]:
-    """Names of every registered method, in the order of :data:`livethresh.config.METHODS`."""
-    return [name for name in METHODS if name in _METHODS]
+    """Names of every method, in the order of :data:`METHODS`."""
+    return list(METHODS)
 
 
+@functools.cache
 def method_class(name: str) -> type[Method]:
-    """The registered class of method ``name``."""
-    return _METHODS[name]
+    """The class of method ``name``, imported on first use.
+
+    Raises:
+        ConfigError: ``name`` is not in :data:`METHODS`.
+    """
+    if name not in METHODS:
+        raise ConfigError(f"invalid method {name!r}: must be one of {', '.join(METHODS)}")
+    module, _, class_name = METHODS[name].partition(":")
+    found: type[Method] = getattr(importlib.import_module(module), class_name)
+    return found
 
 
 def method_descriptions() -> dict[str, str]:
     """One line per method, for help texts."""
-    return {name: _METHODS[name].description for name in available_methods()}
+    return {name: method_class(name).description for name in METHODS}
 
 
 def method_defaults(setting: str) -> dict[str, float]:
     """Each method's own default for an optional ``setting`` (``k``, ``r``), by method name."""
-    return {
-        name: _METHODS[name].defaults[setting]
-        for name in available_methods()
-        if setting in _METHODS[name].defaults
-    }
+    classes = {name: method_class(name) for name in METHODS}
+    return {name: cls.defaults[setting] for name, cls in classes.items() if setting in cls.defaults}
 
 
 class Method:
@@ -72,9 +94,14 @@ class Method:
     A method instance is sized for one band of the frame and owns that band's scratch buffers.
     ``apply`` may read the whole band but writes only the rows asked for, which are the band's
     own rows without the context margins.
+
+    A base shared by several methods (``LocalMean``, ``LocalStatistics``) declares no ``name``
+    of its own: it is not a method, and has no line in :data:`METHODS`.
     """
 
+    #: The method's key in :data:`METHODS`, which names it in settings, presets and help.
     name: ClassVar[str]
+    #: One line for help texts: what decides ink, and whose method it is (paper or OpenCV call).
     description: ClassVar[str]
     #: The threshold settings this method reads, besides ``blur`` and ``invert`` (which every
     #: method honours): what the tuning overlay shows and the browser view offers.

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from livethresh.binarize.document import CHUNK_ROWS, STRIP_ROWS, LocalStatistics
-from livethresh.binarize.registry import Frame, Method, register
+from livethresh.binarize.registry import Frame, Method
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
@@ -73,7 +73,6 @@ def otsu_level(histogram: np.ndarray) -> int:
     return int(np.argmax(between))
 
 
-@register
 class Su(Method):
     name = "su"
     description = (

@@ -82,7 +82,7 @@ SaveDirOpt = Annotated[
 
 
 def _help(field: dataclasses.Field[Any]) -> str:
-    """A setting's help line, completed with what only the registry knows."""
+    """A setting's help line, completed with what only the method table knows."""
     text: str = field.metadata["help"]
     if field.name == "method":
         lines = [f"[bold]{name}[/bold]: {line}" for name, line in method_descriptions().items()]

@@ -2,7 +2,7 @@
 
 The page builds its controls from :func:`method_table` (served as ``/api/methods``): which
 settings exist and their kind, come from :class:`~livethresh.config.ThresholdConfig`'s fields;
-which method uses which, and each method's own defaults, from the method registry. A new
+which method uses which, and each method's own defaults, from the method table. A new
 setting or method therefore appears on the page without touching its JavaScript. Changes go
 through :func:`~livethresh.config.apply_changes`, the validation of the command line and the
 presets, so a refused value reads as it would on the command line.

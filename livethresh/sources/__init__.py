@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from livethresh.errors import InputNotFoundError
-from livethresh.frames import SourceKind, StreamInfo
+from livethresh.frames import Picture, SourceKind, StreamInfo
 from livethresh.sources.pyav import DEFAULT_TIMEOUT, AVSource
 from livethresh.sources.spec import (
     first_sequence_frame,
@@ -47,16 +47,17 @@ class FrameSource(Protocol):
     """A stream of decoded video frames.
 
     ``frames()`` yields ``av.VideoFrame`` objects (or uint8 numpy images, which
-    :class:`~livethresh.frames.LumaReader` also accepts) until the stream ends. A live source
-    yields each frame when it is due; a file source as fast as it is asked. This is the whole
-    contract the pipeline relies on: it probes for nothing else.
+    :class:`~livethresh.frames.LumaReader` also accepts: a :data:`~livethresh.frames.Picture`)
+    until the stream ends. A live source yields each frame when it is due; a file source as
+    fast as it is asked. This is the whole contract the pipeline relies on: it probes for
+    nothing else.
     """
 
     info: StreamInfo
     #: Damaged packets skipped so far (a source that never skips keeps 0).
     decode_errors: int
 
-    def frames(self) -> Iterator[Any]:
+    def frames(self) -> Iterator[Picture]:
         """Yield decoded frames; raise :class:`InputError` if reading fails."""
         ...
 
