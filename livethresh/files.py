@@ -2,8 +2,10 @@
 
 A command checks its output path up front with :func:`check_output_path`, then writes through
 :func:`atomic_output`: data goes to a hidden temporary file beside the target and is renamed
-over it only when complete, so an existing file is replaced only by a finished one and a failed
-run leaves nothing behind.
+over it only when complete and on disk, so an existing file is replaced only by a finished one,
+a failed run leaves nothing behind, and a power loss never leaves an empty file under the final
+name. A process that dies without cleaning up (SIGKILL, a crash) leaves its temporary file,
+which :func:`remove_leftover_partials` clears once no process holds it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,20 @@ import re
 import secrets
 import stat
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 from livethresh.errors import OutputError
+
+try:
+    import fcntl
+except ImportError:  # Windows: an open file cannot be deleted there, which serves instead
+    fcntl = None  # type: ignore[assignment]
+
+#: The temporary files this process is writing now (see :func:`abandon_partials`).
+_writing: set[Path] = set()
+_writing_lock = threading.Lock()
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -86,8 +98,8 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
 
     Without ``overwrite`` the finished file never replaces one that appeared meanwhile (another
     program, or another livethresh writing the same new path): it is put in place with a
-    no-replace link, and when the place is taken it stays under its temporary name, which the
-    error names, so that nothing written by either side is lost.
+    no-replace link, and when the place is taken it is kept beside it (:func:`kept_name`), which
+    the error names, so that nothing written by either side is lost.
 
     A symlink is followed: the file it points to is replaced and the link is kept. A device or
     a pipe (``/dev/null``, a FIFO) is yielded as it is and written in place, because renaming a
@@ -112,27 +124,98 @@ def partial_name(output: Path, token: str) -> str:
     return f".{output.stem}.{token}.part{output.suffix}"
 
 
+def kept_name(output: Path, token: str) -> str:
+    """The name of a finished output kept beside ``output`` because another file took its
+    place meanwhile: never taken for a partial file (which a rerun may clear)."""
+    return f".{output.stem}.{token}.kept{output.suffix}"
+
+
 def leftover_partials(output: Path) -> list[Path]:
     """Unfinished files of ``output`` that a killed writer left beside it (SIGKILL, a crash):
-    every other exit removes its own."""
+    every other exit removes its own. A file that a running writer holds (locked while it is
+    written) is not one of them."""
     pattern = re.compile(re.escape(partial_name(output, "@")).replace("@", "[0-9a-f]{8}"))
     folder = output.parent if str(output.parent) else Path(".")
     try:
-        return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
+        found = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
     except OSError:
         return []
+    return [path for path in found if _abandoned(path)]
 
 
-def _write_beside(
-    output: Path, folder: Path, handle: _FolderHandle, overwrite: bool
-) -> Iterator[Path]:
-    """The body of :func:`atomic_output` once the folder is held open."""
+def remove_leftover_partials(output: Path) -> list[Path]:
+    """Delete :func:`leftover_partials` of ``output``; returns those deleted."""
+    removed = []
+    for path in leftover_partials(output):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def abandon_partials() -> list[Path]:
+    """Delete the temporary files this process is writing now, and return them.
+
+    For a worker process whose parent died: it must leave no partial file behind, and its
+    writer threads may be stuck in a decoder.
+    """
+    with _writing_lock:
+        writing = sorted(_writing)
+    for path in writing:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return writing
+
+
+def _abandoned(path: Path) -> bool:
+    """Whether no process holds ``path``'s lock (its writer is gone). Without locks (Windows),
+    True: a file that is still open cannot be deleted there. When the lock cannot be tested
+    (a network file system without lock support), False: a file in doubt is kept."""
+    if fcntl is None:
+        return True
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
+def _lock_for_writing(fd: int) -> None:
+    """Hold ``fd``'s lock while the file is written, so that no cleanup takes it for a dead
+    writer's. The lock goes with the process, however it ends."""
+    if fcntl is not None:
+        with contextlib.suppress(OSError):  # no lock support: such files are never cleared
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _sync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk (before it takes its final name)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create_partial(output: Path, folder: Path) -> tuple[Path, str, int]:
+    """Create ``output``'s temporary file; returns it, its token and a descriptor holding its
+    lock (-1 where there are no locks).
+
+    Raises:
+        OutputError: The folder does not take new files.
+    """
     while True:
-        temp = folder / partial_name(output, secrets.token_hex(4))
+        token = secrets.token_hex(4)
+        temp = folder / partial_name(output, token)
         try:
             # O_EXCL: never reuse a file; mode 0666 so the umask gives the usual permissions.
-            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            break
+            lock = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
             continue
         except OSError as exc:
@@ -140,18 +223,49 @@ def _write_beside(
                 f"cannot create a file in {str(folder)!r}: {exc.strerror or exc}; "
                 "choose a writable folder"
             ) from exc
+        if fcntl is None:
+            os.close(lock)  # Windows cannot rename a file that is open
+            return temp, token, -1
+        _lock_for_writing(lock)
+        return temp, token, lock
+
+
+def _write_beside(
+    output: Path, folder: Path, handle: _FolderHandle, overwrite: bool
+) -> Iterator[Path]:
+    """The body of :func:`atomic_output` once the folder is held open."""
+    temp, token, lock = _create_partial(output, folder)
+    with _writing_lock:
+        _writing.add(temp)
     try:
-        yield temp
-        if overwrite:
-            os.replace(temp, output)
-            return
-        placed = _place_without_replacing(temp, output)
-    except BaseException as exc:
-        handle.remove(temp)
-        if handle.moved():
-            raise OutputError(handle.moved_message(output)) from exc
-        raise
+        try:
+            yield temp
+            # The data reaches the disk before the name does, and the name before the run
+            # says it is done: after a power loss a file under its final name is complete.
+            _sync_file(temp)
+            if overwrite:
+                os.replace(temp, output)
+                placed = True
+            else:
+                placed = _place_without_replacing(temp, output)
+        except BaseException as exc:
+            handle.remove(temp)
+            if handle.moved():
+                raise OutputError(handle.moved_message(output)) from exc
+            raise
+        if placed:
+            handle.sync()
+    finally:
+        with _writing_lock:
+            _writing.discard(temp)
+        if lock >= 0:
+            os.close(lock)
     if not placed:
+        # Renamed out of the partial files' names, which a rerun clears.
+        kept = folder / kept_name(output, token)
+        with contextlib.suppress(OSError):
+            if _place_without_replacing(temp, kept):
+                temp = kept
         raise OutputError(
             f"output {str(output)!r} appeared while livethresh was writing it and was not "
             f"replaced; the finished output is kept as {str(temp)!r}: move it where you want it"
@@ -191,6 +305,20 @@ class _FolderHandle:
         except OSError:
             return True
         return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
+    def sync(self) -> None:
+        """Flush the folder's entries to the disk: the new name of a file survives a power
+        loss. File systems that cannot sync a folder are let be."""
+        fd = self.fd
+        try:
+            if fd is None:
+                fd = os.open(self.folder, os.O_RDONLY)
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            if fd is not None and fd != self.fd:
+                os.close(fd)
 
     def remove(self, temp: Path) -> None:
         """Delete ``temp``, wherever its folder has gone."""

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from livethresh.batch.task import FileJob, FileResult, run_file
-from livethresh.files import leftover_partials
+from livethresh.files import remove_leftover_partials
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,7 @@ def run_local(
             todo.remove(job)
             on_result(FileResult(job.input, job.output, "skipped"))
         for job in in_progress:
-            for leftover in leftover_partials(Path(job.output)):  # the dead worker's
-                leftover.unlink(missing_ok=True)
+            remove_leftover_partials(Path(job.output))  # the dead worker's
         for job in [j for j in in_progress if j in todo]:
             deaths[job.input] = deaths.get(job.input, 0) + 1
             if deaths[job.input] >= MAX_DEATHS:
