@@ -61,6 +61,10 @@ def report_of(result) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def by_input(report: dict) -> dict[str, dict]:
+    return {item["input"]: item for item in report["inputs"]}
+
+
 def by_name(report: dict) -> dict[str, dict]:
     return {Path(item["input"]).name: item for item in report["inputs"]}
 
@@ -125,6 +129,92 @@ def test_an_output_that_is_its_input_fails_alone(tmp_path: Path) -> None:
             "--output-dir",
         )
     ]
+
+
+def test_a_pattern_that_covers_the_output_folder_does_not_take_outputs_for_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("in").mkdir()
+    make_video(Path("in") / "a.mp4", frames=2)
+    first = invoke("in/**/*.mp4", "-o", "in/out", "--json")
+    assert first.exit_code == 0, first.stderr
+    rerun = invoke("in/**/*.mp4", "-o", "in/out", "--json")
+    assert rerun.exit_code == 0, rerun.stderr
+    report = report_of(rerun)
+    assert [(item["input"], item["status"]) for item in report["inputs"]] == [
+        ("in/a.mp4", "skipped")
+    ]
+
+
+def test_a_symlink_loop_named_like_a_video_fails_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_video(folder / "a.mp4", frames=2)
+    (folder / "loop.mp4").symlink_to("loop.mp4")
+    for args in ([folder], [folder / "a.mp4", folder / "loop.mp4"], [folder / "*.mp4"]):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        result = invoke(*args, "-o", out, "--json")
+        assert result.exit_code == 2, result.stderr
+        assert {Path(k): v["status"] for k, v in by_input(report_of(result)).items()} == {
+            folder / "a.mp4": "done",
+            folder / "loop.mp4": "failed",
+        }
+        errors = result.stderr.strip().splitlines()
+        assert errors == [
+            f"livethresh: error: {folder / 'loop.mp4'}: input {str(folder / 'loop.mp4')!r} is a "
+            "symbolic link loop; fix or remove the link"
+        ]
+
+
+def unreadable(monkeypatch: pytest.MonkeyPatch, *folders: Path) -> None:
+    """Make listing ``folders`` fail as for a user without permission (tests run as root,
+    whom ``chmod 000`` does not stop)."""
+    real = os.scandir
+
+    def scandir(path: str | os.PathLike[str] = ".") -> object:
+        if Path(os.fspath(path)) in folders:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_an_unreadable_subfolder_is_named_and_fails_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    make_video(folder / "a.mp4", frames=2)
+    make_video(folder / "locked" / "b.mp4", frames=2)
+    unreadable(monkeypatch, folder / "locked")
+    result = invoke(folder, "-o", tmp_path / "out", "--json")
+    assert result.exit_code == 2
+    report = report_of(result)
+    assert (report["done"], report["failed"]) == (1, 1)
+    assert result.stderr.strip().splitlines() == [
+        f"livethresh: error: {folder / 'locked'}: folder {str(folder / 'locked')!r} cannot be "
+        "read: Permission denied"
+    ]
+
+
+@pytest.mark.parametrize("case", ["unreadable", "empty"])
+def test_a_folder_argument_with_nothing_to_read_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("no video here")
+    if case == "unreadable":
+        unreadable(monkeypatch, folder)
+        why = f"folder {str(folder)!r} cannot be read: Permission denied"
+    else:
+        why = f"folder {str(folder)!r} holds no video file: folders are searched for .mp4"
+    result = invoke(folder, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"livethresh: error: {folder}: {why}")
+    assert lines[1].startswith("batch: 1 failed of 1 files")
 
 
 # The local engine

@@ -85,7 +85,7 @@ class BatchReport:
         parts = [f"{self.count(s)} {s}" for s in ("done", "skipped", "failed", "interrupted")]
         stopped = f" (stopped by {signal.Signals(self.signal).name})" if self.signal else ""
         return (
-            f"batch: {', '.join(p for p in parts if not p.startswith('0 '))} "
+            f"batch: {', '.join(p for p in parts if not p.startswith('0 ')) or 'nothing'} "
             f"of {len(self.files)} files, {frames} frames in {self.wall_s:.1f} s{stopped}"
         )
 

@@ -7,8 +7,10 @@ The rules, decided here once for both engines:
   (``*``, ``?``, ``[``, and ``**`` across folders) stands for what it matches;
 * the output's extension follows the container: mp4 unless a format is given;
 * hidden files and folders are not searched (livethresh's own unfinished outputs are hidden
-  files), nor is the output folder when it lies inside an input folder, so that a rerun never
-  takes last run's outputs for inputs;
+  files), nor is the output folder when it lies inside an input folder or under a pattern's
+  matches, so that a rerun never takes last run's outputs for inputs;
+* what cannot be read fails alone and by name: a folder (or subfolder) that cannot be listed,
+  a folder argument without a video file, an input that is a symlink loop;
 * the same input named twice runs once; two inputs that would write the same output stop the
   batch before anything runs;
 * resume: an existing output is finished (outputs are written under a temporary name and
@@ -17,6 +19,7 @@ The rules, decided here once for both engines:
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from dataclasses import dataclass
@@ -111,15 +114,31 @@ def plan_batch(
     planned: list[PlannedFile] = []
     pairs: list[tuple[Path, Path]] = []
     for argument in inputs:
-        found = _expand(argument, root, suffix)
+        unreadable: list[OSError] = []
+        found = _expand(argument, root, suffix, unreadable)
+        for error in unreadable:
+            folder = str(error.filename)
+            problem = f"folder {folder!r} cannot be read: {error.strerror or error}"
+            planned.append(PlannedFile(folder, None, problem=problem))
         if found is None:
             what = "pattern" if _GLOB_CHARACTERS & set(argument) else "input"
             verb = "matches nothing" if what == "pattern" else "does not exist"
             planned.append(PlannedFile(argument, None, problem=f"{what} {argument!r} {verb}"))
+        elif not found and not unreadable:
+            problem = (
+                f"folder {argument!r} holds no video file: folders are searched for .mp4, .mkv, "
+                ".mov, .webm and other video extensions; name a file to run it whatever its "
+                "extension"
+            )
+            planned.append(PlannedFile(argument, None, problem=problem))
         pairs.extend(found or [])
     seen: set[Path] = set()
     writers: dict[Path, Path] = {}
     for source, target in pairs:
+        unusable = _unreadable_input(source)
+        if unusable:
+            planned.append(PlannedFile(str(source), str(target), problem=unusable))
+            continue
         key = source.resolve()
         if key in seen:
             continue
@@ -139,33 +158,68 @@ def plan_batch(
     return planned
 
 
-def _expand(argument: str, root: Path, suffix: str) -> list[tuple[Path, Path]] | None:
-    """The (input, output) pairs an argument stands for; None when it names nothing."""
+def _expand(
+    argument: str, root: Path, suffix: str, unreadable: list[OSError]
+) -> list[tuple[Path, Path]] | None:
+    """The (input, output) pairs an argument stands for; None when it names nothing. Folders
+    that cannot be listed are added to ``unreadable``."""
     path = Path(argument)
-    if path.exists():
-        return _pairs(path, root, suffix)
+    if path.exists() or path.is_symlink():
+        return _pairs(path, root, suffix, unreadable)
     if not _GLOB_CHARACTERS & set(argument):
         return None
-    matches = sorted(glob.glob(argument, recursive=True))
-    pairs = [pair for match in matches for pair in _pairs(Path(match), root, suffix)]
-    return pairs or None
+    # What lies in the output folder is last run's outputs, as in a folder search.
+    matches = [m for m in sorted(glob.glob(argument, recursive=True)) if not _under(Path(m), root)]
+    pairs = [pair for match in matches for pair in _pairs(Path(match), root, suffix, unreadable)]
+    return pairs or (None if not unreadable else [])
 
 
-def _pairs(path: Path, root: Path, suffix: str) -> list[tuple[Path, Path]]:
+def _pairs(
+    path: Path, root: Path, suffix: str, unreadable: list[OSError]
+) -> list[tuple[Path, Path]]:
     if not path.is_dir():
         return [(path, (root / path.name).with_suffix(suffix))]
     return [
         (found, (root / found.relative_to(path)).with_suffix(suffix))
-        for found in find_videos(path, exclude=root)
+        for found in find_videos(path, exclude=root, unreadable=unreadable)
     ]
 
 
-def find_videos(folder: Path, exclude: Path | None = None) -> list[Path]:
+def _under(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it (through symlinks)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: Python 3.11 raises RuntimeError
+        return False
+
+
+def _unreadable_input(path: Path) -> str | None:
+    """Why an input file found in a folder or by a pattern cannot be read at all, or None."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"input {str(path)!r} is a symbolic link loop; fix or remove the link"
+        return f"input {str(path)!r} cannot be read: {exc.strerror or exc}"
+    return None
+
+
+def find_videos(
+    folder: Path, exclude: Path | None = None, unreadable: list[OSError] | None = None
+) -> list[Path]:
     """Video files under ``folder``, recursively and sorted, without hidden files or folders
-    and without anything under ``exclude``."""
+    and without anything under ``exclude``.
+
+    Args:
+        folder: Where to search.
+        exclude: A folder not to search (the output folder).
+        unreadable: Collects the error of each folder that cannot be listed (by default they
+            are skipped).
+    """
     skip = exclude.resolve() if exclude is not None else None
     found: list[Path] = []
-    for top, folders, files in os.walk(folder):
+    walk = os.walk(folder, onerror=unreadable.append if unreadable is not None else None)
+    for top, folders, files in walk:
         here = Path(top)
         folders[:] = sorted(
             name for name in folders if not name.startswith(".") and (here / name).resolve() != skip
