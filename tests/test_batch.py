@@ -24,6 +24,7 @@ from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError
 from livethresh.sinks.plan import EncodeSettings
 from livethresh.transcode import transcode
+from tests.helpers import HANG
 from tests.test_transcode import audio_packets, frame_times, make_video, video_frames
 
 runner = CliRunner()
@@ -455,6 +456,68 @@ def test_a_worker_that_dies_takes_no_file_with_it(tmp_path: Path) -> None:
     assert len(list(out.iterdir())) == 3
     for path in out.iterdir():
         assert not path.name.startswith(".") and len(frame_times(path)) == 240
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting to be reaped does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers via /proc")
+def test_workers_exit_with_a_killed_batch_and_leave_no_partial_file(tmp_path: Path) -> None:
+    long_clips(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    process, command, env = start_batch_writing(tmp_path / "in", out)
+    helpers = descendants(process.pid)  # the forkserver, its workers, the resource tracker
+    assert len(helpers) >= 3
+    process.kill()  # SIGKILL, as the OOM killer or a CI timeout: no handler runs
+    process.wait(10)
+    deadline = time.monotonic() + 30
+    try:
+        while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in helpers if alive(pid)] == []
+        # Nothing holds the killed batch's output pipes open any more.
+        assert process.stdout is not None and process.stdout.read() == ""
+    finally:
+        for pid in [pid for pid in helpers if alive(pid)]:
+            os.kill(pid, signal.SIGKILL)
+        process.communicate()
+    left = sorted(out.rglob("*"))
+    assert [p.name for p in left if p.name.startswith(".")] == []
+    for path in left:  # what a worker finished before the kill is complete
+        assert len(frame_times(path)) == 240
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=HANG)
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout)
+    assert (report["done"], report["skipped"]) == (4 - len(left), len(left))
+
+
+def test_a_rerun_clears_the_partial_files_of_its_outputs_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    leftovers = [out / ".a.0123abcd.part.mp4", out / ".a.89abcdef.part.mp4"]
+    kept = [
+        out / ".b.0123abcd.part.mp4",  # an output this batch does not plan
+        out / ".a.0123abcd.part.mkv",  # another container's
+        out / ".a.0123abcd.kept.mp4",  # a finished file kept aside
+        out / "a.part.mp4",
+    ]
+    for path in leftovers + kept:
+        path.write_bytes(b"written by a killed run")
+    result = invoke(tmp_path / "in", "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert report_of(result)["done"] == 1
+    assert "removed 2 unfinished files left by a run that was killed" in result.stderr
+    assert sorted(out.iterdir()) == sorted([out / "a.mp4", *kept])
 
 
 # Ray on a two-node cluster of this machine

@@ -7,7 +7,8 @@ or nothing (:mod:`~livethresh.batch.task`), and returns a :class:`BatchReport`.
 
 Guarantees: a bad input fails alone and the batch goes on; an output exists under its final
 name only once complete, so after any stop (Ctrl-C, SIGTERM, a crash) rerunning the same
-command does exactly the files that are not done.
+command does exactly the files that are not done, and clears the partial files that a killed
+run left beside them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from livethresh.batch.plan import PlannedFile, output_extension, plan_batch
 from livethresh.batch.task import FileJob, FileResult
 from livethresh.config import ThresholdConfig
 from livethresh.errors import OutputError
+from livethresh.files import remove_leftover_partials
 from livethresh.sinks.plan import EncodeSettings, plan_encoding
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,7 @@ def run_batch(
         Path(output_dir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create --output-dir {output_dir!r}: {exc.strerror}") from None
+    _clear_leftovers(planned)
     if on_plan is not None:
         on_plan(planned)
     report = BatchReport()
@@ -167,6 +170,24 @@ def run_batch(
         report.signal = received[0] if received else signal.SIGINT
     report.wall_s = time.perf_counter() - started
     return report
+
+
+def _clear_leftovers(planned: list[PlannedFile]) -> None:
+    """Delete the partial files that a killed run (SIGKILL, a power loss) left beside this
+    batch's outputs, once their writer is gone; nothing else."""
+    removed = [
+        path
+        for item in planned
+        if item.output is not None
+        for path in remove_leftover_partials(Path(item.output))
+    ]
+    if removed:
+        log.warning(
+            "removed %d unfinished file%s left by a run that was killed: %s",
+            len(removed),
+            "s" if len(removed) > 1 else "",
+            ", ".join(str(path) for path in removed[:3]) + (", ..." if len(removed) > 3 else ""),
+        )
 
 
 def _run_engine(
