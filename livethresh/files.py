@@ -55,14 +55,19 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
     """Refuse an output that would destroy data or cannot be written.
 
     Raises:
-        OutputError: The output is one of the inputs, exists without ``overwrite``, is a
-            directory, or its folder is missing or not writable.
+        OutputError: The output is one of the inputs (say, a file of an input image sequence),
+            exists without ``overwrite``, is a directory, or its folder is missing or not
+            writable.
     """
-    for source in inputs:
-        if same_file(source, output):
-            raise OutputError(
-                f"output {str(output)!r} is the input file; choose another output path"
-            )
+    if len(inputs) == 1 and same_file(inputs[0], output):
+        raise OutputError(f"output {str(output)!r} is the input file; choose another output path")
+    clobbered = _one_of(output, inputs) if len(inputs) > 1 else None
+    if clobbered is not None:
+        alias = f" (as {str(clobbered)!r})" if str(clobbered) != str(output) else ""
+        raise OutputError(
+            f"output {str(output)!r} is one of the {len(inputs)} input files{alias}; choose "
+            "another output path"
+        )
     if output.is_dir():
         raise OutputError(f"output {str(output)!r} is a directory; give a file name")
     if is_special_file(output):
@@ -76,6 +81,21 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
         raise OutputError(f"output folder {str(folder)!r} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {str(folder)!r} is not writable")
+
+
+def _one_of(output: Path, inputs: list[Path]) -> Path | None:
+    """The input that ``output`` is (through links and other spellings), or None: one ``stat``
+    per input, for sequences of many thousand files."""
+    try:
+        target = output.stat()
+    except OSError:
+        return None  # nothing there to destroy
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            found = source.stat()
+            if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
+                return source
+    return None
 
 
 def write_failure(exc: BaseException) -> str:

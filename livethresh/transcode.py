@@ -7,8 +7,9 @@ and an :class:`AudioPassthrough` that copies the input's audio streams into the 
 What it guarantees, on every exit path:
 
 * the output rules of :mod:`livethresh.files`: OUTPUT may not be INPUT (also through a
-  symlink or another spelling), an existing OUTPUT is replaced only with ``overwrite`` and only
-  by a finished file (it is written beside the target under a temporary name, then renamed);
+  symlink or another spelling) nor any file of an input image sequence, an existing OUTPUT is
+  replaced only with ``overwrite`` and only by a finished file (it is written beside the
+  target under a temporary name, then renamed);
 * a run that ends before the first frame leaves no file; once frames are written, an error,
   Ctrl-C (SIGINT) or SIGTERM still finalizes the output (encoder flushed, trailer written) with
   every frame handed to the encoder, and the file is then put in place;
@@ -44,6 +45,7 @@ from livethresh.sinks.plan import (
     plan_encoding,
 )
 from livethresh.sources.pyav import ENCODING_DECODER_THREADS
+from livethresh.sources.spec import input_files
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
@@ -155,7 +157,7 @@ def transcode(
     # A file's audio is read by a second demuxer; a stream or a pipe can be read only once.
     input_is_file = not is_network_url(input) and Path(input).is_file()
     if to_file:
-        check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
+        check_output_path(Path(output), input_files(input), overwrite)
     # A stream's subtitles come along without its audio, as a file's do.
     carry = not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
     with open_source(
