@@ -44,10 +44,13 @@ from livethresh.sinks.plan import (
     is_network_url,
     plan_encoding,
 )
+from livethresh.sinks.tracks import MuxCompanion
 from livethresh.sources.pyav import ENCODING_DECODER_THREADS
 from livethresh.sources.spec import input_files
 
 if TYPE_CHECKING:
+    from av.container import OutputContainer
+
     from livethresh.config import ThresholdConfig
     from livethresh.frames import StreamInfo
     from livethresh.sources import FrameSource
@@ -122,6 +125,7 @@ def transcode(
     on_start: Callable[[StreamInfo], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     handle_signals: bool = True,
+    tags: dict[str, str] | None = None,
 ) -> TranscodeResult:
     """Binarize every frame of ``input`` into ``output``, keeping timestamps and audio.
 
@@ -141,6 +145,9 @@ def transcode(
         on_start: Called with the stream description once the input is open.
         on_progress: Called with the number of frames written, a few times a second.
         handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
+        tags: Container tags to write, over any of the same name carried from the input
+            (``batch`` records its settings so). mp4 and mov then store tags by name
+            (``movflags=use_metadata_tags``); avi and MPEG-TS drop tags they do not know.
 
     Returns:
         What was written; ``signal`` is set when a signal ended the run early.
@@ -192,6 +199,7 @@ def transcode(
                 on_progress=on_progress,
                 handle_signals=handle_signals,
                 overwrite=overwrite,
+                tags=tags,
             )
         finally:
             if companion is not None:
@@ -213,6 +221,7 @@ def record(
     on_pipeline: Callable[[Pipeline], None] | None = None,
     handle_signals: bool = True,
     overwrite: bool = False,
+    tags: dict[str, str] | None = None,
 ) -> TranscodeResult:
     """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
 
@@ -237,6 +246,7 @@ def record(
         overwrite: Whether the finished file may replace one that is at ``output`` by then;
             without it, a file that appeared meanwhile is kept and so is the new one (see
             :func:`~livethresh.files.atomic_output`).
+        tags: Container tags to write (see :func:`transcode`).
 
     Raises:
         InputError, OutputError: A failure before the first frame (no file is left), or during
@@ -258,11 +268,18 @@ def record(
         with guard, target as destination:
             # The container is the one OUTPUT names, whatever the file written to is called
             # (a temporary name, or the target of a symlink).
+            muxer_options = container_options(plan.format, to_file)
+            companions: list[MuxCompanion] = [companion] if companion else []
+            if tags:
+                companions.append(ContainerTags(tags))
+                if plan.format in ("mp4", "mov"):  # else only the tags it has names for
+                    flags = muxer_options.get("movflags", "")
+                    muxer_options["movflags"] = f"{flags}+use_metadata_tags"
             sink = EncoderSink(
                 destination,
                 replace(settings, format=plan.format),
-                companions=[companion] if companion else [],
-                container_options=container_options(plan.format, to_file),
+                companions=companions,
+                container_options=muxer_options,
             )
             watched: FrameSink = ProgressSink(sink, on_progress) if on_progress else sink
             if also is not None:
@@ -295,6 +312,32 @@ def record(
         audio=notes or [],
         signal=received[0] if received else None,
     )
+
+
+class ContainerTags:
+    """Tags for the output container, over those of the same name (in any case) that the
+    input's carried: a :class:`~livethresh.sinks.tracks.MuxCompanion` without streams."""
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = dict(tags)
+
+    def add_streams(self, container: OutputContainer) -> None:
+        names = {name.lower() for name in self.tags}
+        for stale in [key for key in container.metadata if key.lower() in names]:
+            del container.metadata[stale]
+        container.metadata.update(self.tags)
+
+    def start_time(self) -> float | None:
+        return None
+
+    def set_origin(self, origin: float) -> None:
+        pass
+
+    def advance(self, container: OutputContainer, until: float) -> None:
+        pass
+
+    def finish(self, container: OutputContainer) -> None:
+        pass
 
 
 class _NothingWritten(Exception):

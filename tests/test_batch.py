@@ -13,11 +13,18 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import pytest
 from typer.testing import CliRunner
 
 from livethresh.batch import run_batch
-from livethresh.batch.plan import find_videos, plan_batch
+from livethresh.batch.plan import (
+    SETTINGS_TAG,
+    find_videos,
+    plan_batch,
+    settings_changes,
+    settings_record,
+)
 from livethresh.batch.task import FileJob, run_file
 from livethresh.cli import app
 from livethresh.config import ThresholdConfig
@@ -287,6 +294,69 @@ def test_resume_skips_finished_outputs_and_y_redoes_them(archive: Path, tmp_path
     redo = run_batch([str(archive)], str(out), ThresholdConfig(), overwrite=True)
     assert redo.count("done") == 3 and redo.count("skipped") == 0
     assert (out / "a.mp4").stat().st_mtime_ns != before
+
+
+def container_tags(path: Path) -> dict[str, str]:
+    with av.open(str(path)) as container:
+        return {key.lower(): value for key, value in container.metadata.items()}
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "mkv"])
+def test_a_rerun_with_other_settings_says_so_and_redoes_only_with_y(
+    tmp_path: Path, fmt: str
+) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=3)
+    out = tmp_path / "out"
+    first = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "gaussian")
+    assert first.exit_code == 0, first.stderr
+    made = out / f"a.{fmt}"
+    recorded = json.loads(container_tags(made)[SETTINGS_TAG])
+    assert recorded["threshold"]["method"] == "gaussian"
+    before = made.stat().st_mtime_ns
+
+    other = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "otsu", "--json")
+    assert other.exit_code == 2
+    why = (
+        f"its output {str(made)!r} was made with other settings (method gaussian -> otsu); "
+        "pass -y/--overwrite to redo it"
+    )
+    assert other.stderr.strip().splitlines() == [
+        f"livethresh: error: {tmp_path / 'in' / 'a.mp4'}: {why}"
+    ]
+    (item,) = report_of(other)["inputs"]
+    assert (item["status"], item["error"]) == ("failed", why)  # the words of stderr
+    assert made.stat().st_mtime_ns == before
+
+    redo = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "otsu", "-y")
+    assert redo.exit_code == 0, redo.stderr
+    assert json.loads(container_tags(made)[SETTINGS_TAG])["threshold"]["method"] == "otsu"
+    same = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "otsu", "--json")
+    assert same.exit_code == 0, same.stderr
+    assert report_of(same)["skipped"] == 1
+
+
+def test_outputs_without_recorded_settings_are_kept_as_before(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=3)
+    (tmp_path / "out").mkdir()
+    transcode(str(tmp_path / "in" / "a.mp4"), str(tmp_path / "out" / "a.mp4"), ThresholdConfig())
+    assert SETTINGS_TAG not in container_tags(tmp_path / "out" / "a.mp4")
+    report = run_batch([str(tmp_path / "in")], str(tmp_path / "out"), ThresholdConfig("otsu"))
+    assert [f.status for f in report.files] == ["skipped"]
+
+
+def test_a_settings_change_names_only_what_both_records_have() -> None:
+    old = json.loads(settings_record(ThresholdConfig(), EncodeSettings(), True))
+    new = json.loads(settings_record(ThresholdConfig(block_size=31), EncodeSettings(crf=30), False))
+    del old["threshold"]["despeckle"]  # as if recorded before that setting existed
+    new["threshold"]["despeckle"] = 9
+    assert settings_changes(old, new) == [
+        "audio True -> False",
+        "block_size 11 -> 31",
+        "encoder crf unset -> 30",
+    ]
+    assert settings_changes(old, old) == []
 
 
 def test_verbose_prints_one_line_per_file(archive: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from livethresh.batch.plan import PlannedFile, output_extension, plan_batch
+from livethresh.batch.plan import PlannedFile, output_extension, plan_batch, settings_record
 from livethresh.batch.task import FileJob, FileResult
 from livethresh.config import ThresholdConfig
 from livethresh.errors import OutputError
@@ -116,7 +116,8 @@ def run_batch(
         config: Threshold settings.
         settings: Encoder settings; ``format`` picks the outputs' container (mp4 by default).
         audio: Copy each input's audio streams.
-        overwrite: Redo files whose output exists (by default they are skipped: resume).
+        overwrite: Redo files whose output exists (by default they are skipped: resume; one
+            made with other settings fails, saying which, and is redone only with this).
         engine: ``local`` (a process pool) or ``ray``.
         jobs: Local: worker processes (default one per core). Ray: tasks in flight at once
             (default two per CPU of the cluster, 8 at least).
@@ -138,7 +139,8 @@ def run_batch(
     # rather than failing every file.
     settings = replace(settings, format=None)
     plan_encoding(Path(output_dir) / f"check{output_extension(fmt)}", settings)
-    planned = plan_batch(inputs, output_dir, fmt, overwrite)
+    record = settings_record(config, settings, audio)
+    planned = plan_batch(inputs, output_dir, fmt, overwrite, record)
     try:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -160,7 +162,8 @@ def run_batch(
         elif item.skip:
             finished(FileResult(item.input, item.output, "skipped"))
         else:
-            todo.append(FileJob(item.input, item.output, config, settings, audio, overwrite))
+            job = FileJob(item.input, item.output, config, settings, audio, overwrite)
+            todo.append(replace(job, settings_record=record))
     received: list[int] = []
     guard = _stop_on_signals(received) if handle_signals else contextlib.nullcontext()
     try:

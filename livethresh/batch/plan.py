@@ -14,20 +14,28 @@ The rules, decided here once for both engines:
 * the same input named twice runs once; two inputs that would write the same output stop the
   batch before anything runs;
 * resume: an existing output is finished (outputs are written under a temporary name and
-  renamed only when complete), so it is skipped unless ``overwrite``.
+  renamed only when complete), so it is skipped unless ``overwrite``; but one made with other
+  settings (recorded in its container tag :data:`SETTINGS_TAG`) is not what the user asks
+  for: it fails, saying what changed, and only ``overwrite`` redoes it. An output without the
+  tag (avi and MPEG-TS drop it, older versions did not write it) is skipped.
 """
 
 from __future__ import annotations
 
 import errno
 import glob
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+import av
+
+from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import same_file
-from livethresh.sinks.plan import CONTAINER_BY_EXTENSION
+from livethresh.sinks.plan import CONTAINER_BY_EXTENSION, EncodeSettings
 
 #: What a directory search takes for a video file (compared in lower case).
 VIDEO_EXTENSIONS = frozenset(
@@ -60,6 +68,10 @@ DEFAULT_FORMAT = "mp4"
 #: it in :data:`~livethresh.sinks.plan.CONTAINER_BY_EXTENSION`).
 EXTENSION_BY_FORMAT = {fmt: ext for ext, fmt in reversed(CONTAINER_BY_EXTENSION.items())}
 _GLOB_CHARACTERS = frozenset("*?[")
+#: The container tag in which each output of a batch records the settings it was made with.
+SETTINGS_TAG = "livethresh_settings"
+#: The encoder settings that change what an output holds (not how fast it is made).
+_OUTPUT_SETTINGS = ("codec", "crf", "preset", "pix_fmt", "side_by_side", "keep_timestamps")
 
 
 @dataclass(frozen=True)
@@ -95,13 +107,83 @@ def output_extension(fmt: str | None) -> str:
     )
 
 
+def settings_record(config: ThresholdConfig, settings: EncodeSettings, audio: bool) -> str:
+    """The settings an output is made with, as :data:`SETTINGS_TAG` records them: canonical
+    JSON (sorted keys, no spaces) of the threshold settings and those encoder settings that
+    change what the output holds."""
+    encoding = {name: getattr(settings, name) for name in _OUTPUT_SETTINGS}
+    encoding["options"] = dict(settings.options)
+    record = {"threshold": asdict(config), "encoding": encoding, "audio": audio}
+    return json.dumps(record, sort_keys=True, separators=(",", ":"))
+
+
+def recorded_settings(output: Path) -> dict[str, Any] | None:
+    """The settings recorded in an output's container tag; None if it has none (or cannot
+    be read: it is then taken as it is, as before settings were recorded)."""
+    try:
+        with av.open(str(output)) as container:
+            tags = dict(container.metadata)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return None
+    text = next((value for key, value in tags.items() if key.lower() == SETTINGS_TAG), None)
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def settings_changes(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """What differs between two settings records, one ``name: old -> new`` each. A setting
+    that only one of them has (added in a later version) is not a change."""
+    old, new = _flatten(recorded), _flatten(wanted)
+    return [
+        f"{name} {_shown(old[name])} -> {_shown(new[name])}"
+        for name in sorted(old.keys() & new.keys())
+        if old[name] != new[name]
+    ]
+
+
+def _flatten(record: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section, value in record.items():
+        if isinstance(value, dict) and section in ("threshold", "encoding"):
+            flat.update(
+                {
+                    name if section == "threshold" else f"encoder {name}": v
+                    for name, v in value.items()
+                }
+            )
+        else:
+            flat[section] = value
+    return flat
+
+
+def _shown(value: Any) -> str:
+    return (
+        "unset" if value is None else json.dumps(value) if isinstance(value, dict) else str(value)
+    )
+
+
 def plan_batch(
-    inputs: list[str], output_dir: str, fmt: str | None = None, overwrite: bool = False
+    inputs: list[str],
+    output_dir: str,
+    fmt: str | None = None,
+    overwrite: bool = False,
+    settings: str | None = None,
 ) -> list[PlannedFile]:
     """Turn INPUT arguments into the files of a batch, in a stable order.
 
     An argument that names nothing (a missing path, a pattern that matches nothing) becomes one
     failed entry: the rest of the batch still runs.
+
+    Args:
+        inputs: The INPUT arguments.
+        output_dir: The output folder.
+        fmt: The outputs' container.
+        overwrite: Redo the outputs that exist.
+        settings: The batch's :func:`settings_record`: an existing output recorded with other
+            settings is a failed entry, unless ``overwrite``. None: outputs are not compared.
 
     Raises:
         ConfigError: The format is unknown, or two inputs would write the same output.
@@ -152,10 +234,26 @@ def plan_batch(
         if same_file(source, target):
             problem = f"its output {str(target)!r} is the input file; choose another --output-dir"
             planned.append(PlannedFile(str(source), str(target), problem=problem))
+        elif target.exists() and not overwrite:
+            changed = _changed_settings(target, settings)
+            planned.append(PlannedFile(str(source), str(target), skip=not changed, problem=changed))
         else:
-            skip = target.exists() and not overwrite
-            planned.append(PlannedFile(str(source), str(target), skip=skip))
+            planned.append(PlannedFile(str(source), str(target)))
     return planned
+
+
+def _changed_settings(output: Path, settings: str | None) -> str | None:
+    """Why an existing output is not kept: made with other settings than ``settings``."""
+    recorded = recorded_settings(output) if settings is not None else None
+    if recorded is None or settings is None:
+        return None
+    changes = settings_changes(recorded, json.loads(settings))
+    if not changes:
+        return None
+    return (
+        f"its output {str(output)!r} was made with other settings ({'; '.join(changes)}); "
+        "pass overwrite=True to redo it"
+    )
 
 
 def _expand(

@@ -43,8 +43,17 @@ class MuxCompanion(Protocol):
         """Mux everything that is left."""
 
 
-#: Tags that describe the input file rather than its content: the muxer writes its own.
-STALE_TAGS = ("duration", "encoder", "number_of_frames", "number_of_bytes", "bps", "_statistics")
+#: Tags that describe the input file rather than its content: the muxer writes its own (and
+#: ``batch`` its settings).
+STALE_TAGS = (
+    "duration",
+    "encoder",
+    "number_of_frames",
+    "number_of_bytes",
+    "bps",
+    "_statistics",
+    "livethresh_settings",
+)
 
 
 def carried_tags(tags: dict[str, str]) -> dict[str, str]:
