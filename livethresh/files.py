@@ -19,7 +19,7 @@ import secrets
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from livethresh.errors import OutputError
@@ -150,23 +150,35 @@ def kept_name(output: Path, token: str) -> str:
     return f".{output.stem}.{token}.kept{output.suffix}"
 
 
-def leftover_partials(output: Path) -> list[Path]:
-    """Unfinished files of ``output`` that a killed writer left beside it (SIGKILL, a crash):
-    every other exit removes its own. A file that a running writer holds (locked while it is
-    written) is not one of them."""
-    pattern = re.compile(re.escape(partial_name(output, "@")).replace("@", "[0-9a-f]{8}"))
-    folder = output.parent if str(output.parent) else Path(".")
-    try:
-        found = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
-    except OSError:
-        return []
-    return [path for path in found if _abandoned(path)]
+#: The parts of a partial file's name (see :func:`partial_name`).
+_PARTIAL = re.compile(r"\.(?P<stem>.*)\.[0-9a-f]{8}\.part(?P<suffix>.*)")
 
 
-def remove_leftover_partials(output: Path) -> list[Path]:
-    """Delete :func:`leftover_partials` of ``output``; returns those deleted."""
+def leftover_partials(outputs: Iterable[Path]) -> list[Path]:
+    """Unfinished files of ``outputs`` that a killed writer left beside them (SIGKILL, a
+    crash): every other exit removes its own. A file that a running writer holds (locked
+    while it is written) is not one of them. Each folder is listed once."""
+    wanted: dict[Path, set[tuple[str, str]]] = {}
+    for output in outputs:
+        folder = output.parent if str(output.parent) else Path(".")
+        wanted.setdefault(folder, set()).add((output.stem, output.suffix))
+    found = []
+    for folder, names in wanted.items():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = _PARTIAL.fullmatch(entry.name)
+            if match and (match["stem"], match["suffix"]) in names:
+                found.append(folder / entry.name)
+    return sorted(path for path in found if _abandoned(path))
+
+
+def remove_leftover_partials(outputs: Iterable[Path]) -> list[Path]:
+    """Delete the :func:`leftover_partials` of ``outputs``; returns those deleted."""
     removed = []
-    for path in leftover_partials(output):
+    for path in leftover_partials(outputs):
         with contextlib.suppress(FileNotFoundError, PermissionError):
             path.unlink()
             removed.append(path)

@@ -359,6 +359,32 @@ def test_a_settings_change_names_only_what_both_records_have() -> None:
     assert settings_changes(old, old) == []
 
 
+def test_the_json_report_words_each_error_as_its_stderr_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import livethresh.batch as batch_module
+
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=2)
+    out = tmp_path / "out"
+    real_plan = batch_module.plan_batch
+
+    def plan_then_take_the_output(*args: object, **kwargs: object) -> list:
+        planned = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        out.mkdir()
+        (out / "a.mp4").write_bytes(b"another program's file, made meanwhile")
+        return planned
+
+    monkeypatch.setattr(batch_module, "plan_batch", plan_then_take_the_output)
+    result = invoke(tmp_path / "in", "-o", out, "--json", "--jobs", 1)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    (item,) = report_of(result)["inputs"]
+    assert line == f"livethresh: error: {item['input']}: {item['error']}"
+    assert "-y/--overwrite" in item["error"] and "overwrite=True" not in result.stdout
+    assert (out / "a.mp4").read_bytes() == b"another program's file, made meanwhile"
+
+
 def test_verbose_prints_one_line_per_file(archive: Path, tmp_path: Path) -> None:
     result = invoke(archive / "sub", "-o", tmp_path, "-v")
     lines = result.stderr.splitlines()

@@ -83,8 +83,8 @@ def test_only_partial_files_whose_writer_is_gone_are_leftovers(tmp_path: Path) -
         path.write_bytes(b"keep")
     with files.atomic_output(out) as writing:
         writing.write_bytes(b"a running writer's")
-        assert files.leftover_partials(out) == [dead]
-        assert files.remove_leftover_partials(out) == [dead]
+        assert files.leftover_partials([out]) == [dead]
+        assert files.remove_leftover_partials([out]) == [dead]
         assert writing.exists() and not dead.exists()
     assert out.read_bytes() == b"a running writer's"
     assert all(path.read_bytes() == b"keep" for path in others)
@@ -108,4 +108,4 @@ def test_a_finished_output_kept_beside_a_taken_place_is_no_partial_file(tmp_path
     (kept,) = [p for p in tmp_path.iterdir() if p != out]
     assert kept.name.startswith(".a.") and kept.name.endswith(".kept.mp4")
     assert kept.read_bytes() == b"ours" and str(kept) in str(caught.value)
-    assert files.remove_leftover_partials(out) == [] and kept.exists()
+    assert files.remove_leftover_partials([out]) == [] and kept.exists()

@@ -178,12 +178,7 @@ def run_batch(
 def _clear_leftovers(planned: list[PlannedFile]) -> None:
     """Delete the partial files that a killed run (SIGKILL, a power loss) left beside this
     batch's outputs, once their writer is gone; nothing else."""
-    removed = [
-        path
-        for item in planned
-        if item.output is not None
-        for path in remove_leftover_partials(Path(item.output))
-    ]
+    removed = remove_leftover_partials(Path(item.output) for item in planned if item.output)
     if removed:
         log.warning(
             "removed %d unfinished file%s left by a run that was killed: %s",

@@ -153,8 +153,7 @@ def run_local(
             # ever complete): kept, as a rerun of the batch would.
             todo.remove(job)
             on_result(FileResult(job.input, job.output, "skipped"))
-        for job in in_progress:
-            remove_leftover_partials(Path(job.output))  # the dead worker's
+        remove_leftover_partials(Path(job.output) for job in in_progress)  # the dead worker's
         for job in [j for j in in_progress if j in todo]:
             deaths[job.input] = deaths.get(job.input, 0) + 1
             if deaths[job.input] >= MAX_DEATHS:
