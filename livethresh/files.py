@@ -5,7 +5,7 @@ A command checks its output path up front with :func:`check_output_path`, then w
 over it only when complete and on disk, so an existing file is replaced only by a finished one,
 a failed run leaves nothing behind, and a power loss never leaves an empty file under the final
 name. A process that dies without cleaning up (SIGKILL, a crash) leaves its temporary file,
-which :func:`remove_leftover_partials` clears once no process holds it.
+which :func:`~livethresh.partials.remove_leftover_partials` clears once no process holds it.
 """
 
 from __future__ import annotations
@@ -14,24 +14,13 @@ import contextlib
 import ctypes
 import errno
 import os
-import re
-import secrets
 import stat
 import sys
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from livethresh.errors import OutputError
-
-try:
-    import fcntl
-except ImportError:  # Windows: an open file cannot be deleted there, which serves instead
-    fcntl = None  # type: ignore[assignment]
-
-#: The temporary files this process is writing now (see :func:`abandon_partials`).
-_writing: set[Path] = set()
-_writing_lock = threading.Lock()
+from livethresh.partials import create_partial, kept_name, release_partial
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -118,7 +107,8 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
 
     Without ``overwrite`` the finished file never replaces one that appeared meanwhile (another
     program, or another livethresh writing the same new path): it is put in place with a
-    no-replace link, and when the place is taken it is kept beside it (:func:`kept_name`), which
+    no-replace link, and when the place is taken it is kept beside it
+    (:func:`~livethresh.partials.kept_name`), which
     the error names, so that nothing written by either side is lost.
 
     A symlink is followed: the file it points to is replaced and the link is kept. A device or
@@ -139,93 +129,6 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
         yield from _write_beside(output, folder, handle, overwrite)
 
 
-def partial_name(output: Path, token: str) -> str:
-    """The hidden name :func:`atomic_output` writes ``output`` under until it is complete."""
-    return f".{output.stem}.{token}.part{output.suffix}"
-
-
-def kept_name(output: Path, token: str) -> str:
-    """The name of a finished output kept beside ``output`` because another file took its
-    place meanwhile: never taken for a partial file (which a rerun may clear)."""
-    return f".{output.stem}.{token}.kept{output.suffix}"
-
-
-#: The parts of a partial file's name (see :func:`partial_name`).
-_PARTIAL = re.compile(r"\.(?P<stem>.*)\.[0-9a-f]{8}\.part(?P<suffix>.*)")
-
-
-def leftover_partials(outputs: Iterable[Path]) -> list[Path]:
-    """Unfinished files of ``outputs`` that a killed writer left beside them (SIGKILL, a
-    crash): every other exit removes its own. A file that a running writer holds (locked
-    while it is written) is not one of them. Each folder is listed once."""
-    wanted: dict[Path, set[tuple[str, str]]] = {}
-    for output in outputs:
-        folder = output.parent if str(output.parent) else Path(".")
-        wanted.setdefault(folder, set()).add((output.stem, output.suffix))
-    found = []
-    for folder, names in wanted.items():
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            match = _PARTIAL.fullmatch(entry.name)
-            if match and (match["stem"], match["suffix"]) in names:
-                found.append(folder / entry.name)
-    return sorted(path for path in found if _abandoned(path))
-
-
-def remove_leftover_partials(outputs: Iterable[Path]) -> list[Path]:
-    """Delete the :func:`leftover_partials` of ``outputs``; returns those deleted."""
-    removed = []
-    for path in leftover_partials(outputs):
-        with contextlib.suppress(FileNotFoundError, PermissionError):
-            path.unlink()
-            removed.append(path)
-    return removed
-
-
-def abandon_partials() -> list[Path]:
-    """Delete the temporary files this process is writing now, and return them.
-
-    For a worker process whose parent died: it must leave no partial file behind, and its
-    writer threads may be stuck in a decoder.
-    """
-    with _writing_lock:
-        writing = sorted(_writing)
-    for path in writing:
-        with contextlib.suppress(OSError):
-            path.unlink()
-    return writing
-
-
-def _abandoned(path: Path) -> bool:
-    """Whether no process holds ``path``'s lock (its writer is gone). Without locks (Windows),
-    True: a file that is still open cannot be deleted there. When the lock cannot be tested
-    (a network file system without lock support), False: a file in doubt is kept."""
-    if fcntl is None:
-        return True
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True
-
-
-def _lock_for_writing(fd: int) -> None:
-    """Hold ``fd``'s lock while the file is written, so that no cleanup takes it for a dead
-    writer's. The lock goes with the process, however it ends."""
-    if fcntl is not None:
-        with contextlib.suppress(OSError):  # no lock support: such files are never cleared
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
 def _sync_file(path: Path) -> None:
     """Flush ``path``'s data to the disk (before it takes its final name)."""
     fd = os.open(path, os.O_RDWR)
@@ -235,40 +138,11 @@ def _sync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _create_partial(output: Path, folder: Path) -> tuple[Path, str, int]:
-    """Create ``output``'s temporary file; returns it, its token and a descriptor holding its
-    lock (-1 where there are no locks).
-
-    Raises:
-        OutputError: The folder does not take new files.
-    """
-    while True:
-        token = secrets.token_hex(4)
-        temp = folder / partial_name(output, token)
-        try:
-            # O_EXCL: never reuse a file; mode 0666 so the umask gives the usual permissions.
-            lock = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OutputError(
-                f"cannot create a file in {str(folder)!r}: {exc.strerror or exc}; "
-                "choose a writable folder"
-            ) from exc
-        if fcntl is None:
-            os.close(lock)  # Windows cannot rename a file that is open
-            return temp, token, -1
-        _lock_for_writing(lock)
-        return temp, token, lock
-
-
 def _write_beside(
     output: Path, folder: Path, handle: _FolderHandle, overwrite: bool
 ) -> Iterator[Path]:
     """The body of :func:`atomic_output` once the folder is held open."""
-    temp, token, lock = _create_partial(output, folder)
-    with _writing_lock:
-        _writing.add(temp)
+    temp, token, lock = create_partial(output, folder)
     try:
         try:
             yield temp
@@ -288,10 +162,7 @@ def _write_beside(
         if placed:
             handle.sync()
     finally:
-        with _writing_lock:
-            _writing.discard(temp)
-        if lock >= 0:
-            os.close(lock)
+        release_partial(temp, lock)
     if not placed:
         # Renamed out of the partial files' names, which a rerun clears.
         kept = folder / kept_name(output, token)

@@ -26,7 +26,7 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks.plan import EncodeSettings
 from livethresh.sinks.window import WindowSink
 from livethresh.sources import open_source
-from livethresh.sources.spec import input_files
+from livethresh.sources.sequences import input_files
 from livethresh.stats import Stats
 from livethresh.transcode import TranscodeResult
 from livethresh.transcode import record as record_to

@@ -44,13 +44,11 @@ from livethresh.sinks.plan import (
     is_network_url,
     plan_encoding,
 )
-from livethresh.sinks.tracks import MuxCompanion
+from livethresh.sinks.tracks import ContainerTags, MuxCompanion
 from livethresh.sources.pyav import ENCODING_DECODER_THREADS
-from livethresh.sources.spec import input_files
+from livethresh.sources.sequences import input_files
 
 if TYPE_CHECKING:
-    from av.container import OutputContainer
-
     from livethresh.config import ThresholdConfig
     from livethresh.frames import StreamInfo
     from livethresh.sources import FrameSource
@@ -312,32 +310,6 @@ def record(
         audio=notes or [],
         signal=received[0] if received else None,
     )
-
-
-class ContainerTags:
-    """Tags for the output container, over those of the same name (in any case) that the
-    input's carried: a :class:`~livethresh.sinks.tracks.MuxCompanion` without streams."""
-
-    def __init__(self, tags: dict[str, str]) -> None:
-        self.tags = dict(tags)
-
-    def add_streams(self, container: OutputContainer) -> None:
-        names = {name.lower() for name in self.tags}
-        for stale in [key for key in container.metadata if key.lower() in names]:
-            del container.metadata[stale]
-        container.metadata.update(self.tags)
-
-    def start_time(self) -> float | None:
-        return None
-
-    def set_origin(self, origin: float) -> None:
-        pass
-
-    def advance(self, container: OutputContainer, until: float) -> None:
-        pass
-
-    def finish(self, container: OutputContainer) -> None:
-        pass
 
 
 class _NothingWritten(Exception):

@@ -1,5 +1,5 @@
-"""``livethresh.files``: what reaches the disk before an output takes its name, and which
-partial files a later run may clear (only those whose writer is gone)."""
+"""``livethresh.files``: what reaches the disk before an output takes its name, and where a
+finished output goes when another file took its place meanwhile."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livethresh import files
+from livethresh import files, partials
 from livethresh.errors import OutputError
 
 
@@ -70,35 +70,6 @@ def test_a_failed_write_syncs_and_renames_nothing(
     assert steps == [] and list(tmp_path.iterdir()) == []
 
 
-def test_only_partial_files_whose_writer_is_gone_are_leftovers(tmp_path: Path) -> None:
-    out = tmp_path / "a.mp4"
-    dead = tmp_path / files.partial_name(out, "0123abcd")
-    dead.write_bytes(b"a killed run's")
-    others = [
-        tmp_path / files.partial_name(tmp_path / "b.mp4", "0123abcd"),  # another output's
-        tmp_path / ".a.mp4.swp",  # not a partial file
-        tmp_path / ".a.0123abcd.part.mkv",  # the same name in another container
-    ]
-    for path in others:
-        path.write_bytes(b"keep")
-    with files.atomic_output(out) as writing:
-        writing.write_bytes(b"a running writer's")
-        assert files.leftover_partials([out]) == [dead]
-        assert files.remove_leftover_partials([out]) == [dead]
-        assert writing.exists() and not dead.exists()
-    assert out.read_bytes() == b"a running writer's"
-    assert all(path.read_bytes() == b"keep" for path in others)
-
-
-def test_abandon_partials_deletes_what_this_process_is_writing(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError), files.atomic_output(tmp_path / "a.mp4") as temp:
-        temp.write_bytes(b"half")
-        assert files.abandon_partials() == [temp]
-        assert not temp.exists()
-    assert list(tmp_path.iterdir()) == []
-    assert files.abandon_partials() == []
-
-
 def test_a_finished_output_kept_beside_a_taken_place_is_no_partial_file(tmp_path: Path) -> None:
     out = tmp_path / "a.mp4"
     appeared = "appeared while livethresh was writing"
@@ -108,4 +79,4 @@ def test_a_finished_output_kept_beside_a_taken_place_is_no_partial_file(tmp_path
     (kept,) = [p for p in tmp_path.iterdir() if p != out]
     assert kept.name.startswith(".a.") and kept.name.endswith(".kept.mp4")
     assert kept.read_bytes() == b"ours" and str(kept) in str(caught.value)
-    assert files.remove_leftover_partials([out]) == [] and kept.exists()
+    assert partials.remove_leftover_partials([out]) == [] and kept.exists()

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from livethresh.sources import open_source
-from livethresh.sources.spec import continue_past_gaps, input_files, parse_spec
+from livethresh.sources.sequences import continue_past_gaps, input_files
+from livethresh.sources.spec import parse_spec
 from tests.helpers import assert_one_line, invoke
 
 #: The options that make ``transcode`` write one PNG file: what could replace a frame.

@@ -27,7 +27,7 @@ from livethresh.batch.plan import PlannedFile, output_extension, plan_batch, set
 from livethresh.batch.task import FileJob, FileResult
 from livethresh.config import ThresholdConfig
 from livethresh.errors import OutputError
-from livethresh.files import remove_leftover_partials
+from livethresh.partials import remove_leftover_partials
 from livethresh.sinks.plan import EncodeSettings, plan_encoding
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from livethresh.batch.task import FileJob, FileResult, run_file
-from livethresh.files import abandon_partials, remove_leftover_partials
+from livethresh.partials import abandon_partials, remove_leftover_partials
 
 log = logging.getLogger(__name__)
 

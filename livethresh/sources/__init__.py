@@ -33,13 +33,12 @@ from typing import Any, Protocol, runtime_checkable
 from livethresh.errors import InputNotFoundError
 from livethresh.frames import SourceKind, StreamInfo
 from livethresh.sources.pyav import DEFAULT_TIMEOUT, AVSource
-from livethresh.sources.spec import (
+from livethresh.sources.sequences import (
     continue_past_gaps,
     first_sequence_frame,
     missing_sequence_message,
-    parse_size,
-    parse_spec,
 )
+from livethresh.sources.spec import parse_size, parse_spec
 
 __all__ = ["AVSource", "FrameSource", "SourceKind", "StreamInfo", "open_source", "parse_size"]
 
