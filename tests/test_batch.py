@@ -29,7 +29,7 @@ from livethresh.batch.task import FileJob, run_file
 from livethresh.cli import app
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError
-from livethresh.sinks.plan import EncodeSettings
+from livethresh.sinks.plan import EncodeSettings, plan_encoding
 from livethresh.transcode import transcode
 from tests.helpers import HANG
 from tests.test_transcode import audio_packets, frame_times, make_video, video_frames
@@ -347,14 +347,18 @@ def test_outputs_without_recorded_settings_are_kept_as_before(tmp_path: Path) ->
 
 
 def test_a_settings_change_names_only_what_both_records_have() -> None:
-    old = json.loads(settings_record(ThresholdConfig(), EncodeSettings(), True))
-    new = json.loads(settings_record(ThresholdConfig(block_size=31), EncodeSettings(crf=30), False))
+    def record(config: ThresholdConfig, settings: EncodeSettings, audio: bool) -> dict:
+        return json.loads(settings_record(config, plan_encoding("a.mp4", settings), audio))
+
+    old = record(ThresholdConfig(), EncodeSettings(), True)
+    assert record(ThresholdConfig(), EncodeSettings(codec="libx264", crf=23), True) == old
+    new = record(ThresholdConfig(block_size=31), EncodeSettings(crf=30), False)
     del old["threshold"]["despeckle"]  # as if recorded before that setting existed
     new["threshold"]["despeckle"] = 9
     assert settings_changes(old, new) == [
         "audio True -> False",
         "block_size 11 -> 31",
-        "encoder crf unset -> 30",
+        "encoder options crf=23 preset=ultrafast -> crf=30 preset=ultrafast",
     ]
     assert settings_changes(old, old) == []
 

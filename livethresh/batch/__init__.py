@@ -138,8 +138,8 @@ def run_batch(
     # The outputs' extension names the container; the settings are checked once, here,
     # rather than failing every file.
     settings = replace(settings, format=None)
-    plan_encoding(Path(output_dir) / f"check{output_extension(fmt)}", settings)
-    record = settings_record(config, settings, audio)
+    encoding = plan_encoding(Path(output_dir) / f"check{output_extension(fmt)}", settings)
+    record = settings_record(config, encoding, audio)
     planned = plan_batch(inputs, output_dir, fmt, overwrite, record)
     try:
         Path(output_dir).mkdir(parents=True, exist_ok=True)

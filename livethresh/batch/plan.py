@@ -35,7 +35,7 @@ import av
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import same_file
-from livethresh.sinks.plan import CONTAINER_BY_EXTENSION, EncodeSettings
+from livethresh.sinks.plan import CONTAINER_BY_EXTENSION, EncodePlan
 
 #: What a directory search takes for a video file (compared in lower case).
 VIDEO_EXTENSIONS = frozenset(
@@ -70,8 +70,9 @@ EXTENSION_BY_FORMAT = {fmt: ext for ext, fmt in reversed(CONTAINER_BY_EXTENSION.
 _GLOB_CHARACTERS = frozenset("*?[")
 #: The container tag in which each output of a batch records the settings it was made with.
 SETTINGS_TAG = "livethresh_settings"
-#: The encoder settings that change what an output holds (not how fast it is made).
-_OUTPUT_SETTINGS = ("codec", "crf", "preset", "pix_fmt", "side_by_side", "keep_timestamps")
+#: The encoder settings that change what an output holds (not how fast it is made); the
+#: codec's options hold its crf and preset.
+_OUTPUT_SETTINGS = ("codec", "pix_fmt", "options", "side_by_side", "keep_timestamps")
 
 
 @dataclass(frozen=True)
@@ -107,13 +108,13 @@ def output_extension(fmt: str | None) -> str:
     )
 
 
-def settings_record(config: ThresholdConfig, settings: EncodeSettings, audio: bool) -> str:
+def settings_record(config: ThresholdConfig, encoding: EncodePlan, audio: bool) -> str:
     """The settings an output is made with, as :data:`SETTINGS_TAG` records them: canonical
-    JSON (sorted keys, no spaces) of the threshold settings and those encoder settings that
-    change what the output holds."""
-    encoding = {name: getattr(settings, name) for name in _OUTPUT_SETTINGS}
-    encoding["options"] = dict(settings.options)
-    record = {"threshold": asdict(config), "encoding": encoding, "audio": audio}
+    JSON (sorted keys, no spaces) of the threshold settings and of the encoder settings that
+    change what the output holds, as resolved for the container (so that naming a default,
+    ``--codec libx264``, changes nothing)."""
+    encoder = {name: getattr(encoding, name) for name in _OUTPUT_SETTINGS}
+    record = {"threshold": asdict(config), "encoding": encoder, "audio": audio}
     return json.dumps(record, sort_keys=True, separators=(",", ":"))
 
 
@@ -160,9 +161,9 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    return (
-        "unset" if value is None else json.dumps(value) if isinstance(value, dict) else str(value)
-    )
+    if isinstance(value, dict):
+        return " ".join(f"{key}={item}" for key, item in sorted(value.items())) or "none"
+    return "unset" if value is None else str(value)
 
 
 def plan_batch(
