@@ -121,6 +121,8 @@ def settings_record(config: ThresholdConfig, encoding: EncodePlan, audio: bool) 
 def recorded_settings(output: Path) -> dict[str, Any] | None:
     """The settings recorded in an output's container tag; None if it has none (or cannot
     be read: it is then taken as it is, as before settings were recorded)."""
+    if not output.is_file():
+        return None  # a device or a FIFO, which reading would block on
     try:
         with av.open(str(output)) as container:
             tags = dict(container.metadata)
