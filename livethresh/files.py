@@ -107,9 +107,9 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
 
     Without ``overwrite`` the finished file never replaces one that appeared meanwhile (another
     program, or another livethresh writing the same new path): it is put in place with a
-    no-replace link, and when the place is taken it is kept beside it
-    (:func:`~livethresh.partials.kept_name`), which
-    the error names, so that nothing written by either side is lost.
+    no-replace link, and when the place is taken it is kept beside it under a name that the
+    error gives (:func:`~livethresh.partials.kept_name`), so that nothing written by either
+    side is lost.
 
     A symlink is followed: the file it points to is replaced and the link is kept. A device or
     a pipe (``/dev/null``, a FIFO) is yielded as it is and written in place, because renaming a
@@ -130,10 +130,18 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def _sync_file(path: Path) -> None:
-    """Flush ``path``'s data to the disk (before it takes its final name)."""
+    """Flush ``path``'s data to the disk (before it takes its final name).
+
+    Raises:
+        OSError: The data could not be written (an I/O error, a network share gone); a file
+            system that has no way to sync is let be.
+    """
     fd = os.open(path, os.O_RDWR)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
     finally:
         os.close(fd)
 
@@ -159,19 +167,20 @@ def _write_beside(
             if handle.moved():
                 raise OutputError(handle.moved_message(output)) from exc
             raise
+        kept = temp
         if placed:
             handle.sync()
+        else:
+            # Out of the partial files' names (a rerun clears those) while still locked.
+            with contextlib.suppress(OSError):
+                if _place_without_replacing(temp, folder / kept_name(output, token)):
+                    kept = folder / kept_name(output, token)
     finally:
         release_partial(temp, lock)
     if not placed:
-        # Renamed out of the partial files' names, which a rerun clears.
-        kept = folder / kept_name(output, token)
-        with contextlib.suppress(OSError):
-            if _place_without_replacing(temp, kept):
-                temp = kept
         raise OutputError(
             f"output {str(output)!r} appeared while livethresh was writing it and was not "
-            f"replaced; the finished output is kept as {str(temp)!r}: move it where you want it"
+            f"replaced; the finished output is kept as {str(kept)!r}: move it where you want it"
         )
 
 

@@ -80,3 +80,4 @@ def test_a_finished_output_kept_beside_a_taken_place_is_no_partial_file(tmp_path
     assert kept.name.startswith(".a.") and kept.name.endswith(".kept.mp4")
     assert kept.read_bytes() == b"ours" and str(kept) in str(caught.value)
     assert partials.remove_leftover_partials([out]) == [] and kept.exists()
+    assert partials.abandon_partials() == []  # this process writes nothing any more
