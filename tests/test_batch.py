@@ -1,7 +1,8 @@
 """``livethresh batch``: planning, the local engine over a small archive made at run time (nested
 folders, several containers, audio, a text file named .mp4, a truncated MP4), the outputs against
-``transcode``'s, resume, the JSON report, Ctrl-C in a real subprocess, and Ray on a two-node
-cluster of this machine."""
+``transcode``'s, resume and the settings each output records, inputs that cannot be read, the
+JSON report, Ctrl-C and SIGKILL in a real subprocess (no worker outlives a killed batch, and a
+rerun clears what it left), and Ray on a two-node cluster of this machine."""
 
 from __future__ import annotations
 
