@@ -2,8 +2,10 @@
 
 A command checks its output path up front with :func:`check_output_path`, then writes through
 :func:`atomic_output`: data goes to a hidden temporary file beside the target and is renamed
-over it only when complete, so an existing file is replaced only by a finished one and a failed
-run leaves nothing behind.
+over it only when complete and on disk, so an existing file is replaced only by a finished one,
+a failed run leaves nothing behind, and a power loss never leaves an empty file under the final
+name. A process that dies without cleaning up (SIGKILL, a crash) leaves its temporary file,
+which :func:`~livethresh.partials.remove_leftover_partials` clears once no process holds it.
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ import contextlib
 import ctypes
 import errno
 import os
-import re
-import secrets
 import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from livethresh.errors import OutputError
+from livethresh.partials import create_partial, kept_name, release_partial
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -43,14 +44,19 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
     """Refuse an output that would destroy data or cannot be written.
 
     Raises:
-        OutputError: The output is one of the inputs, exists without ``overwrite``, is a
-            directory, or its folder is missing or not writable.
+        OutputError: The output is one of the inputs (say, a file of an input image sequence),
+            exists without ``overwrite``, is a directory, or its folder is missing or not
+            writable.
     """
-    for source in inputs:
-        if same_file(source, output):
-            raise OutputError(
-                f"output {str(output)!r} is the input file; choose another output path"
-            )
+    if len(inputs) == 1 and same_file(inputs[0], output):
+        raise OutputError(f"output {str(output)!r} is the input file; choose another output path")
+    clobbered = _one_of(output, inputs) if len(inputs) > 1 else None
+    if clobbered is not None:
+        alias = f" (as {str(clobbered)!r})" if str(clobbered) != str(output) else ""
+        raise OutputError(
+            f"output {str(output)!r} is one of the {len(inputs)} input files{alias}; choose "
+            "another output path"
+        )
     if output.is_dir():
         raise OutputError(f"output {str(output)!r} is a directory; give a file name")
     if is_special_file(output):
@@ -64,6 +70,21 @@ def check_output_path(output: Path, inputs: list[Path], overwrite: bool) -> None
         raise OutputError(f"output folder {str(folder)!r} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {str(folder)!r} is not writable")
+
+
+def _one_of(output: Path, inputs: list[Path]) -> Path | None:
+    """The input that ``output`` is (through links and other spellings), or None: one ``stat``
+    per input, for sequences of many thousand files."""
+    try:
+        target = output.stat()
+    except OSError:
+        return None  # nothing there to destroy
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            found = source.stat()
+            if (found.st_dev, found.st_ino) == (target.st_dev, target.st_ino):
+                return source
+    return None
 
 
 def write_failure(exc: BaseException) -> str:
@@ -86,8 +107,9 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
 
     Without ``overwrite`` the finished file never replaces one that appeared meanwhile (another
     program, or another livethresh writing the same new path): it is put in place with a
-    no-replace link, and when the place is taken it stays under its temporary name, which the
-    error names, so that nothing written by either side is lost.
+    no-replace link, and when the place is taken it is kept beside it under a name that the
+    error gives (:func:`~livethresh.partials.kept_name`), so that nothing written by either
+    side is lost.
 
     A symlink is followed: the file it points to is replaced and the link is kept. A device or
     a pipe (``/dev/null``, a FIFO) is yielded as it is and written in place, because renaming a
@@ -107,54 +129,58 @@ def atomic_output(output: Path, overwrite: bool = False) -> Iterator[Path]:
         yield from _write_beside(output, folder, handle, overwrite)
 
 
-def partial_name(output: Path, token: str) -> str:
-    """The hidden name :func:`atomic_output` writes ``output`` under until it is complete."""
-    return f".{output.stem}.{token}.part{output.suffix}"
+def _sync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk (before it takes its final name).
 
-
-def leftover_partials(output: Path) -> list[Path]:
-    """Unfinished files of ``output`` that a killed writer left beside it (SIGKILL, a crash):
-    every other exit removes its own."""
-    pattern = re.compile(re.escape(partial_name(output, "@")).replace("@", "[0-9a-f]{8}"))
-    folder = output.parent if str(output.parent) else Path(".")
+    Raises:
+        OSError: The data could not be written (an I/O error, a network share gone); a file
+            system that has no way to sync is let be.
+    """
+    fd = os.open(path, os.O_RDWR)
     try:
-        return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name))
-    except OSError:
-        return []
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
 
 
 def _write_beside(
     output: Path, folder: Path, handle: _FolderHandle, overwrite: bool
 ) -> Iterator[Path]:
     """The body of :func:`atomic_output` once the folder is held open."""
-    while True:
-        temp = folder / partial_name(output, secrets.token_hex(4))
-        try:
-            # O_EXCL: never reuse a file; mode 0666 so the umask gives the usual permissions.
-            os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            break
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OutputError(
-                f"cannot create a file in {str(folder)!r}: {exc.strerror or exc}; "
-                "choose a writable folder"
-            ) from exc
+    temp, token, lock = create_partial(output, folder)
     try:
-        yield temp
-        if overwrite:
-            os.replace(temp, output)
-            return
-        placed = _place_without_replacing(temp, output)
-    except BaseException as exc:
-        handle.remove(temp)
-        if handle.moved():
-            raise OutputError(handle.moved_message(output)) from exc
-        raise
+        try:
+            yield temp
+            # The data reaches the disk before the name does, and the name before the run
+            # says it is done: after a power loss a file under its final name is complete.
+            _sync_file(temp)
+            if overwrite:
+                os.replace(temp, output)
+                placed = True
+            else:
+                placed = _place_without_replacing(temp, output)
+        except BaseException as exc:
+            handle.remove(temp)
+            if handle.moved():
+                raise OutputError(handle.moved_message(output)) from exc
+            raise
+        kept = temp
+        if placed:
+            handle.sync()
+        else:
+            # Out of the partial files' names (a rerun clears those) while still locked.
+            with contextlib.suppress(OSError):
+                if _place_without_replacing(temp, folder / kept_name(output, token)):
+                    kept = folder / kept_name(output, token)
+    finally:
+        release_partial(temp, lock)
     if not placed:
         raise OutputError(
             f"output {str(output)!r} appeared while livethresh was writing it and was not "
-            f"replaced; the finished output is kept as {str(temp)!r}: move it where you want it"
+            f"replaced; the finished output is kept as {str(kept)!r}: move it where you want it"
         )
 
 
@@ -191,6 +217,20 @@ class _FolderHandle:
         except OSError:
             return True
         return (now.st_dev, now.st_ino) != (then.st_dev, then.st_ino)
+
+    def sync(self) -> None:
+        """Flush the folder's entries to the disk: the new name of a file survives a power
+        loss. File systems that cannot sync a folder are let be."""
+        fd = self.fd
+        try:
+            if fd is None:
+                fd = os.open(self.folder, os.O_RDONLY)
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            if fd is not None and fd != self.fd:
+                os.close(fd)
 
     def remove(self, temp: Path) -> None:
         """Delete ``temp``, wherever its folder has gone."""

@@ -26,6 +26,7 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks.plan import EncodeSettings
 from livethresh.sinks.window import WindowSink
 from livethresh.sources import open_source
+from livethresh.sources.sequences import input_files
 from livethresh.stats import Stats
 from livethresh.transcode import TranscodeResult
 from livethresh.transcode import record as record_to
@@ -272,8 +273,7 @@ def run_preview(
     if not save_dir.is_dir():
         raise OutputError(f"--save-dir {str(save_dir)!r} is not a folder; create it first")
     if record is not None:
-        inputs = [Path(source)] if Path(source).is_file() else []
-        check_output_path(record, inputs, overwrite)
+        check_output_path(record, input_files(source), overwrite)
     window = WindowSink(side_by_side=side_by_side)
     tuner = LiveTuner(config, lambda new: None, window, folder=save_dir, notify=notify)
 

@@ -7,8 +7,9 @@ and an :class:`AudioPassthrough` that copies the input's audio streams into the 
 What it guarantees, on every exit path:
 
 * the output rules of :mod:`livethresh.files`: OUTPUT may not be INPUT (also through a
-  symlink or another spelling), an existing OUTPUT is replaced only with ``overwrite`` and only
-  by a finished file (it is written beside the target under a temporary name, then renamed);
+  symlink or another spelling) nor any file of an input image sequence, an existing OUTPUT is
+  replaced only with ``overwrite`` and only by a finished file (it is written beside the
+  target under a temporary name, then renamed);
 * a run that ends before the first frame leaves no file; once frames are written, an error,
   Ctrl-C (SIGINT) or SIGTERM still finalizes the output (encoder flushed, trailer written) with
   every frame handed to the encoder, and the file is then put in place;
@@ -43,7 +44,9 @@ from livethresh.sinks.plan import (
     is_network_url,
     plan_encoding,
 )
+from livethresh.sinks.tracks import ContainerTags, MuxCompanion
 from livethresh.sources.pyav import ENCODING_DECODER_THREADS
+from livethresh.sources.sequences import input_files
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
@@ -120,6 +123,7 @@ def transcode(
     on_start: Callable[[StreamInfo], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     handle_signals: bool = True,
+    tags: dict[str, str] | None = None,
 ) -> TranscodeResult:
     """Binarize every frame of ``input`` into ``output``, keeping timestamps and audio.
 
@@ -139,6 +143,9 @@ def transcode(
         on_start: Called with the stream description once the input is open.
         on_progress: Called with the number of frames written, a few times a second.
         handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
+        tags: Container tags to write, over any of the same name carried from the input
+            (``batch`` records its settings so). mp4 and mov then store tags by name
+            (``movflags=use_metadata_tags``); avi and MPEG-TS drop tags they do not know.
 
     Returns:
         What was written; ``signal`` is set when a signal ended the run early.
@@ -155,7 +162,7 @@ def transcode(
     # A file's audio is read by a second demuxer; a stream or a pipe can be read only once.
     input_is_file = not is_network_url(input) and Path(input).is_file()
     if to_file:
-        check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
+        check_output_path(Path(output), input_files(input), overwrite)
     # A stream's subtitles come along without its audio, as a file's do.
     carry = not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
     with open_source(
@@ -190,6 +197,7 @@ def transcode(
                 on_progress=on_progress,
                 handle_signals=handle_signals,
                 overwrite=overwrite,
+                tags=tags,
             )
         finally:
             if companion is not None:
@@ -211,6 +219,7 @@ def record(
     on_pipeline: Callable[[Pipeline], None] | None = None,
     handle_signals: bool = True,
     overwrite: bool = False,
+    tags: dict[str, str] | None = None,
 ) -> TranscodeResult:
     """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
 
@@ -235,6 +244,7 @@ def record(
         overwrite: Whether the finished file may replace one that is at ``output`` by then;
             without it, a file that appeared meanwhile is kept and so is the new one (see
             :func:`~livethresh.files.atomic_output`).
+        tags: Container tags to write (see :func:`transcode`).
 
     Raises:
         InputError, OutputError: A failure before the first frame (no file is left), or during
@@ -256,11 +266,18 @@ def record(
         with guard, target as destination:
             # The container is the one OUTPUT names, whatever the file written to is called
             # (a temporary name, or the target of a symlink).
+            muxer_options = container_options(plan.format, to_file)
+            companions: list[MuxCompanion] = [companion] if companion else []
+            if tags:
+                companions.append(ContainerTags(tags))
+                if plan.format in ("mp4", "mov"):  # else only the tags it has names for
+                    flags = muxer_options.get("movflags", "")
+                    muxer_options["movflags"] = f"{flags}+use_metadata_tags"
             sink = EncoderSink(
                 destination,
                 replace(settings, format=plan.format),
-                companions=[companion] if companion else [],
-                container_options=container_options(plan.format, to_file),
+                companions=companions,
+                container_options=muxer_options,
             )
             watched: FrameSink = ProgressSink(sink, on_progress) if on_progress else sink
             if also is not None:

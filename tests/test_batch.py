@@ -1,7 +1,8 @@
 """``livethresh batch``: planning, the local engine over a small archive made at run time (nested
 folders, several containers, audio, a text file named .mp4, a truncated MP4), the outputs against
-``transcode``'s, resume, the JSON report, Ctrl-C in a real subprocess, and Ray on a two-node
-cluster of this machine."""
+``transcode``'s, resume and the settings each output records, inputs that cannot be read, the
+JSON report, Ctrl-C and SIGKILL in a real subprocess (no worker outlives a killed batch, and a
+rerun clears what it left), and Ray on a two-node cluster of this machine."""
 
 from __future__ import annotations
 
@@ -13,17 +14,25 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import pytest
 from typer.testing import CliRunner
 
 from livethresh.batch import run_batch
-from livethresh.batch.plan import find_videos, plan_batch
+from livethresh.batch.plan import (
+    SETTINGS_TAG,
+    find_videos,
+    plan_batch,
+    settings_changes,
+    settings_record,
+)
 from livethresh.batch.task import FileJob, run_file
 from livethresh.cli import app
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError
-from livethresh.sinks.plan import EncodeSettings
+from livethresh.sinks.plan import EncodeSettings, plan_encoding
 from livethresh.transcode import transcode
+from tests.helpers import HANG
 from tests.test_transcode import audio_packets, frame_times, make_video, video_frames
 
 runner = CliRunner()
@@ -59,6 +68,10 @@ def invoke(*args: object):
 
 def report_of(result) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def by_input(report: dict) -> dict[str, dict]:
+    return {item["input"]: item for item in report["inputs"]}
 
 
 def by_name(report: dict) -> dict[str, dict]:
@@ -125,6 +138,92 @@ def test_an_output_that_is_its_input_fails_alone(tmp_path: Path) -> None:
             "--output-dir",
         )
     ]
+
+
+def test_a_pattern_that_covers_the_output_folder_does_not_take_outputs_for_inputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("in").mkdir()
+    make_video(Path("in") / "a.mp4", frames=2)
+    first = invoke("in/**/*.mp4", "-o", "in/out", "--json")
+    assert first.exit_code == 0, first.stderr
+    rerun = invoke("in/**/*.mp4", "-o", "in/out", "--json")
+    assert rerun.exit_code == 0, rerun.stderr
+    report = report_of(rerun)
+    assert [(item["input"], item["status"]) for item in report["inputs"]] == [
+        ("in/a.mp4", "skipped")
+    ]
+
+
+def test_a_symlink_loop_named_like_a_video_fails_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_video(folder / "a.mp4", frames=2)
+    (folder / "loop.mp4").symlink_to("loop.mp4")
+    for args in ([folder], [folder / "a.mp4", folder / "loop.mp4"], [folder / "*.mp4"]):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        result = invoke(*args, "-o", out, "--json")
+        assert result.exit_code == 2, result.stderr
+        assert {Path(k): v["status"] for k, v in by_input(report_of(result)).items()} == {
+            folder / "a.mp4": "done",
+            folder / "loop.mp4": "failed",
+        }
+        errors = result.stderr.strip().splitlines()
+        assert errors == [
+            f"livethresh: error: {folder / 'loop.mp4'}: input {str(folder / 'loop.mp4')!r} is a "
+            "symbolic link loop; fix or remove the link"
+        ]
+
+
+def unreadable(monkeypatch: pytest.MonkeyPatch, *folders: Path) -> None:
+    """Make listing ``folders`` fail as for a user without permission (tests run as root,
+    whom ``chmod 000`` does not stop)."""
+    real = os.scandir
+
+    def scandir(path: str | os.PathLike[str] = ".") -> object:
+        if Path(os.fspath(path)) in folders:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_an_unreadable_subfolder_is_named_and_fails_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    make_video(folder / "a.mp4", frames=2)
+    make_video(folder / "locked" / "b.mp4", frames=2)
+    unreadable(monkeypatch, folder / "locked")
+    result = invoke(folder, "-o", tmp_path / "out", "--json")
+    assert result.exit_code == 2
+    report = report_of(result)
+    assert (report["done"], report["failed"]) == (1, 1)
+    assert result.stderr.strip().splitlines() == [
+        f"livethresh: error: {folder / 'locked'}: folder {str(folder / 'locked')!r} cannot be "
+        "read: Permission denied"
+    ]
+
+
+@pytest.mark.parametrize("case", ["unreadable", "empty"])
+def test_a_folder_argument_with_nothing_to_read_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("no video here")
+    if case == "unreadable":
+        unreadable(monkeypatch, folder)
+        why = f"folder {str(folder)!r} cannot be read: Permission denied"
+    else:
+        why = f"folder {str(folder)!r} holds no video file: folders are searched for .mp4"
+    result = invoke(folder, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"livethresh: error: {folder}: {why}")
+    assert lines[1].startswith("batch: 1 failed of 1 files")
 
 
 # The local engine
@@ -196,6 +295,99 @@ def test_resume_skips_finished_outputs_and_y_redoes_them(archive: Path, tmp_path
     redo = run_batch([str(archive)], str(out), ThresholdConfig(), overwrite=True)
     assert redo.count("done") == 3 and redo.count("skipped") == 0
     assert (out / "a.mp4").stat().st_mtime_ns != before
+
+
+def container_tags(path: Path) -> dict[str, str]:
+    with av.open(str(path)) as container:
+        return {key.lower(): value for key, value in container.metadata.items()}
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "mkv"])
+def test_a_rerun_with_other_settings_says_so_and_redoes_only_with_y(
+    tmp_path: Path, fmt: str
+) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=3)
+    out = tmp_path / "out"
+    first = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "gaussian")
+    assert first.exit_code == 0, first.stderr
+    made = out / f"a.{fmt}"
+    recorded = json.loads(container_tags(made)[SETTINGS_TAG])
+    assert recorded["threshold"]["method"] == "gaussian"
+    before = made.stat().st_mtime_ns
+
+    other = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "otsu", "--json")
+    assert other.exit_code == 2
+    why = (
+        f"its output {str(made)!r} was made with other settings (method gaussian -> otsu); "
+        "pass -y/--overwrite to redo it"
+    )
+    assert other.stderr.strip().splitlines() == [
+        f"livethresh: error: {tmp_path / 'in' / 'a.mp4'}: {why}"
+    ]
+    (item,) = report_of(other)["inputs"]
+    assert (item["status"], item["error"]) == ("failed", why)  # the words of stderr
+    assert made.stat().st_mtime_ns == before
+
+    redo = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "otsu", "-y")
+    assert redo.exit_code == 0, redo.stderr
+    assert json.loads(container_tags(made)[SETTINGS_TAG])["threshold"]["method"] == "otsu"
+    same = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "otsu", "--json")
+    assert same.exit_code == 0, same.stderr
+    assert report_of(same)["skipped"] == 1
+
+
+def test_outputs_without_recorded_settings_are_kept_as_before(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=3)
+    (tmp_path / "out").mkdir()
+    transcode(str(tmp_path / "in" / "a.mp4"), str(tmp_path / "out" / "a.mp4"), ThresholdConfig())
+    assert SETTINGS_TAG not in container_tags(tmp_path / "out" / "a.mp4")
+    report = run_batch([str(tmp_path / "in")], str(tmp_path / "out"), ThresholdConfig("otsu"))
+    assert [f.status for f in report.files] == ["skipped"]
+
+
+def test_a_settings_change_names_only_what_both_records_have() -> None:
+    def record(config: ThresholdConfig, settings: EncodeSettings, audio: bool) -> dict:
+        return json.loads(settings_record(config, plan_encoding("a.mp4", settings), audio))
+
+    old = record(ThresholdConfig(), EncodeSettings(), True)
+    assert record(ThresholdConfig(), EncodeSettings(codec="libx264", crf=23), True) == old
+    new = record(ThresholdConfig(block_size=31), EncodeSettings(crf=30), False)
+    del old["threshold"]["despeckle"]  # as if recorded before that setting existed
+    new["threshold"]["despeckle"] = 9
+    assert settings_changes(old, new) == [
+        "audio True -> False",
+        "block_size 11 -> 31",
+        "encoder options crf=23 preset=ultrafast -> crf=30 preset=ultrafast",
+    ]
+    assert settings_changes(old, old) == []
+
+
+def test_the_json_report_words_each_error_as_its_stderr_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import livethresh.batch as batch_module
+
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=2)
+    out = tmp_path / "out"
+    real_plan = batch_module.plan_batch
+
+    def plan_then_take_the_output(*args: object, **kwargs: object) -> list:
+        planned = real_plan(*args, **kwargs)  # type: ignore[arg-type]
+        out.mkdir()
+        (out / "a.mp4").write_bytes(b"another program's file, made meanwhile")
+        return planned
+
+    monkeypatch.setattr(batch_module, "plan_batch", plan_then_take_the_output)
+    result = invoke(tmp_path / "in", "-o", out, "--json", "--jobs", 1)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    (item,) = report_of(result)["inputs"]
+    assert line == f"livethresh: error: {item['input']}: {item['error']}"
+    assert "-y/--overwrite" in item["error"] and "overwrite=True" not in result.stdout
+    assert (out / "a.mp4").read_bytes() == b"another program's file, made meanwhile"
 
 
 def test_verbose_prints_one_line_per_file(archive: Path, tmp_path: Path) -> None:
@@ -365,6 +557,68 @@ def test_a_worker_that_dies_takes_no_file_with_it(tmp_path: Path) -> None:
     assert len(list(out.iterdir())) == 3
     for path in out.iterdir():
         assert not path.name.startswith(".") and len(frame_times(path)) == 240
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting to be reaped does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds the workers via /proc")
+def test_workers_exit_with_a_killed_batch_and_leave_no_partial_file(tmp_path: Path) -> None:
+    long_clips(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    process, command, env = start_batch_writing(tmp_path / "in", out)
+    helpers = descendants(process.pid)  # the forkserver, its workers, the resource tracker
+    assert len(helpers) >= 3
+    process.kill()  # SIGKILL, as the OOM killer or a CI timeout: no handler runs
+    process.wait(10)
+    deadline = time.monotonic() + 30
+    try:
+        while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in helpers if alive(pid)] == []
+        # Nothing holds the killed batch's output pipes open any more.
+        assert process.stdout is not None and process.stdout.read() == ""
+    finally:
+        for pid in [pid for pid in helpers if alive(pid)]:
+            os.kill(pid, signal.SIGKILL)
+        process.communicate()
+    left = sorted(out.rglob("*"))
+    assert [p.name for p in left if p.name.startswith(".")] == []
+    for path in left:  # what a worker finished before the kill is complete
+        assert len(frame_times(path)) == 240
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=HANG)
+    assert rerun.returncode == 0, rerun.stderr
+    report = json.loads(rerun.stdout)
+    assert (report["done"], report["skipped"]) == (4 - len(left), len(left))
+
+
+def test_a_rerun_clears_the_partial_files_of_its_outputs_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    leftovers = [out / ".a.0123abcd.part.mp4", out / ".a.89abcdef.part.mp4"]
+    kept = [
+        out / ".b.0123abcd.part.mp4",  # an output this batch does not plan
+        out / ".a.0123abcd.part.mkv",  # another container's
+        out / ".a.0123abcd.kept.mp4",  # a finished file kept aside
+        out / "a.part.mp4",
+    ]
+    for path in leftovers + kept:
+        path.write_bytes(b"written by a killed run")
+    result = invoke(tmp_path / "in", "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert report_of(result)["done"] == 1
+    assert "removed 2 unfinished files left by a run that was killed" in result.stderr
+    assert sorted(out.iterdir()) == sorted([out / "a.mp4", *kept])
 
 
 # Ray on a two-node cluster of this machine

@@ -7,7 +7,8 @@ or nothing (:mod:`~livethresh.batch.task`), and returns a :class:`BatchReport`.
 
 Guarantees: a bad input fails alone and the batch goes on; an output exists under its final
 name only once complete, so after any stop (Ctrl-C, SIGTERM, a crash) rerunning the same
-command does exactly the files that are not done.
+command does exactly the files that are not done, and clears the partial files that a killed
+run left beside them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from livethresh.batch.plan import PlannedFile, output_extension, plan_batch
+from livethresh.batch.plan import PlannedFile, output_extension, plan_batch, settings_record
 from livethresh.batch.task import FileJob, FileResult
 from livethresh.config import ThresholdConfig
 from livethresh.errors import OutputError
+from livethresh.partials import remove_leftover_partials
 from livethresh.sinks.plan import EncodeSettings, plan_encoding
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ class BatchReport:
         parts = [f"{self.count(s)} {s}" for s in ("done", "skipped", "failed", "interrupted")]
         stopped = f" (stopped by {signal.Signals(self.signal).name})" if self.signal else ""
         return (
-            f"batch: {', '.join(p for p in parts if not p.startswith('0 '))} "
+            f"batch: {', '.join(p for p in parts if not p.startswith('0 ')) or 'nothing'} "
             f"of {len(self.files)} files, {frames} frames in {self.wall_s:.1f} s{stopped}"
         )
 
@@ -114,7 +116,8 @@ def run_batch(
         config: Threshold settings.
         settings: Encoder settings; ``format`` picks the outputs' container (mp4 by default).
         audio: Copy each input's audio streams.
-        overwrite: Redo files whose output exists (by default they are skipped: resume).
+        overwrite: Redo files whose output exists (by default they are skipped: resume; one
+            made with other settings fails, saying which, and is redone only with this).
         engine: ``local`` (a process pool) or ``ray``.
         jobs: Local: worker processes (default one per core). Ray: tasks in flight at once
             (default two per CPU of the cluster, 8 at least).
@@ -135,12 +138,14 @@ def run_batch(
     # The outputs' extension names the container; the settings are checked once, here,
     # rather than failing every file.
     settings = replace(settings, format=None)
-    plan_encoding(Path(output_dir) / f"check{output_extension(fmt)}", settings)
-    planned = plan_batch(inputs, output_dir, fmt, overwrite)
+    encoding = plan_encoding(Path(output_dir) / f"check{output_extension(fmt)}", settings)
+    record = settings_record(config, encoding, audio)
+    planned = plan_batch(inputs, output_dir, fmt, overwrite, record)
     try:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create --output-dir {output_dir!r}: {exc.strerror}") from None
+    _clear_leftovers(planned)
     if on_plan is not None:
         on_plan(planned)
     report = BatchReport()
@@ -157,7 +162,8 @@ def run_batch(
         elif item.skip:
             finished(FileResult(item.input, item.output, "skipped"))
         else:
-            todo.append(FileJob(item.input, item.output, config, settings, audio, overwrite))
+            job = FileJob(item.input, item.output, config, settings, audio, overwrite)
+            todo.append(replace(job, settings_record=record))
     received: list[int] = []
     guard = _stop_on_signals(received) if handle_signals else contextlib.nullcontext()
     try:
@@ -167,6 +173,19 @@ def run_batch(
         report.signal = received[0] if received else signal.SIGINT
     report.wall_s = time.perf_counter() - started
     return report
+
+
+def _clear_leftovers(planned: list[PlannedFile]) -> None:
+    """Delete the partial files that a killed run (SIGKILL, a power loss) left beside this
+    batch's outputs, once their writer is gone; nothing else."""
+    removed = remove_leftover_partials(Path(item.output) for item in planned if item.output)
+    if removed:
+        log.warning(
+            "removed %d unfinished file%s left by a run that was killed: %s",
+            len(removed),
+            "s" if len(removed) > 1 else "",
+            ", ".join(str(path) for path in removed[:3]) + (", ..." if len(removed) > 3 else ""),
+        )
 
 
 def _run_engine(

@@ -8,15 +8,23 @@ Stopping: workers ignore SIGINT and SIGTERM, which a terminal sends to the whole
 the parent alone decides. It sets a shared event that each worker polls as it writes frames,
 so a file in progress is abandoned within a frame or two (its unfinished output removed, see
 :mod:`livethresh.batch.task`), files not yet started are cancelled, and the pool is joined.
+
+A parent that dies without stopping them (SIGKILL, the OOM killer, a CI timeout) takes its
+workers with it: each watches its parent's end of a pipe (``multiprocessing.parent_process``'s
+sentinel, which the system closes however the parent ends), abandons its file as on a stop,
+starts no other, and exits. ``prctl(PR_SET_PDEATHSIG)`` would not do: a worker's parent is the
+forkserver, which outlives the batch as long as any worker does.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -24,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from livethresh.batch.task import FileJob, FileResult, run_file
-from livethresh.files import leftover_partials
+from livethresh.partials import abandon_partials, remove_leftover_partials
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +42,19 @@ POLL_INTERVAL = 0.2
 #: cause); the other files are run again.
 MAX_DEATHS = 2
 
+#: Seconds a worker whose parent died gives its file in progress to stop by itself (the next
+#: frame), before it deletes the partial file and exits anyway (a decoder stuck on a read).
+ORPHAN_GRACE = 5.0
+#: Exit status of a worker that outlived its parent.
+EXIT_ORPHANED = 3
+
 # Set in each worker by _start_worker.
 _stop: Any = None
 _frames: Any = None
+#: Set in a worker when its parent has died.
+_orphaned = threading.Event()
+#: Set in a worker while it has no file in progress.
+_idle = threading.Event()
 
 
 def default_jobs() -> int:
@@ -65,14 +83,38 @@ def _start_worker(stop: Any, frames: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _stop, _frames = stop, frames
+    _idle.set()
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        watch = threading.Thread(
+            target=_exit_with_parent, args=(parent.sentinel,), name="parent-watch", daemon=True
+        )
+        watch.start()
+
+
+def _exit_with_parent(sentinel: int) -> None:
+    """Wait for the parent's death; then stop the file in progress and end this process."""
+    multiprocessing.connection.wait([sentinel])
+    _orphaned.set()
+    _idle.wait(ORPHAN_GRACE)
+    abandon_partials()  # whatever did not stop in time
+    os._exit(EXIT_ORPHANED)
+
+
+def _should_stop() -> bool:
+    return bool(_stop.is_set()) or _orphaned.is_set()
 
 
 def _work(job: FileJob) -> FileResult:
     def report(count: int) -> None:
         _frames.put((job.input, count))
 
-    report(0)  # started: if this worker dies, the parent knows which file it was on
-    return run_file(job, should_stop=_stop.is_set, on_frames=report)
+    _idle.clear()
+    try:
+        report(0)  # started: if this worker dies, the parent knows which file it was on
+        return run_file(job, should_stop=_should_stop, on_frames=report)
+    finally:
+        _idle.set()
 
 
 def run_local(
@@ -111,9 +153,7 @@ def run_local(
             # ever complete): kept, as a rerun of the batch would.
             todo.remove(job)
             on_result(FileResult(job.input, job.output, "skipped"))
-        for job in in_progress:
-            for leftover in leftover_partials(Path(job.output)):  # the dead worker's
-                leftover.unlink(missing_ok=True)
+        remove_leftover_partials(Path(job.output) for job in in_progress)  # the dead worker's
         for job in [j for j in in_progress if j in todo]:
             deaths[job.input] = deaths.get(job.input, 0) + 1
             if deaths[job.input] >= MAX_DEATHS:

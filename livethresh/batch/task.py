@@ -67,6 +67,8 @@ class FileJob:
     audio: bool = True
     overwrite: bool = False
     decoder_threads: int | None = None
+    #: The settings to record in the output (see :func:`~livethresh.batch.plan.settings_record`).
+    settings_record: str | None = None
 
 
 class StopRequested(Exception):
@@ -111,6 +113,10 @@ def run_file(
     extra: dict[str, Any] = {}
     if job.decoder_threads is not None:
         extra["decoder_threads"] = job.decoder_threads
+    if job.settings_record is not None:
+        from livethresh.batch.plan import SETTINGS_TAG
+
+        extra["tags"] = {SETTINGS_TAG: job.settings_record}
     try:
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         done = transcode(

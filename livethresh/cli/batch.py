@@ -17,7 +17,7 @@ from rich.progress import (
 )
 
 from livethresh.batch import BatchReport, FileResult, PlannedFile, run_batch
-from livethresh.cli import command, err_console, fail, say
+from livethresh.cli import command, err_console, fail, in_cli_words, say
 from livethresh.cli.options import (
     JsonOpt,
     NoAudioOpt,
@@ -96,7 +96,7 @@ def describe(result: FileResult) -> str:
         )
     if result.status == "skipped":
         return f"skipped {result.input}: {result.output} exists (-y redoes it)"
-    return f"{result.status} {result.input}: {result.error}"
+    return f"{result.status} {result.input}: {in_cli_words(result.error or '')}"
 
 
 @command
@@ -190,7 +190,11 @@ def _finish(report: BatchReport, json_output: bool) -> None:
     for item in report.failures:
         fail(f"{item.input}: {item.error}")
     if json_output:
-        print(json.dumps(report.to_dict()))
+        data = report.to_dict()
+        for item in data["inputs"]:  # in the words of stderr's lines
+            if item["error"]:
+                item["error"] = in_cli_words(item["error"])
+        print(json.dumps(data))
     else:
         say(report.summary(), err=True)
     if report.exit_code:

@@ -43,8 +43,43 @@ class MuxCompanion(Protocol):
         """Mux everything that is left."""
 
 
-#: Tags that describe the input file rather than its content: the muxer writes its own.
-STALE_TAGS = ("duration", "encoder", "number_of_frames", "number_of_bytes", "bps", "_statistics")
+class ContainerTags:
+    """Tags for the output container, over those of the same name (in any case) that the
+    input's carried: a :class:`MuxCompanion` without streams."""
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = dict(tags)
+
+    def add_streams(self, container: OutputContainer) -> None:
+        names = {name.lower() for name in self.tags}
+        for stale in [key for key in container.metadata if key.lower() in names]:
+            del container.metadata[stale]
+        container.metadata.update(self.tags)
+
+    def start_time(self) -> float | None:
+        return None
+
+    def set_origin(self, origin: float) -> None:
+        pass
+
+    def advance(self, container: OutputContainer, until: float) -> None:
+        pass
+
+    def finish(self, container: OutputContainer) -> None:
+        pass
+
+
+#: Tags that describe the input file rather than its content: the muxer writes its own (and
+#: ``batch`` its settings).
+STALE_TAGS = (
+    "duration",
+    "encoder",
+    "number_of_frames",
+    "number_of_bytes",
+    "bps",
+    "_statistics",
+    "livethresh_settings",
+)
 
 
 def carried_tags(tags: dict[str, str]) -> dict[str, str]:

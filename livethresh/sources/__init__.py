@@ -15,7 +15,8 @@ spec                           opened as
 ``testsrc2``, ``testsrc2=...`` an FFmpeg lavfi pattern given by a known source name
 ``lavfi:GRAPH``                any lavfi filter graph, e.g. ``lavfi:mandelbrot=size=640x480``
 ``frames/%04d.png``, ``*.png`` an image sequence (FFmpeg's image2), a file source at ``rate``
-                               frames per second (FFmpeg's default 25 without it)
+                               frames per second (FFmpeg's default 25 without it); a
+                               numbered one is read past its gaps, with a warning
 =============================  ==============================================================
 
 ``live=True`` plays a file or pattern at its native frame rate, as ``ffmpeg -re`` does, so it
@@ -32,12 +33,12 @@ from typing import Protocol, runtime_checkable
 from livethresh.errors import InputNotFoundError
 from livethresh.frames import Picture, SourceKind, StreamInfo
 from livethresh.sources.pyav import DEFAULT_TIMEOUT, AVSource
-from livethresh.sources.spec import (
+from livethresh.sources.sequences import (
+    continue_past_gaps,
     first_sequence_frame,
     missing_sequence_message,
-    parse_size,
-    parse_spec,
 )
+from livethresh.sources.spec import parse_size, parse_spec
 
 __all__ = ["AVSource", "FrameSource", "SourceKind", "StreamInfo", "open_source", "parse_size"]
 
@@ -116,6 +117,7 @@ def open_source(
     if parsed.format == "image2":
         if first_sequence_frame(parsed) is None:
             raise InputNotFoundError(missing_sequence_message(parsed))
+        parsed = continue_past_gaps(parsed)
     elif parsed.kind is SourceKind.FILE and not Path(parsed.target).exists():
         raise InputNotFoundError(f"input {spec!r} does not exist: check the path")
     return AVSource(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob as globlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -144,17 +143,13 @@ def parse_spec(
 
 
 #: The frame number of an FFmpeg image-sequence pattern (``%d``, ``%04d``), as printf writes it.
-_SEQUENCE_NUMBER = re.compile(r"%(0?\d*)d")
-
-
-#: How many first numbers FFmpeg's image2 demuxer tries (its ``start_number_range``).
-SEQUENCE_START_RANGE = 5
+SEQUENCE_NUMBER = re.compile(r"%(0?\d*)d")
 
 
 def is_sequence_pattern(spec: str) -> bool:
     """Whether ``spec`` names image files by a number pattern (``%04d``) or a glob (``*``)."""
     plain = spec.replace("%%", "")
-    return bool(_SEQUENCE_NUMBER.search(plain)) or any(c in spec for c in "*?[")
+    return bool(SEQUENCE_NUMBER.search(plain)) or any(c in spec for c in "*?[")
 
 
 def _sequence_spec(spec: str, rate: float | Fraction | None) -> SourceSpec | None:
@@ -166,40 +161,9 @@ def _sequence_spec(spec: str, rate: float | Fraction | None) -> SourceSpec | Non
     if Path(spec).exists() or not is_sequence_pattern(spec):
         return None
     options = {"framerate": str(rate)} if rate is not None else {}
-    if not _SEQUENCE_NUMBER.search(spec.replace("%%", "")):
+    if not SEQUENCE_NUMBER.search(spec.replace("%%", "")):
         options["pattern_type"] = "glob"
     return SourceSpec(spec, SourceKind.FILE, spec, "image2", options)
-
-
-def sequence_frame(pattern: str, number: int) -> str:
-    """The file name of frame ``number`` of a ``%04d`` pattern (``%%`` is a literal ``%``)."""
-    parts = pattern.split("%%")
-    filled = [_SEQUENCE_NUMBER.sub(lambda m: f"{number:{m[1] or ''}d}", part) for part in parts]
-    return "%".join(filled)
-
-
-def first_sequence_frame(spec: SourceSpec) -> Path | None:
-    """The first file of an image sequence, as FFmpeg would find it; None if there is none."""
-    if spec.options.get("pattern_type") == "glob":
-        matches = sorted(globlib.glob(spec.target))
-        return Path(matches[0]) if matches else None
-    for number in range(SEQUENCE_START_RANGE):
-        candidate = Path(sequence_frame(spec.target, number))
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def missing_sequence_message(spec: SourceSpec) -> str:
-    """What to say when an image sequence has no first frame."""
-    if spec.options.get("pattern_type") == "glob":
-        return f"no file matches the image sequence {spec.name!r}: check the pattern"
-    first = sequence_frame(spec.target, 0)
-    last = sequence_frame(spec.target, SEQUENCE_START_RANGE - 1)
-    return (
-        f"image sequence {spec.name!r} has no first frame: none of {first} ... {last} exists "
-        "(a sequence must start at one of them); check the folder and the number of digits"
-    )
 
 
 def _pattern_graph(graph: str, size: tuple[int, int] | None, rate: float | Fraction | None) -> str:
