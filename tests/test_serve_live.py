@@ -19,7 +19,7 @@ import pytest
 
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
-from livethresh.serve.broadcaster import SourceState
+from livethresh.serve.broadcaster import PART_HEADER, SourceState
 from livethresh.serve.session import SEND_BUFFER_BYTES, ServeSession, bind
 from livethresh.sources import FrameSource, open_source
 from tests.helpers import ArraySource
@@ -110,7 +110,7 @@ def read_parts(
         if not chunk:
             break
         data += chunk
-        parts = [(int(m[1]), m.start()) for m in re.finditer(rb"X-Frame-Index: (\d+)\r\n", data)]
+        parts = [(int(m[1]), m.start()) for m in re.finditer(rb"X-Frame-Index: (\d+)", data)]
     return parts
 
 
@@ -220,6 +220,18 @@ def first_event(port: int) -> dict[str, Any]:
     return event
 
 
+def dechunk(data: bytes) -> bytes:
+    """The body of a chunked response, from the complete chunks in ``data``."""
+    body = b""
+    while b"\r\n" in data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0 or len(rest) < size + 2:
+            break
+        body, data = body + rest[:size], rest[size + 2 :]
+    return body
+
+
 def decode_png(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
 
@@ -250,6 +262,34 @@ def test_a_finished_source_holds_its_last_frame_and_still_tunes(
         assert np.array_equal(decode_png(running.get("/snapshot.png")[1]), expected)
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("livethresh.serve")]
     assert lines == [broadcaster.message]
+
+
+def test_a_viewer_who_comes_after_the_end_gets_the_held_frame_complete() -> None:
+    spec = "lavfi:testsrc2=size=160x120:rate=30:duration=0.5"
+    with open_source(spec, live=True) as source, serving(source) as running:
+        broadcaster = running.session.broadcaster
+        wait_for(lambda: broadcaster.state is SourceState.ENDED)
+        held = decode_png(running.get("/snapshot.png")[1])
+        sock = open_stream(running.port)
+        try:
+            sock.settimeout(5)
+            data = b""
+            # No frame comes after the held one: the part must be whole without another, up
+            # to the header of the next part, which is what makes a browser show it.
+            while data.count(PART_HEADER.removeprefix(b"\r\n")) < 2:
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+        finally:
+            sock.close()
+    body = dechunk(data.partition(b"\r\n\r\n")[2])
+    opening = PART_HEADER.removeprefix(b"\r\n")
+    assert body.startswith(opening) and body.endswith(PART_HEADER)
+    jpeg = body[len(opening) : -len(PART_HEADER)]
+    assert jpeg[:2] == b"\xff\xd8" and jpeg.endswith(b"\xff\xd9")
+    assert b"X-Frame-Index: 14" in jpeg[:64]  # the frame's index, as a JPEG comment
+    shown = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert np.mean((shown > 127) != (held > 127)) < 0.02
 
 
 def test_a_failing_source_is_shown_and_logged_in_one_line(

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from livethresh.binarize import method_class
 from livethresh.config import ThresholdConfig, to_toml
 from livethresh.errors import ConfigError
-from livethresh.serve.broadcaster import BOUNDARY, Broadcaster, View
+from livethresh.serve.broadcaster import BOUNDARY, PART_HEADER, Broadcaster, View
 from livethresh.serve.security import protect
 from livethresh.serve.tuning import BadRequest, changed_config, method_table
 
@@ -176,7 +176,7 @@ async def _parts(broadcaster: Broadcaster, view: View) -> AsyncIterator[bytes]:
     """One viewer's stream: the latest frame each time the previous one has been sent."""
     broadcaster.viewers += 1
     try:
-        yield f"--{BOUNDARY}\r\n".encode("ascii")
+        yield PART_HEADER.removeprefix(b"\r\n")  # the first part's header
         seq = 0
         while (got := await broadcaster.next_part(view, seq)) is not None:
             seq, part = got
