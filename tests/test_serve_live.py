@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import logging
@@ -11,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -19,9 +21,11 @@ import pytest
 
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
+from livethresh.frames import SourceKind
 from livethresh.serve.broadcaster import PART_HEADER, SourceState
 from livethresh.serve.session import SEND_BUFFER_BYTES, ServeSession, bind
 from livethresh.sources import FrameSource, open_source
+from livethresh.synthetic import write_document_clip
 from tests.helpers import ArraySource
 
 PATTERN = "testsrc2=size=320x240:rate=30"
@@ -53,13 +57,17 @@ class Running:
 
 
 @contextlib.contextmanager
-def serving(source: FrameSource, token: str | None = None) -> Iterator[Running]:
+def serving(
+    source: FrameSource, token: str | None = None, *, first_frame: bool = True
+) -> Iterator[Running]:
+    """A session serving ``source`` in a thread; once it has a frame, unless not ``first_frame``."""
     with contextlib.closing(bind("127.0.0.1", 0)) as sock:
         session = ServeSession(source, ThresholdConfig(), sock, token)
         thread = threading.Thread(target=session.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
-        while session.broadcaster.latest_index < 0 and time.monotonic() < deadline:
+        while first_frame and session.broadcaster.latest_index < 0:
+            assert time.monotonic() < deadline, "no first frame"
             time.sleep(0.05)
         try:
             yield Running(session, sock.getsockname()[1])
@@ -292,12 +300,34 @@ def test_a_viewer_who_comes_after_the_end_gets_the_held_frame_complete() -> None
     assert np.mean((shown > 127) != (held > 127)) < 0.02
 
 
+def test_a_file_waits_for_its_first_viewer_then_plays_from_its_start(tmp_path: Path) -> None:
+    clip = write_document_clip(tmp_path / "clip.mp4", frames=10, height=120, width=160)
+    with (
+        open_source(str(clip), live=True) as source,
+        serving(source, first_frame=False) as running,
+    ):
+        broadcaster = running.session.broadcaster
+        time.sleep(1.0)  # three times the clip's length: nobody watches, so it has not started
+        assert broadcaster.published == 0
+        assert first_event(running.port)["source"]["state"] == "starting"
+        viewer = open_stream(running.port)
+        try:
+            parts = read_parts(viewer, 5.0, until=lambda index: index == 9)
+        finally:
+            viewer.close()
+        indices = [index for index, _ in parts]
+        assert indices[0] <= 1 and indices[-1] == 9, indices
+        wait_for(lambda: broadcaster.state is SourceState.ENDED)
+
+
 def test_a_failing_source_is_shown_and_logged_in_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    camera = ArraySource(None, live=True, fail_at=3)
+    camera.info = dataclasses.replace(camera.info, kind=SourceKind.CAMERA)
     with (
         caplog.at_level(logging.WARNING, "livethresh"),
-        serving(ArraySource(None, live=True, fail_at=3)) as running,
+        serving(camera) as running,
     ):
         broadcaster = running.session.broadcaster
         wait_for(lambda: broadcaster.state is SourceState.FAILED)

@@ -174,7 +174,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 async def _parts(broadcaster: Broadcaster, view: View) -> AsyncIterator[bytes]:
     """One viewer's stream: the latest frame each time the previous one has been sent."""
-    broadcaster.viewers += 1
+    broadcaster.add_viewer()
     try:
         yield PART_HEADER.removeprefix(b"\r\n")  # the first part's header
         seq = 0
@@ -182,7 +182,7 @@ async def _parts(broadcaster: Broadcaster, view: View) -> AsyncIterator[bytes]:
             seq, part = got
             yield part
     finally:
-        broadcaster.viewers -= 1
+        broadcaster.remove_viewer()
 
 
 async def _events(controls: Controls, broadcaster: Broadcaster) -> AsyncIterator[str]:

@@ -104,6 +104,8 @@ class Broadcaster:
         self._views: dict[View, _ViewState] = {}
         #: Open streams; frames are announced to the event loop only while there are some.
         self.viewers = 0
+        #: Set once a stream opens (or the server stops): a file waits for it to start playing.
+        self.watched = threading.Event()
         #: True once the server is stopping: every stream ends.
         self.closed = False
         self.state = SourceState.STARTING
@@ -142,6 +144,7 @@ class Broadcaster:
     def shutdown(self) -> None:
         """End every stream: the server is stopping. From any thread."""
         self.closed = True
+        self.watched.set()
         self._call_in_loop(self._wake)
 
     def _call_in_loop(self, callback: object) -> None:
@@ -186,6 +189,15 @@ class Broadcaster:
         self._changed = asyncio.Event()
         self._closed_event = asyncio.Event()
         self._views = {view: _ViewState() for view in View}
+
+    def add_viewer(self) -> None:
+        """A stream opens."""
+        self.viewers += 1
+        self.watched.set()
+
+    def remove_viewer(self) -> None:
+        """A stream ends."""
+        self.viewers -= 1
 
     def _wake(self) -> None:
         if self._changed is not None:

@@ -3,7 +3,8 @@
 The pipeline's output thread feeds a :class:`~livethresh.serve.broadcaster.Broadcaster`; the app
 reads frames from it and tunes the pipeline. Ctrl-C and SIGTERM end every stream at once (so
 uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline, and the run
-returns 130 or 143. A source that ends or fails leaves the server up, holding the last frame:
+returns 130 or 143. A file starts playing when the first viewer opens the stream. A source that ends or fails
+leaves the server up, holding the last frame:
 the page says so, the log has one line, and a settings change still re-binarizes that frame, so
 a short clip can be tuned to the end.
 """
@@ -27,6 +28,7 @@ import uvicorn
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
 from livethresh.errors import LivethreshError
+from livethresh.frames import SourceKind
 from livethresh.pipeline import Pipeline
 from livethresh.serve.app import create_app
 from livethresh.serve.broadcaster import Broadcaster, SourceState
@@ -124,7 +126,8 @@ def run_serve(
 
     Args:
         source: Anything :func:`~livethresh.sources.open_source` reads; files and patterns
-            play at their native rate, as a camera would deliver them.
+            play at their native rate, as a camera would deliver them, and a file from the
+            moment the first viewer opens the stream.
         config: The settings to start with.
         host: Address to listen on. Beyond loopback a token is required (one is generated
             when ``token`` is None).
@@ -236,6 +239,12 @@ class ServeSession:
         self._server.force_exit = True
 
     def _run_pipeline(self) -> None:
+        if self.pipeline.source.info.kind is SourceKind.FILE:
+            # A file plays from its start for the first viewer: a short clip would otherwise
+            # be over before anyone opens the page.
+            self.broadcaster.watched.wait()
+            if self._stopping:
+                return
         try:
             stats = self.pipeline.run()
         except Exception as exc:
