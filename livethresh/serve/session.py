@@ -3,10 +3,10 @@
 The pipeline's output thread feeds a :class:`~livethresh.serve.broadcaster.Broadcaster`; the app
 reads frames from it and tunes the pipeline. Ctrl-C and SIGTERM end every stream at once (so
 uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline, and the run
-returns 130 or 143. A file starts playing when the first viewer opens the stream. A source that ends or fails
-leaves the server up, holding the last frame:
-the page says so, the log has one line, and a settings change still re-binarizes that frame, so
-a short clip can be tuned to the end.
+returns 130 or 143. A file starts playing when the first viewer opens the stream. A source
+that ends or fails leaves the server up, holding the last frame: the page says so, the log has
+one line, and a settings change still re-binarizes that frame, so a short clip can be tuned to
+the end.
 """
 
 from __future__ import annotations
