@@ -219,6 +219,9 @@ def test_the_printed_url_carries_the_token() -> None:
     assert server_url("127.0.0.1", 8000) == "http://127.0.0.1:8000/"
     assert server_url("::1", 8000, "abc") == "http://[::1]:8000/?token=abc"
     assert server_url("0.0.0.0", 80, "abc").endswith(":80/?token=abc")
+    assert (
+        server_url("127.0.0.1", 80, "a+b#c&d%e") == "http://127.0.0.1:80/?token=a%2Bb%23c%26d%25e"
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.0.0.1"])

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import cast
 
@@ -98,3 +99,26 @@ def test_a_taken_port_is_one_line_and_exit_2() -> None:
         "server or choose another port with --port"
     )
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--host", "127.0.0.2"],  # loopback, but not one of the usual names
+        ["--token", "p+q#r&s%t=u/v?w"],  # characters a query string must encode
+        ["--host", "127.0.0.2", "--token", "a%2Bb+"],
+    ],
+)
+def test_the_printed_url_works_as_printed(args: list[str]) -> None:
+    child = start(PATTERN, "--port", "0", *args)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        found = re.search(r"open (\S+) \(Ctrl-C stops\)", line)
+        assert found, line
+        with urllib.request.urlopen(found[1], timeout=5) as response:
+            assert response.status == 200
+            assert b"<title>livethresh</title>" in response.read()
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.communicate(timeout=10)

@@ -60,7 +60,12 @@ class Controls(Protocol):
         """Use ``config`` from the next frame on."""
 
 
-def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None = None) -> ASGIApp:
+def create_app(
+    controls: Controls,
+    broadcaster: Broadcaster,
+    token: str | None = None,
+    host: str | None = None,
+) -> ASGIApp:
     """The ASGI app serving ``broadcaster``'s frames and tuning ``controls``.
 
     Args:
@@ -68,6 +73,7 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
         broadcaster: Where the frames come from.
         token: When set, every request must carry it; else only loopback ``Host`` names are
             accepted (:func:`~livethresh.serve.security.protect`).
+        host: The address the server listens on, accepted as a ``Host`` name when loopback.
     """
     page = resources.files(_PACKAGE).joinpath("static", "index.html").read_text("utf-8")
     # The page's own requests carry the token it was opened with: its assets here, the rest
@@ -149,7 +155,7 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
         broadcaster.attach(asyncio.get_running_loop())
         await app(scope, receive, send)
 
-    return protect(in_loop, token)
+    return protect(in_loop, token, host)
 
 
 def _view(request: Request) -> View:

@@ -18,6 +18,7 @@ import logging
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from livethresh.frames import SourceKind
 from livethresh.pipeline import Pipeline
 from livethresh.serve.app import create_app
 from livethresh.serve.broadcaster import Broadcaster, SourceState
-from livethresh.serve.security import required_token
+from livethresh.serve.security import required_token, url_host
 from livethresh.signals import stop_on_signals
 from livethresh.sources import FrameSource, open_source
 from livethresh.stats import Stats
@@ -73,12 +74,12 @@ class ServeResult:
 
 
 def server_url(host: str, port: int, token: str | None = None) -> str:
-    """The URL to open: with the token in it, and this machine's name for a wildcard host."""
+    """The URL to open, working as printed: with the token in it (URL-encoded), and this
+    machine's name for a wildcard host."""
     if host in ("0.0.0.0", "::", ""):
         host = socket.gethostname()
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    query = "?token=" + urllib.parse.quote(token, safe="") if token else ""
+    return f"http://{url_host(host)}:{port}/{query}"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -172,7 +173,7 @@ class ServeSession:
         self.sock = sock
         self.broadcaster = Broadcaster()
         self.pipeline = Pipeline(source, self.broadcaster, config)
-        app = create_app(self, self.broadcaster, token)
+        app = create_app(self, self.broadcaster, token, host=sock.getsockname()[0])
         self._server = _Server(
             uvicorn.Config(
                 app,
