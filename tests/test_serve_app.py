@@ -102,6 +102,29 @@ def test_broken_json_is_400(client: TestClient, controls: FakeControls, body: by
     assert controls.applied == []
 
 
+def test_json_nested_too_deeply_is_400(client: TestClient, controls: FakeControls) -> None:
+    for body in (b"[" * 3000 + b"]" * 3000, b'{"method": ' + b"[" * 3000 + b"]" * 3000 + b"}"):
+        answer = client.patch("/api/settings", content=body)
+        assert answer.status_code == 400
+        assert answer.json() == {
+            "error": "the body is not valid settings: its JSON is nested too deeply"
+        }
+    assert controls.applied == []
+
+
+@pytest.mark.parametrize(
+    "changes", [{"despeckle": "\u00b2"}, {"despeckle": "\u00b2\u00b3"}, {"method": [[[[]]]] * 99}]
+)
+def test_a_value_that_breaks_validation_is_refused_not_a_server_error(
+    client: TestClient, controls: FakeControls, changes: dict[str, Any]
+) -> None:
+    answer = client.patch("/api/settings", json=changes)
+    assert answer.status_code == 422
+    [name] = changes
+    assert answer.json()["error"].startswith(f"invalid {name} ")
+    assert controls.applied == []
+
+
 def test_body_size_limit(client: TestClient, controls: FakeControls) -> None:
     big = json.dumps({"method": "mean", "pad": "x" * MAX_BODY_BYTES}).encode()
     assert client.patch("/api/settings", content=big).status_code == 413
