@@ -22,6 +22,7 @@ import pytest
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
 from livethresh.frames import SourceKind
+from livethresh.serve import connections
 from livethresh.serve.broadcaster import PART_HEADER, SourceState
 from livethresh.serve.session import SEND_BUFFER_BYTES, ServeSession, bind
 from livethresh.sources import FrameSource, open_source
@@ -58,11 +59,17 @@ class Running:
 
 @contextlib.contextmanager
 def serving(
-    source: FrameSource, token: str | None = None, *, first_frame: bool = True
+    source: FrameSource,
+    token: str | None = None,
+    *,
+    first_frame: bool = True,
+    max_connections: int | None = None,
 ) -> Iterator[Running]:
     """A session serving ``source`` in a thread; once it has a frame, unless not ``first_frame``."""
     with contextlib.closing(bind("127.0.0.1", 0)) as sock:
-        session = ServeSession(source, ThresholdConfig(), sock, token)
+        session = ServeSession(
+            source, ThresholdConfig(), sock, token, max_connections=max_connections
+        )
         thread = threading.Thread(target=session.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
@@ -354,3 +361,38 @@ def test_nothing_is_encoded_while_nobody_watches() -> None:
         time.sleep(0.5)
         assert broadcaster.published > published  # the pipeline goes on...
         assert sum(broadcaster.encodes.values()) <= encoded + 1  # ...but nothing is encoded
+
+
+def test_half_sent_requests_are_closed_and_never_crowd_out_a_real_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(connections, "REQUEST_SECONDS", 1.0)
+    cap, attackers = 16, 60
+    half_sent: list[socket.socket] = []
+    with (
+        caplog.at_level(logging.DEBUG),
+        open_source(PATTERN, live=True) as source,
+        serving(source, "tok-123", max_connections=cap) as running,
+    ):
+        try:
+            for _ in range(attackers):  # no token needed to hold a connection this way
+                sock = socket.create_connection(("127.0.0.1", running.port), timeout=5)
+                sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                half_sent.append(sock)
+            started = time.monotonic()
+            status, _ = running.get("/api/stats", {"Authorization": "Bearer tok-123"})
+            assert status == 200
+            assert time.monotonic() - started < 1.0
+            # At the cap the oldest are closed at once, the others at their deadline; none
+            # gets an answer.
+            deadline = time.monotonic() + 5
+            for sock in half_sent:
+                sock.settimeout(max(0.1, deadline - time.monotonic()))
+                with contextlib.suppress(ConnectionResetError):  # closed with bytes unread
+                    assert sock.recv(1024) == b""
+            assert len(running.session._server.server_state.connections) <= cap
+        finally:
+            for sock in half_sent:
+                sock.close()
+    logged = [r for r in caplog.records if r.name.startswith(("asyncio", "uvicorn"))]
+    assert sum(len(r.getMessage()) for r in logged) < 2000, logged

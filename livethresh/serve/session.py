@@ -33,6 +33,13 @@ from livethresh.frames import SourceKind
 from livethresh.pipeline import Pipeline
 from livethresh.serve.app import create_app
 from livethresh.serve.broadcaster import Broadcaster, SourceState
+from livethresh.serve.connections import (
+    FLOODABLE_LOGGERS,
+    LISTEN_BACKLOG,
+    GuardedH11Protocol,
+    RepeatFilter,
+    connection_cap,
+)
 from livethresh.serve.security import required_token, url_host
 from livethresh.signals import stop_on_signals
 from livethresh.sources import FrameSource, open_source
@@ -99,7 +106,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
@@ -160,6 +167,8 @@ class ServeSession:
         config: The settings to start with.
         sock: The listening socket (see :func:`bind`); the caller closes it.
         token: Required from every request when set.
+        max_connections: Connections open at once, at most (see
+            :mod:`~livethresh.serve.connections`); None: :func:`connection_cap`'s.
     """
 
     def __init__(
@@ -168,6 +177,8 @@ class ServeSession:
         config: ThresholdConfig,
         sock: socket.socket,
         token: str | None = None,
+        *,
+        max_connections: int | None = None,
     ) -> None:
         self.config = config
         self.sock = sock
@@ -182,6 +193,11 @@ class ServeSession:
                 access_log=False,
                 server_header=False,
                 timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                # A deadline for each request and room for new ones at the cap: uvicorn has
+                # neither (connections.py).
+                http=GuardedH11Protocol,
+                limit_concurrency=max_connections or connection_cap(),
+                backlog=LISTEN_BACKLOG,
             )
         )
         self._thread = threading.Thread(
@@ -218,6 +234,10 @@ class ServeSession:
         the run.
         """
         received: list[int] = []
+        repeats = RepeatFilter()
+        loggers = [logging.getLogger(name) for name in FLOODABLE_LOGGERS]
+        for each in loggers:
+            each.addFilter(repeats)
         try:
             with stop_on_signals(self.stop, received, force=self._force_stop):
                 self._thread.start()
@@ -226,6 +246,8 @@ class ServeSession:
         finally:
             self.stop()
             self._thread.join(PIPELINE_JOIN_SECONDS)
+            for each in loggers:
+                each.removeFilter(repeats)
         return received[0] if received else None
 
     def stop(self) -> None:
