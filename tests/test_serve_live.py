@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import http.client
+import http.server
 import json
 import logging
 import re
@@ -396,3 +398,39 @@ def test_half_sent_requests_are_closed_and_never_crowd_out_a_real_one(
                 sock.close()
     logged = [r for r in caplog.records if r.name.startswith(("asyncio", "uvicorn"))]
     assert sum(len(r.getMessage()) for r in logged) < 2000, logged
+
+
+@contextlib.contextmanager
+def http_files(folder: Path) -> Iterator[str]:
+    """A plain HTTP server of ``folder`` on 127.0.0.1, in a thread; yields its base URL."""
+    handler = functools.partial(QuietFiles, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+        finally:
+            httpd.shutdown()
+            thread.join(5)
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_file_over_http_plays_at_its_own_rate_like_a_local_one(tmp_path: Path) -> None:
+    frames, fps = 45, 30
+    write_document_clip(tmp_path / "clip.ts", frames=frames, height=120, width=160, fps=fps)
+    with (
+        http_files(tmp_path) as base,
+        open_source(base + "clip.ts", live=True) as source,
+        serving(source) as running,
+    ):
+        broadcaster = running.session.broadcaster
+        wait_for(lambda: broadcaster.state is SourceState.ENDED)
+        stats = running.session.pipeline.stats
+    # Read as fast as the network allows, the clip would be over in a blink, most of its
+    # frames dropped as stale; paced, it takes its 1.5 s and every frame is shown.
+    assert stats.wall_s >= 0.8 * frames / fps
+    assert stats.frames_written >= frames - 3

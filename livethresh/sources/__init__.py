@@ -18,8 +18,8 @@ spec                           opened as
                                frames per second (FFmpeg's default 25 without it)
 =============================  ==============================================================
 
-``live=True`` plays a file or pattern at its native frame rate, as ``ffmpeg -re`` does, so it
-behaves like a camera.
+``live=True`` plays a file or pattern (a file over http too) at its native frame rate, as
+``ffmpeg -re`` does, so it behaves like a camera.
 """
 
 from __future__ import annotations
