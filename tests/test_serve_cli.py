@@ -16,6 +16,7 @@ from typing import cast
 import pytest
 
 from livethresh.serve.session import DEFAULT_HOST
+from livethresh.synthetic import write_document_clip
 from tests.helpers import assert_one_line, run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +123,24 @@ def test_the_printed_url_works_as_printed(args: list[str]) -> None:
     finally:
         child.send_signal(signal.SIGINT)
         child.communicate(timeout=10)
+
+
+def test_loop_plays_a_file_again_from_its_start(tmp_path: Path) -> None:
+    clip = write_document_clip(tmp_path / "clip.mp4", frames=10, height=120, width=160)
+    child = start(str(clip), "--port", "0", "--loop")
+    _, port = url_of(child)
+    watching = viewer(port)  # a file starts with its first viewer
+    try:
+        data = b""
+        deadline = time.monotonic() + 10
+        while len(re.findall(rb"X-Frame-Index: (\d+)", data)) < 25:
+            assert time.monotonic() < deadline, data[-200:]
+            data += watching.recv(65536)
+    finally:
+        watching.close()
+        child.send_signal(signal.SIGINT)
+        stderr = child.communicate(timeout=10)[1]
+    indices = [int(i) for i in re.findall(rb"X-Frame-Index: (\d+)", data)]
+    assert max(indices) >= 20  # the ten frames, twice at least, counted on
+    assert indices == sorted(indices)
+    assert "ended" not in stderr, stderr

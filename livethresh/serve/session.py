@@ -40,6 +40,7 @@ from livethresh.serve.connections import (
     RepeatFilter,
     connection_cap,
 )
+from livethresh.serve.replay import Replay
 from livethresh.serve.security import required_token, url_host
 from livethresh.signals import stop_on_signals
 from livethresh.sources import FrameSource, open_source
@@ -128,6 +129,7 @@ def run_serve(
     size: tuple[int, int] | str | None = None,
     rate: float | None = None,
     input_format: str | None = None,
+    loop: bool = False,
     announce: Callable[[str], None] = logger.warning,
 ) -> ServeResult:
     """Serve a source's masks and their tuning to browsers until Ctrl-C or SIGTERM.
@@ -142,6 +144,7 @@ def run_serve(
         port: Port to listen on; 0 picks a free one.
         token: Required from every request when set.
         size, rate, input_format: What to ask a camera or pattern for.
+        loop: Play the source again from its start each time it ends (a file).
         announce: Called once with the URL to open, when the server is about to start.
 
     Raises:
@@ -150,10 +153,14 @@ def run_serve(
         InputError: The source cannot be opened.
     """
     token = required_token(host, token)
-    with contextlib.closing(bind(host, port)) as sock:
-        opened = open_source(source, live=True, size=size, rate=rate, input_format=input_format)
-        with opened:
-            session = ServeSession(opened, config, sock, token)
+
+    def open_it() -> FrameSource:
+        return open_source(source, live=True, size=size, rate=rate, input_format=input_format)
+
+    with contextlib.closing(bind(host, port)) as sock, open_it() as opened:
+        frames = Replay(opened, open_it) if loop else opened
+        with frames:
+            session = ServeSession(frames, config, sock, token)
             announce(server_url(host, sock.getsockname()[1], token))
             received = session.run()
     return ServeResult(session.pipeline.stats, session.config, received)
