@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,13 @@ import pytest
 
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
-from livethresh.frames import SourceKind
+from livethresh.frames import SourceKind, StreamInfo
 from livethresh.serve import connections
 from livethresh.serve.broadcaster import PART_HEADER, SourceState
 from livethresh.serve.session import SEND_BUFFER_BYTES, ServeSession, bind
 from livethresh.sources import FrameSource, open_source
 from livethresh.synthetic import write_document_clip
-from tests.helpers import ArraySource
+from tests.helpers import ArraySource, document_frame
 
 PATTERN = "testsrc2=size=320x240:rate=30"
 
@@ -434,3 +435,45 @@ def test_a_file_over_http_plays_at_its_own_rate_like_a_local_one(tmp_path: Path)
     # frames dropped as stale; paced, it takes its 1.5 s and every frame is shown.
     assert stats.wall_s >= 0.8 * frames / fps
     assert stats.frames_written >= frames - 3
+
+
+class BurstThenPaced:
+    """A live source whose first frames come all at once (as when the machine is busy while
+    the server starts), then one every frame interval."""
+
+    def __init__(self, burst: int) -> None:
+        self.burst = burst
+        self.info = StreamInfo(
+            "burst", 160, 120, Fraction(30), is_live=True, kind=SourceKind.CAMERA
+        )
+        self.decode_errors = 0
+        self.image = document_frame(120, 160)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for _ in range(self.burst):
+            yield self.image
+        while True:
+            time.sleep(1 / 30)
+            yield self.image
+
+    def interrupt(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> BurstThenPaced:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_the_page_counts_only_the_frames_dropped_since_it_opened() -> None:
+    with serving(BurstThenPaced(burst=60)) as running:
+        stats = running.session.pipeline.stats
+        wait_for(lambda: stats.frames_read > 70)
+        assert stats.dropped > 0  # the burst, before anyone watched
+        event = first_event(running.port)
+        assert event["stats"]["dropped"] > 0  # the pipeline's own count keeps them
+        assert event["dropped_here"] == 0

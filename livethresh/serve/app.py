@@ -192,9 +192,13 @@ async def _parts(broadcaster: Broadcaster, view: View) -> AsyncIterator[bytes]:
 
 
 async def _events(controls: Controls, broadcaster: Broadcaster) -> AsyncIterator[str]:
-    """Server-sent events: the stats, the frame rate of the last interval, the viewers, the
-    source's state and the settings (so that every open page follows a change)."""
+    """Server-sent events: the stats, the frame rate of the last interval, the frames dropped
+    since this page opened, the viewers, the source's state and the settings (so that every
+    open page follows a change)."""
     frames, when = None, time.monotonic()
+    # Frames dropped before the page was open (while a browser starts on the same machine, or
+    # before anyone watched) were never going to be seen: the page counts its own.
+    dropped_before = controls.stats()["dropped"]
     while True:
         stats = controls.stats()
         now = time.monotonic()
@@ -203,6 +207,7 @@ async def _events(controls: Controls, broadcaster: Broadcaster) -> AsyncIterator
         event = {
             "stats": stats,
             "fps_now": None if recent is None else round(recent, 1),
+            "dropped_here": stats["dropped"] - dropped_before,
             "viewers": broadcaster.viewers,
             "encoded": dict(broadcaster.encodes),
             "source": {"state": broadcaster.state, "message": broadcaster.message},
