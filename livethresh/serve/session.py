@@ -211,6 +211,11 @@ class ServeSession:
             target=self._run_pipeline, name="livethresh-serve", daemon=True
         )
         self._stopping = False
+        # Whether changes go to the running pipeline, and whether one did: decided under the
+        # lock, so that a change made as the source ends is applied to the held frame.
+        self._handover = threading.Lock()
+        self._pipeline_running = True
+        self._changed_while_running = False
 
     # -- what the app drives ----------------------------------------------------------------
 
@@ -220,10 +225,15 @@ class ServeSession:
     async def apply(self, config: ThresholdConfig) -> None:
         """Use ``config`` from the next frame; once the source has ended, redo its last frame."""
         self.config = config
-        if self._thread.is_alive():
-            await anyio.to_thread.run_sync(self.pipeline.set_config, config)
-        else:
-            await anyio.to_thread.run_sync(self._rebinarize_last, config)
+        await anyio.to_thread.run_sync(self._apply, config)
+
+    def _apply(self, config: ThresholdConfig) -> None:
+        with self._handover:
+            if self._pipeline_running:
+                self.pipeline.set_config(config)
+                self._changed_while_running = True
+                return
+        self._rebinarize_last(config)
 
     def _rebinarize_last(self, config: ThresholdConfig) -> None:
         held = self.broadcaster.latest_gray()
@@ -278,10 +288,12 @@ class ServeSession:
         try:
             stats = self.pipeline.run()
         except Exception as exc:
+            self._hand_over()
             message = f"the source failed: {exc}"
             logger.error("%s; the page keeps its last frame", message)
             self.broadcaster.finish(SourceState.FAILED, message)
             return
+        self._hand_over()
         if not self._stopping:
             message = (
                 f"the source ended after {stats.frames_written} frames; the page holds the last "
@@ -289,6 +301,15 @@ class ServeSession:
             )
             logger.warning(message)
             self.broadcaster.finish(SourceState.ENDED, message)
+
+    def _hand_over(self) -> None:
+        """The pipeline has stopped: changes now re-binarize the held frame. One made while it
+        was stopping may have come after its last frame, so that frame is redone once."""
+        with self._handover:
+            self._pipeline_running = False
+            redo = self._changed_while_running
+        if redo and not self._stopping:
+            self._rebinarize_last(self.config)
 
 
 class _Server(uvicorn.Server):
