@@ -227,7 +227,7 @@ def disagreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((a > 127) != (b > 127)))
 
 
-def assert_page_shows(page: Any, expected: np.ndarray, seconds: float = 3.0) -> None:
+def assert_page_shows(page: Any, expected: np.ndarray, seconds: float = 5.0) -> None:
     """The page displays ``expected`` within ``seconds``, without another frame coming."""
     deadline = time.monotonic() + seconds
     while True:
