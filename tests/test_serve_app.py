@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from typing import Any
 
@@ -15,6 +16,12 @@ from livethresh.config import ThresholdConfig, load_preset, resolve
 from livethresh.errors import ConfigError
 from livethresh.serve.app import MAX_BODY_BYTES, create_app
 from livethresh.serve.broadcaster import Broadcaster
+from livethresh.serve.connections import (
+    MAX_CONNECTIONS,
+    MIN_CONNECTIONS,
+    RepeatFilter,
+    connection_cap,
+)
 from livethresh.serve.security import is_loopback, required_token
 from livethresh.serve.session import server_url
 from livethresh.stats import Stats
@@ -286,3 +293,26 @@ def test_encoded_dots_and_slashes_reach_no_file_outside_the_assets(
     answer = client.get(path)
     assert answer.status_code == 404 and b"import" not in answer.content
     assert client.get("/static/app.js").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("soft", "cap"), [(20000, MAX_CONNECTIONS), (256, 64), (100, MIN_CONNECTIONS)]
+)
+def test_the_connection_cap_fits_the_descriptor_limit(
+    monkeypatch: pytest.MonkeyPatch, soft: int, cap: int
+) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: (soft, soft))
+    assert connection_cap() == cap
+
+
+def test_a_repeated_log_line_passes_once_per_interval() -> None:
+    repeats = RepeatFilter(interval=60)
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None, None)
+
+    passed = [repeats.filter(record("socket.accept() out of system resource")) for _ in range(500)]
+    assert passed.count(True) == 1
+    assert repeats.filter(record("another line"))

@@ -11,6 +11,8 @@ process's descriptors, and asyncio then logs every failed ``accept()``.
 ``limit_concurrency`` caps the connections (beyond it, uvicorn answers 503); when a new one comes
 at the cap, the oldest connection still waiting for its request is closed to make room, so
 half-sent requests cannot crowd out a real one. Streams that are being served are never closed.
+The cap leaves room for the connections asyncio accepts in one go (:func:`connection_cap`), and
+:class:`RepeatFilter` keeps asyncio's and uvicorn's repeated lines to one a minute.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ REQUEST_SECONDS = 10.0
 #: Connections open at once, at most: a page holds two (its stream and its events) and a few
 #: short requests. Lowered to fit the process's file descriptor limit (:func:`connection_cap`).
 MAX_CONNECTIONS = 100
+#: Connections allowed whatever the descriptor limit: one page needs a few at once.
+MIN_CONNECTIONS = 8
 #: File descriptors kept for everything else: the source, the listening socket, libraries.
 RESERVED_DESCRIPTORS = 64
 #: Connections the kernel queues until they are accepted, and asyncio accepts in one go
@@ -47,7 +51,7 @@ def connection_cap(limit: int = MAX_CONNECTIONS) -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return limit
-    return max(1, min(limit, soft - RESERVED_DESCRIPTORS - LISTEN_BACKLOG))
+    return max(MIN_CONNECTIONS, min(limit, soft - RESERVED_DESCRIPTORS - LISTEN_BACKLOG))
 
 
 class GuardedH11Protocol(H11Protocol):
