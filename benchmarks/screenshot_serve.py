@@ -69,7 +69,8 @@ def main() -> None:
                     "document.getElementById('stream').naturalWidth > 1000", timeout=10_000
                 )
                 page.wait_for_timeout(1500)  # the stats fill in twice a second
-                page.screenshot(path=str(args.out))
+                # The whole page: the control panel is taller than the window.
+                page.screenshot(path=str(args.out), full_page=True)
                 browser.close()
         finally:
             server.send_signal(2)

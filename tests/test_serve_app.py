@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from typing import Any
 
@@ -15,6 +16,12 @@ from livethresh.config import ThresholdConfig, load_preset, resolve
 from livethresh.errors import ConfigError
 from livethresh.serve.app import MAX_BODY_BYTES, create_app
 from livethresh.serve.broadcaster import Broadcaster
+from livethresh.serve.connections import (
+    MAX_CONNECTIONS,
+    MIN_CONNECTIONS,
+    RepeatFilter,
+    connection_cap,
+)
 from livethresh.serve.security import is_loopback, required_token
 from livethresh.serve.session import server_url
 from livethresh.stats import Stats
@@ -99,6 +106,29 @@ def test_broken_json_is_400(client: TestClient, controls: FakeControls, body: by
     answer = client.patch("/api/settings", content=body)
     assert answer.status_code == 400
     assert "error" in answer.json()
+    assert controls.applied == []
+
+
+def test_json_nested_too_deeply_is_400(client: TestClient, controls: FakeControls) -> None:
+    for body in (b"[" * 3000 + b"]" * 3000, b'{"method": ' + b"[" * 3000 + b"]" * 3000 + b"}"):
+        answer = client.patch("/api/settings", content=body)
+        assert answer.status_code == 400
+        assert answer.json() == {
+            "error": "the body is not valid settings: its JSON is nested too deeply"
+        }
+    assert controls.applied == []
+
+
+@pytest.mark.parametrize(
+    "changes", [{"despeckle": "\u00b2"}, {"despeckle": "\u00b2\u00b3"}, {"method": [[[[]]]] * 99}]
+)
+def test_a_value_that_breaks_validation_is_refused_not_a_server_error(
+    client: TestClient, controls: FakeControls, changes: dict[str, Any]
+) -> None:
+    answer = client.patch("/api/settings", json=changes)
+    assert answer.status_code == 422
+    [name] = changes
+    assert answer.json()["error"].startswith(f"invalid {name} ")
     assert controls.applied == []
 
 
@@ -219,6 +249,9 @@ def test_the_printed_url_carries_the_token() -> None:
     assert server_url("127.0.0.1", 8000) == "http://127.0.0.1:8000/"
     assert server_url("::1", 8000, "abc") == "http://[::1]:8000/?token=abc"
     assert server_url("0.0.0.0", 80, "abc").endswith(":80/?token=abc")
+    assert (
+        server_url("127.0.0.1", 80, "a+b#c&d%e") == "http://127.0.0.1:80/?token=a%2Bb%23c%26d%25e"
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.0.0.1"])
@@ -260,3 +293,26 @@ def test_encoded_dots_and_slashes_reach_no_file_outside_the_assets(
     answer = client.get(path)
     assert answer.status_code == 404 and b"import" not in answer.content
     assert client.get("/static/app.js").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("soft", "cap"), [(20000, MAX_CONNECTIONS), (256, 64), (100, MIN_CONNECTIONS)]
+)
+def test_the_connection_cap_fits_the_descriptor_limit(
+    monkeypatch: pytest.MonkeyPatch, soft: int, cap: int
+) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda kind: (soft, soft))
+    assert connection_cap() == cap
+
+
+def test_a_repeated_log_line_passes_once_per_interval() -> None:
+    repeats = RepeatFilter(interval=60)
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, message, None, None)
+
+    passed = [repeats.filter(record("socket.accept() out of system resource")) for _ in range(500)]
+    assert passed.count(True) == 1
+    assert repeats.filter(record("another line"))

@@ -9,12 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from livethresh.serve.session import DEFAULT_HOST
+from livethresh.synthetic import write_document_clip
 from tests.helpers import assert_one_line, run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,3 +100,47 @@ def test_a_taken_port_is_one_line_and_exit_2() -> None:
         "server or choose another port with --port"
     )
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--host", "127.0.0.2"],  # loopback, but not one of the usual names
+        ["--token", "p+q#r&s%t=u/v?w"],  # characters a query string must encode
+        ["--host", "127.0.0.2", "--token", "a%2Bb+"],
+    ],
+)
+def test_the_printed_url_works_as_printed(args: list[str]) -> None:
+    child = start(PATTERN, "--port", "0", *args)
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        found = re.search(r"open (\S+) \(Ctrl-C stops\)", line)
+        assert found, line
+        with urllib.request.urlopen(found[1], timeout=5) as response:
+            assert response.status == 200
+            assert b"<title>livethresh</title>" in response.read()
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.communicate(timeout=10)
+
+
+def test_loop_plays_a_file_again_from_its_start(tmp_path: Path) -> None:
+    clip = write_document_clip(tmp_path / "clip.mp4", frames=10, height=120, width=160)
+    child = start(str(clip), "--port", "0", "--loop")
+    _, port = url_of(child)
+    watching = viewer(port)  # a file starts with its first viewer
+    try:
+        data = b""
+        deadline = time.monotonic() + 10
+        while len(re.findall(rb"X-Frame-Index: (\d+)", data)) < 25:
+            assert time.monotonic() < deadline, data[-200:]
+            data += watching.recv(65536)
+    finally:
+        watching.close()
+        child.send_signal(signal.SIGINT)
+        stderr = child.communicate(timeout=10)[1]
+    indices = [int(i) for i in re.findall(rb"X-Frame-Index: (\d+)", data)]
+    assert max(indices) >= 20  # the ten frames, twice at least, counted on
+    assert indices == sorted(indices)
+    assert "ended" not in stderr, stderr

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import http.client
+import http.server
 import json
 import logging
 import re
@@ -11,6 +14,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -19,10 +24,13 @@ import pytest
 
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
-from livethresh.serve.broadcaster import SourceState
+from livethresh.frames import SourceKind, StreamInfo
+from livethresh.serve import connections
+from livethresh.serve.broadcaster import PART_HEADER, SourceState
 from livethresh.serve.session import SEND_BUFFER_BYTES, ServeSession, bind
 from livethresh.sources import FrameSource, open_source
-from tests.helpers import ArraySource
+from livethresh.synthetic import write_document_clip
+from tests.helpers import ArraySource, document_frame
 
 PATTERN = "testsrc2=size=320x240:rate=30"
 
@@ -53,13 +61,23 @@ class Running:
 
 
 @contextlib.contextmanager
-def serving(source: FrameSource, token: str | None = None) -> Iterator[Running]:
+def serving(
+    source: FrameSource,
+    token: str | None = None,
+    *,
+    first_frame: bool = True,
+    max_connections: int | None = None,
+) -> Iterator[Running]:
+    """A session serving ``source`` in a thread; once it has a frame, unless not ``first_frame``."""
     with contextlib.closing(bind("127.0.0.1", 0)) as sock:
-        session = ServeSession(source, ThresholdConfig(), sock, token)
+        session = ServeSession(
+            source, ThresholdConfig(), sock, token, max_connections=max_connections
+        )
         thread = threading.Thread(target=session.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
-        while session.broadcaster.latest_index < 0 and time.monotonic() < deadline:
+        while first_frame and session.broadcaster.latest_index < 0:
+            assert time.monotonic() < deadline, "no first frame"
             time.sleep(0.05)
         try:
             yield Running(session, sock.getsockname()[1])
@@ -110,7 +128,7 @@ def read_parts(
         if not chunk:
             break
         data += chunk
-        parts = [(int(m[1]), m.start()) for m in re.finditer(rb"X-Frame-Index: (\d+)\r\n", data)]
+        parts = [(int(m[1]), m.start()) for m in re.finditer(rb"X-Frame-Index: (\d+)", data)]
     return parts
 
 
@@ -220,6 +238,18 @@ def first_event(port: int) -> dict[str, Any]:
     return event
 
 
+def dechunk(data: bytes) -> bytes:
+    """The body of a chunked response, from the complete chunks in ``data``."""
+    body = b""
+    while b"\r\n" in data:
+        size_line, _, rest = data.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0 or len(rest) < size + 2:
+            break
+        body, data = body + rest[:size], rest[size + 2 :]
+    return body
+
+
 def decode_png(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
 
@@ -252,12 +282,62 @@ def test_a_finished_source_holds_its_last_frame_and_still_tunes(
     assert lines == [broadcaster.message]
 
 
+def test_a_viewer_who_comes_after_the_end_gets_the_held_frame_complete() -> None:
+    spec = "lavfi:testsrc2=size=160x120:rate=30:duration=0.5"
+    with open_source(spec, live=True) as source, serving(source) as running:
+        broadcaster = running.session.broadcaster
+        wait_for(lambda: broadcaster.state is SourceState.ENDED)
+        held = decode_png(running.get("/snapshot.png")[1])
+        sock = open_stream(running.port)
+        try:
+            sock.settimeout(5)
+            data = b""
+            # No frame comes after the held one: the part must be whole without another, up
+            # to the header of the next part, which is what makes a browser show it.
+            while data.count(PART_HEADER.removeprefix(b"\r\n")) < 2:
+                chunk = sock.recv(65536)
+                assert chunk, data
+                data += chunk
+        finally:
+            sock.close()
+    body = dechunk(data.partition(b"\r\n\r\n")[2])
+    opening = PART_HEADER.removeprefix(b"\r\n")
+    assert body.startswith(opening) and body.endswith(PART_HEADER)
+    jpeg = body[len(opening) : -len(PART_HEADER)]
+    assert jpeg[:2] == b"\xff\xd8" and jpeg.endswith(b"\xff\xd9")
+    assert b"X-Frame-Index: 14" in jpeg[:64]  # the frame's index, as a JPEG comment
+    shown = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert np.mean((shown > 127) != (held > 127)) < 0.02
+
+
+def test_a_file_waits_for_its_first_viewer_then_plays_from_its_start(tmp_path: Path) -> None:
+    clip = write_document_clip(tmp_path / "clip.mp4", frames=10, height=120, width=160)
+    with (
+        open_source(str(clip), live=True) as source,
+        serving(source, first_frame=False) as running,
+    ):
+        broadcaster = running.session.broadcaster
+        time.sleep(1.0)  # three times the clip's length: nobody watches, so it has not started
+        assert broadcaster.published == 0
+        assert first_event(running.port)["source"]["state"] == "starting"
+        viewer = open_stream(running.port)
+        try:
+            parts = read_parts(viewer, 5.0, until=lambda index: index == 9)
+        finally:
+            viewer.close()
+        indices = [index for index, _ in parts]
+        assert indices[0] <= 1 and indices[-1] == 9, indices
+        wait_for(lambda: broadcaster.state is SourceState.ENDED)
+
+
 def test_a_failing_source_is_shown_and_logged_in_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    camera = ArraySource(None, live=True, fail_at=3)
+    camera.info = dataclasses.replace(camera.info, kind=SourceKind.CAMERA)
     with (
         caplog.at_level(logging.WARNING, "livethresh"),
-        serving(ArraySource(None, live=True, fail_at=3)) as running,
+        serving(camera) as running,
     ):
         broadcaster = running.session.broadcaster
         wait_for(lambda: broadcaster.state is SourceState.FAILED)
@@ -284,3 +364,116 @@ def test_nothing_is_encoded_while_nobody_watches() -> None:
         time.sleep(0.5)
         assert broadcaster.published > published  # the pipeline goes on...
         assert sum(broadcaster.encodes.values()) <= encoded + 1  # ...but nothing is encoded
+
+
+def test_half_sent_requests_are_closed_and_never_crowd_out_a_real_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(connections, "REQUEST_SECONDS", 1.0)
+    cap, attackers = 16, 60
+    half_sent: list[socket.socket] = []
+    with (
+        caplog.at_level(logging.DEBUG),
+        open_source(PATTERN, live=True) as source,
+        serving(source, "tok-123", max_connections=cap) as running,
+    ):
+        try:
+            for _ in range(attackers):  # no token needed to hold a connection this way
+                sock = socket.create_connection(("127.0.0.1", running.port), timeout=5)
+                sock.sendall(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                half_sent.append(sock)
+            started = time.monotonic()
+            status, _ = running.get("/api/stats", {"Authorization": "Bearer tok-123"})
+            assert status == 200
+            assert time.monotonic() - started < 2.0
+            # At the cap the oldest are closed at once, the others at their deadline; none
+            # gets an answer.
+            deadline = time.monotonic() + 5
+            for sock in half_sent:
+                sock.settimeout(max(0.1, deadline - time.monotonic()))
+                with contextlib.suppress(ConnectionResetError):  # closed with bytes unread
+                    assert sock.recv(1024) == b""
+            assert len(running.session._server.server_state.connections) <= cap
+        finally:
+            for sock in half_sent:
+                sock.close()
+    logged = [r for r in caplog.records if r.name.startswith(("asyncio", "uvicorn"))]
+    assert sum(len(r.getMessage()) for r in logged) < 2000, logged
+
+
+@contextlib.contextmanager
+def http_files(folder: Path) -> Iterator[str]:
+    """A plain HTTP server of ``folder`` on 127.0.0.1, in a thread; yields its base URL."""
+    handler = functools.partial(QuietFiles, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+        finally:
+            httpd.shutdown()
+            thread.join(5)
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_file_over_http_plays_at_its_own_rate_like_a_local_one(tmp_path: Path) -> None:
+    frames, fps = 45, 30
+    write_document_clip(tmp_path / "clip.ts", frames=frames, height=120, width=160, fps=fps)
+    with (
+        http_files(tmp_path) as base,
+        open_source(base + "clip.ts", live=True) as source,
+        serving(source) as running,
+    ):
+        broadcaster = running.session.broadcaster
+        wait_for(lambda: broadcaster.state is SourceState.ENDED)
+        stats = running.session.pipeline.stats
+    # Read as fast as the network allows, the clip would be over in a blink, most of its
+    # frames dropped as stale; paced, it takes its 1.5 s and (nearly) every frame is shown.
+    assert stats.wall_s >= 0.8 * frames / fps
+    assert stats.frames_written >= 0.8 * frames
+
+
+class BurstThenPaced:
+    """A live source whose first frames come all at once (as when the machine is busy while
+    the server starts), then one every frame interval."""
+
+    def __init__(self, burst: int) -> None:
+        self.burst = burst
+        self.info = StreamInfo(
+            "burst", 160, 120, Fraction(30), is_live=True, kind=SourceKind.CAMERA
+        )
+        self.decode_errors = 0
+        self.image = document_frame(120, 160)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for _ in range(self.burst):
+            yield self.image
+        while True:
+            time.sleep(1 / 30)
+            yield self.image
+
+    def interrupt(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> BurstThenPaced:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_the_page_counts_only_the_frames_dropped_since_it_opened() -> None:
+    with serving(BurstThenPaced(burst=60)) as running:
+        stats = running.session.pipeline.stats
+        wait_for(lambda: stats.frames_read > 70)
+        assert stats.dropped > 0  # the burst, before anyone watched
+        event = first_event(running.port)
+        assert event["stats"]["dropped"] > 0  # the pipeline's own count keeps them
+        assert event["dropped_here"] == 0

@@ -43,6 +43,10 @@ def serve(
     size: SizeOpt = None,
     rate: RateOpt = None,
     input_format: InputFormatOpt = None,
+    loop: Annotated[
+        bool,
+        typer.Option("--loop", help="Play a file again from its start each time it ends."),
+    ] = False,
     *,
     config: ThresholdConfig,
 ) -> None:
@@ -61,6 +65,7 @@ def serve(
         size=size,
         rate=rate,
         input_format=input_format,
+        loop=loop,
         announce=lambda url: say(f"livethresh serve: open {url} (Ctrl-C stops)"),
     )
     say(result.stats.summary())

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from livethresh.binarize import method_class
 from livethresh.config import ThresholdConfig, to_toml
 from livethresh.errors import ConfigError
-from livethresh.serve.broadcaster import BOUNDARY, Broadcaster, View
+from livethresh.serve.broadcaster import BOUNDARY, PART_HEADER, Broadcaster, View
 from livethresh.serve.security import protect
 from livethresh.serve.tuning import BadRequest, changed_config, method_table
 
@@ -60,7 +60,12 @@ class Controls(Protocol):
         """Use ``config`` from the next frame on."""
 
 
-def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None = None) -> ASGIApp:
+def create_app(
+    controls: Controls,
+    broadcaster: Broadcaster,
+    token: str | None = None,
+    host: str | None = None,
+) -> ASGIApp:
     """The ASGI app serving ``broadcaster``'s frames and tuning ``controls``.
 
     Args:
@@ -68,6 +73,7 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
         broadcaster: Where the frames come from.
         token: When set, every request must carry it; else only loopback ``Host`` names are
             accepted (:func:`~livethresh.serve.security.protect`).
+        host: The address the server listens on, accepted as a ``Host`` name when loopback.
     """
     page = resources.files(_PACKAGE).joinpath("static", "index.html").read_text("utf-8")
     # The page's own requests carry the token it was opened with: its assets here, the rest
@@ -149,7 +155,7 @@ def create_app(controls: Controls, broadcaster: Broadcaster, token: str | None =
         broadcaster.attach(asyncio.get_running_loop())
         await app(scope, receive, send)
 
-    return protect(in_loop, token)
+    return protect(in_loop, token, host)
 
 
 def _view(request: Request) -> View:
@@ -174,21 +180,25 @@ def _error(status: int, message: str) -> JSONResponse:
 
 async def _parts(broadcaster: Broadcaster, view: View) -> AsyncIterator[bytes]:
     """One viewer's stream: the latest frame each time the previous one has been sent."""
-    broadcaster.viewers += 1
+    broadcaster.add_viewer()
     try:
-        yield f"--{BOUNDARY}\r\n".encode("ascii")
+        yield PART_HEADER.removeprefix(b"\r\n")  # the first part's header
         seq = 0
         while (got := await broadcaster.next_part(view, seq)) is not None:
             seq, part = got
             yield part
     finally:
-        broadcaster.viewers -= 1
+        broadcaster.remove_viewer()
 
 
 async def _events(controls: Controls, broadcaster: Broadcaster) -> AsyncIterator[str]:
-    """Server-sent events: the stats, the frame rate of the last interval, the viewers, the
-    source's state and the settings (so that every open page follows a change)."""
+    """Server-sent events: the stats, the frame rate of the last interval, the frames dropped
+    since this page opened, the viewers, the source's state and the settings (so that every
+    open page follows a change)."""
     frames, when = None, time.monotonic()
+    # Frames dropped before the page was open (while a browser starts on the same machine, or
+    # before anyone watched) were never going to be seen: the page counts its own.
+    dropped_before = controls.stats()["dropped"]
     while True:
         stats = controls.stats()
         now = time.monotonic()
@@ -197,6 +207,7 @@ async def _events(controls: Controls, broadcaster: Broadcaster) -> AsyncIterator
         event = {
             "stats": stats,
             "fps_now": None if recent is None else round(recent, 1),
+            "dropped_here": stats["dropped"] - dropped_before,
             "viewers": broadcaster.viewers,
             "encoded": dict(broadcaster.encodes),
             "source": {"state": broadcaster.state, "message": broadcaster.message},

@@ -10,6 +10,13 @@ newer than the last one it sent. The first viewer to ask for a new frame of a vi
 the same bytes. So a frame is encoded once for all viewers, only for the views someone watches,
 and never while nobody watches. A viewer that is slow, or whose socket is full, asks later and
 then gets the latest frame: nothing is queued per viewer.
+
+The stream's framing: Chromium shows a part of a ``multipart/x-mixed-replace`` image only once
+it has parsed the header of the part after it (Blink's ``MultipartImageResourceParser``), so a
+part that ends with its body stays invisible until the next frame arrives, and for ever once the
+source has ended. Each part is therefore sent together with the boundary and the header of the
+part that follows: the header says only ``Content-Type: image/jpeg``, since the next frame is not
+known yet, and the frame's index travels in the JPEG itself, as a comment.
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ if TYPE_CHECKING:
 JPEG_QUALITY = 80
 #: The multipart boundary of ``/stream.mjpg``.
 BOUNDARY = "livethresh-frame"
+#: What opens the next part: sent right after each part's body (and first of all), so that a
+#: browser has the whole part, and shows it, as soon as it is sent.
+PART_HEADER = f"\r\n--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n\r\n".encode("ascii")
+#: The comment each JPEG of the stream carries, with the frame's index in the source.
+INDEX_COMMENT = "X-Frame-Index: {}"
 
 
 class View(enum.StrEnum):
@@ -92,6 +104,8 @@ class Broadcaster:
         self._views: dict[View, _ViewState] = {}
         #: Open streams; frames are announced to the event loop only while there are some.
         self.viewers = 0
+        #: Set once a stream opens (or the server stops): a file waits for it to start playing.
+        self.watched = threading.Event()
         #: True once the server is stopping: every stream ends.
         self.closed = False
         self.state = SourceState.STARTING
@@ -130,6 +144,7 @@ class Broadcaster:
     def shutdown(self) -> None:
         """End every stream: the server is stopping. From any thread."""
         self.closed = True
+        self.watched.set()
         self._call_in_loop(self._wake)
 
     def _call_in_loop(self, callback: object) -> None:
@@ -174,6 +189,15 @@ class Broadcaster:
         self._changed = asyncio.Event()
         self._closed_event = asyncio.Event()
         self._views = {view: _ViewState() for view in View}
+
+    def add_viewer(self) -> None:
+        """A stream opens."""
+        self.viewers += 1
+        self.watched.set()
+
+    def remove_viewer(self) -> None:
+        """A stream ends."""
+        self.viewers -= 1
 
     def _wake(self) -> None:
         if self._changed is not None:
@@ -250,14 +274,12 @@ class Broadcaster:
             buffers.readers -= 1
 
     def _encode_part(self, buffers: _Buffers, view: View) -> bytes:
+        """A JPEG with its frame index as a comment, then the header of the next part."""
         jpeg = _encode(".jpg", _picture(buffers, view), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        header = (
-            f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
-            f"X-Frame-Index: {buffers.index}\r\n\r\n"
-        )
-        # The part ends with the next boundary, so that a browser shows it at once rather than
-        # when the next frame comes (which, once a source has ended, it never does).
-        return b"".join((header.encode("ascii"), jpeg, f"\r\n--{BOUNDARY}\r\n".encode("ascii")))
+        comment = INDEX_COMMENT.format(buffers.index).encode("ascii")
+        # A COM segment right after the start-of-image marker: its length counts itself.
+        segment = b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment
+        return b"".join((jpeg[:2], segment, jpeg[2:], PART_HEADER))
 
 
 def _picture(buffers: _Buffers, view: View) -> np.ndarray:

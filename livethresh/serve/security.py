@@ -52,11 +52,27 @@ def required_token(host: str, token: str | None) -> str | None:
     return token
 
 
-def protect(app: ASGIApp, token: str | None) -> ASGIApp:
-    """``app`` behind the rules: the token when there is one, else loopback ``Host`` names."""
+def url_host(host: str) -> str:
+    """``host`` as a URL and a ``Host`` header write it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def protect(app: ASGIApp, token: str | None, host: str | None = None) -> ASGIApp:
+    """``app`` behind the rules: the token when there is one, else loopback ``Host`` names.
+
+    Args:
+        app: The app to guard.
+        token: The token every request must carry, or None.
+        host: The address the server listens on; when it is a loopback address other than
+            the usual ones (``127.0.0.2``), requests naming it are accepted too, so that the
+            URL the server prints works. An address is no name a web page can rebind.
+    """
     if token:
         return TokenGuard(app, token)
-    return TrustedHostMiddleware(app, allowed_hosts=LOOPBACK_NAMES, www_redirect=False)
+    names = list(LOOPBACK_NAMES)
+    if host and is_loopback(host) and url_host(host) not in names:
+        names.append(url_host(host))
+    return TrustedHostMiddleware(app, allowed_hosts=names, www_redirect=False)
 
 
 def _usable(token: str) -> bool:

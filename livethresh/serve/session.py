@@ -3,9 +3,10 @@
 The pipeline's output thread feeds a :class:`~livethresh.serve.broadcaster.Broadcaster`; the app
 reads frames from it and tunes the pipeline. Ctrl-C and SIGTERM end every stream at once (so
 uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline, and the run
-returns 130 or 143. A source that ends or fails leaves the server up, holding the last frame:
-the page says so, the log has one line, and a settings change still re-binarizes that frame, so
-a short clip can be tuned to the end.
+returns 130 or 143. A file starts playing when the first viewer opens the stream. A source
+that ends or fails leaves the server up, holding the last frame: the page says so, the log has
+one line, and a settings change still re-binarizes that frame, so a short clip can be tuned to
+the end.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +29,19 @@ import uvicorn
 from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
 from livethresh.errors import LivethreshError
+from livethresh.frames import SourceKind
 from livethresh.pipeline import Pipeline
 from livethresh.serve.app import create_app
 from livethresh.serve.broadcaster import Broadcaster, SourceState
-from livethresh.serve.security import required_token
+from livethresh.serve.connections import (
+    FLOODABLE_LOGGERS,
+    LISTEN_BACKLOG,
+    GuardedH11Protocol,
+    RepeatFilter,
+    connection_cap,
+)
+from livethresh.serve.replay import Replay
+from livethresh.serve.security import required_token, url_host
 from livethresh.signals import stop_on_signals
 from livethresh.sources import FrameSource, open_source
 from livethresh.stats import Stats
@@ -71,12 +82,12 @@ class ServeResult:
 
 
 def server_url(host: str, port: int, token: str | None = None) -> str:
-    """The URL to open: with the token in it, and this machine's name for a wildcard host."""
+    """The URL to open, working as printed: with the token in it (URL-encoded), and this
+    machine's name for a wildcard host."""
     if host in ("0.0.0.0", "::", ""):
         host = socket.gethostname()
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    query = "?token=" + urllib.parse.quote(token, safe="") if token else ""
+    return f"http://{url_host(host)}:{port}/{query}"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -96,7 +107,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         sock.bind(address)
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
@@ -118,19 +129,22 @@ def run_serve(
     size: tuple[int, int] | str | None = None,
     rate: float | None = None,
     input_format: str | None = None,
+    loop: bool = False,
     announce: Callable[[str], None] = logger.warning,
 ) -> ServeResult:
     """Serve a source's masks and their tuning to browsers until Ctrl-C or SIGTERM.
 
     Args:
         source: Anything :func:`~livethresh.sources.open_source` reads; files and patterns
-            play at their native rate, as a camera would deliver them.
+            play at their native rate, as a camera would deliver them, and a file from the
+            moment the first viewer opens the stream.
         config: The settings to start with.
         host: Address to listen on. Beyond loopback a token is required (one is generated
             when ``token`` is None).
         port: Port to listen on; 0 picks a free one.
         token: Required from every request when set.
         size, rate, input_format: What to ask a camera or pattern for.
+        loop: Play the source again from its start each time it ends (a file).
         announce: Called once with the URL to open, when the server is about to start.
 
     Raises:
@@ -139,10 +153,14 @@ def run_serve(
         InputError: The source cannot be opened.
     """
     token = required_token(host, token)
-    with contextlib.closing(bind(host, port)) as sock:
-        opened = open_source(source, live=True, size=size, rate=rate, input_format=input_format)
-        with opened:
-            session = ServeSession(opened, config, sock, token)
+
+    def open_it() -> FrameSource:
+        return open_source(source, live=True, size=size, rate=rate, input_format=input_format)
+
+    with contextlib.closing(bind(host, port)) as sock, open_it() as opened:
+        frames = Replay(opened, open_it) if loop else opened
+        with frames:
+            session = ServeSession(frames, config, sock, token)
             announce(server_url(host, sock.getsockname()[1], token))
             received = session.run()
     return ServeResult(session.pipeline.stats, session.config, received)
@@ -156,6 +174,8 @@ class ServeSession:
         config: The settings to start with.
         sock: The listening socket (see :func:`bind`); the caller closes it.
         token: Required from every request when set.
+        max_connections: Connections open at once, at most (see
+            :mod:`~livethresh.serve.connections`); None: :func:`connection_cap`'s.
     """
 
     def __init__(
@@ -164,12 +184,14 @@ class ServeSession:
         config: ThresholdConfig,
         sock: socket.socket,
         token: str | None = None,
+        *,
+        max_connections: int | None = None,
     ) -> None:
         self.config = config
         self.sock = sock
         self.broadcaster = Broadcaster()
         self.pipeline = Pipeline(source, self.broadcaster, config)
-        app = create_app(self, self.broadcaster, token)
+        app = create_app(self, self.broadcaster, token, host=sock.getsockname()[0])
         self._server = _Server(
             uvicorn.Config(
                 app,
@@ -178,12 +200,22 @@ class ServeSession:
                 access_log=False,
                 server_header=False,
                 timeout_graceful_shutdown=GRACEFUL_SECONDS,
+                # A deadline for each request and room for new ones at the cap: uvicorn has
+                # neither (connections.py).
+                http=GuardedH11Protocol,
+                limit_concurrency=max_connections or connection_cap(),
+                backlog=LISTEN_BACKLOG,
             )
         )
         self._thread = threading.Thread(
             target=self._run_pipeline, name="livethresh-serve", daemon=True
         )
         self._stopping = False
+        # Whether changes go to the running pipeline, and whether one did: decided under the
+        # lock, so that a change made as the source ends is applied to the held frame.
+        self._handover = threading.Lock()
+        self._pipeline_running = True
+        self._changed_while_running = False
 
     # -- what the app drives ----------------------------------------------------------------
 
@@ -193,10 +225,15 @@ class ServeSession:
     async def apply(self, config: ThresholdConfig) -> None:
         """Use ``config`` from the next frame; once the source has ended, redo its last frame."""
         self.config = config
-        if self._thread.is_alive():
-            await anyio.to_thread.run_sync(self.pipeline.set_config, config)
-        else:
-            await anyio.to_thread.run_sync(self._rebinarize_last, config)
+        await anyio.to_thread.run_sync(self._apply, config)
+
+    def _apply(self, config: ThresholdConfig) -> None:
+        with self._handover:
+            if self._pipeline_running:
+                self.pipeline.set_config(config)
+                self._changed_while_running = True
+                return
+        self._rebinarize_last(config)
 
     def _rebinarize_last(self, config: ThresholdConfig) -> None:
         held = self.broadcaster.latest_gray()
@@ -214,6 +251,10 @@ class ServeSession:
         the run.
         """
         received: list[int] = []
+        repeats = RepeatFilter()
+        loggers = [logging.getLogger(name) for name in FLOODABLE_LOGGERS]
+        for each in loggers:
+            each.addFilter(repeats)
         try:
             with stop_on_signals(self.stop, received, force=self._force_stop):
                 self._thread.start()
@@ -222,6 +263,8 @@ class ServeSession:
         finally:
             self.stop()
             self._thread.join(PIPELINE_JOIN_SECONDS)
+            for each in loggers:
+                each.removeFilter(repeats)
         return received[0] if received else None
 
     def stop(self) -> None:
@@ -236,13 +279,21 @@ class ServeSession:
         self._server.force_exit = True
 
     def _run_pipeline(self) -> None:
+        if self.pipeline.source.info.kind is SourceKind.FILE:
+            # A file plays from its start for the first viewer: a short clip would otherwise
+            # be over before anyone opens the page.
+            self.broadcaster.watched.wait()
+            if self._stopping:
+                return
         try:
             stats = self.pipeline.run()
         except Exception as exc:
+            self._hand_over()
             message = f"the source failed: {exc}"
             logger.error("%s; the page keeps its last frame", message)
             self.broadcaster.finish(SourceState.FAILED, message)
             return
+        self._hand_over()
         if not self._stopping:
             message = (
                 f"the source ended after {stats.frames_written} frames; the page holds the last "
@@ -250,6 +301,15 @@ class ServeSession:
             )
             logger.warning(message)
             self.broadcaster.finish(SourceState.ENDED, message)
+
+    def _hand_over(self) -> None:
+        """The pipeline has stopped: changes now re-binarize the held frame. One made while it
+        was stopping may have come after its last frame, so that frame is redone once."""
+        with self._handover:
+            self._pipeline_running = False
+            redo = self._changed_while_running
+        if redo and not self._stopping:
+            self._rebinarize_last(self.config)
 
 
 class _Server(uvicorn.Server):

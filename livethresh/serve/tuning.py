@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import reprlib
 import typing
 from typing import Any
 
 from livethresh.binarize import available_methods, method_class
 from livethresh.config import ThresholdConfig, apply_changes
+from livethresh.errors import ConfigError
 
 #: How the page draws a setting beyond what its type says: slider ranges a hand needs (any
 #: valid value may still be typed), a list of choices, a label. Validation stays in the config.
@@ -84,13 +86,34 @@ def changed_config(config: ThresholdConfig, body: bytes) -> ThresholdConfig:
     """``config`` with the partial JSON object ``body`` applied and validated.
 
     Raises:
-        BadRequest: ``body`` is not a JSON object.
-        ConfigError: An unknown setting or an invalid value, worded as on the command line.
+        BadRequest: ``body`` is not a JSON object (or is nested too deeply to read).
+        ConfigError: An unknown setting or an invalid value, worded as on the command line;
+            a value that makes the validation itself fail too.
     """
     try:
         changes = json.loads(body)
     except ValueError as exc:  # includes UnicodeDecodeError
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("the body is not valid settings: its JSON is nested too deeply") from None
     if not isinstance(changes, dict):
         raise BadRequest('the body must be a JSON object of settings, e.g. {"block_size": 15}')
-    return apply_changes(config, changes)
+    try:
+        return apply_changes(config, changes)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        # A value the validation did not foresee: refused like any invalid one, never a 500.
+        raise ConfigError(_refusal(config, changes, exc)) from None
+
+
+def _refusal(config: ThresholdConfig, changes: dict[str, Any], exc: Exception) -> str:
+    """Why ``changes`` were refused, naming the setting whose value raised ``exc``."""
+    for name, value in changes.items():
+        try:
+            config.replace(**{name: value})
+        except Exception as refused:
+            if isinstance(refused, ConfigError):
+                return str(refused)
+            return f"invalid {name} {reprlib.repr(value)}: {refused}"
+    return f"invalid settings {reprlib.repr(changes)}: {exc}"

@@ -19,8 +19,8 @@ spec                           opened as
                                numbered one is read past its gaps, with a warning
 =============================  ==============================================================
 
-``live=True`` plays a file or pattern at its native frame rate, as ``ffmpeg -re`` does, so it
-behaves like a camera.
+``live=True`` plays a file or pattern (a file over http too) at its native frame rate, as
+``ffmpeg -re`` does, so it behaves like a camera.
 """
 
 from __future__ import annotations

@@ -77,13 +77,18 @@ class AVSource:
         subtitles: bool = False,
     ) -> None:
         self.spec = spec
-        self._paced = bool(live) and spec.kind in (SourceKind.FILE, SourceKind.LAVFI)
         self._timeout = timeout
         #: Packets the decoder rejected as damaged; they are skipped and the run goes on.
         self.decode_errors = 0
         self._delivered = 0
         # http(s) is read by Python, which tells a hang-up from the end (sources/http.py).
         self._reader = open_http(spec, timeout)
+        # A file over http(s) (a response of known length) arrives as fast as the network
+        # allows: played live, it is paced like a local file, or most of it would be dropped.
+        http_file = self._reader is not None and self._reader.length is not None
+        self._paced = bool(live) and (
+            spec.kind in (SourceKind.FILE, SourceKind.LAVFI) or (http_file and not spec.live)
+        )
         self._container = (
             open_reader(spec, self._reader) if self._reader else open_container(spec, timeout)
         )

@@ -192,7 +192,7 @@ function showStats(event) {
   $("fps").textContent = fps === null ? "–" : fps.toFixed(1);
   const p50 = stats.latency_ms.p50;
   $("latency").textContent = p50 === null ? "–" : p50.toFixed(1);
-  $("dropped").textContent = String(stats.dropped);
+  $("dropped").textContent = String(event.dropped_here ?? stats.dropped);
   $("viewers").textContent = String(event.viewers);
   const status = $("status");
   status.hidden = event.source.state === "running";
