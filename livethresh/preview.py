@@ -20,10 +20,10 @@ import cv2
 
 from livethresh.binarize import available_methods, method_class, method_defaults
 from livethresh.config import ThresholdConfig, to_toml
+from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import check_output_path
 from livethresh.pipeline import Pipeline
-from livethresh.sinks.plan import EncodeSettings
 from livethresh.sinks.window import WindowSink
 from livethresh.sources import open_source
 from livethresh.stats import Stats

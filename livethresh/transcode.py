@@ -29,20 +29,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from livethresh.encode.audio import AudioPassthrough, carry_streams
+from livethresh.encode.containers import container_options, holds_audio
+from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import InputError, LivethreshError, OutputError
 from livethresh.files import atomic_output, check_output_path
+from livethresh.locations import is_file_target, is_network_url
 from livethresh.pipeline import DEFAULT_QUEUE_SIZE, Pipeline
 from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
 from livethresh.sinks import FrameSink, ProgressSink, TeeSink
-from livethresh.sinks.audio import VIDEO_ONLY_FORMATS, AudioPassthrough, carry_streams
 from livethresh.sinks.encoder import EncoderSink
-from livethresh.sinks.plan import (
-    EncodeSettings,
-    container_options,
-    is_file_target,
-    is_network_url,
-    plan_encoding,
-)
 from livethresh.sources.pyav import ENCODING_DECODER_THREADS
 
 if TYPE_CHECKING:
@@ -157,7 +153,7 @@ def transcode(
     if to_file:
         check_output_path(Path(output), [Path(input)] if input_is_file else [], overwrite)
     # A stream's subtitles come along without its audio, as a file's do.
-    carry = not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
+    carry = not input_is_file and holds_audio(plan.format)
     with open_source(
         input,
         live=False,

@@ -21,8 +21,8 @@ from livethresh.batch.plan import find_videos, plan_batch
 from livethresh.batch.task import FileJob, run_file
 from livethresh.cli import app
 from livethresh.config import ThresholdConfig
+from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError
-from livethresh.sinks.plan import EncodeSettings
 from livethresh.transcode import transcode
 from tests.test_transcode import audio_packets, frame_times, make_video, video_frames
 

@@ -22,10 +22,10 @@ import av
 import numpy as np
 import pytest
 
+from livethresh.encode.plan import EncodeSettings
 from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import FrameSink, NullSink, ProgressSink, TeeSink
 from livethresh.sinks.encoder import EncoderSink
-from livethresh.sinks.plan import EncodeSettings
 
 #: A built sink, and how many frames it has delivered so far (checked after close).
 Built = tuple[FrameSink, Callable[[], int]]

@@ -25,8 +25,8 @@ from typing import Any, Literal
 from livethresh.batch.plan import PlannedFile, output_extension, plan_batch
 from livethresh.batch.task import FileJob, FileResult
 from livethresh.config import ThresholdConfig
+from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import OutputError
-from livethresh.sinks.plan import EncodeSettings, plan_encoding
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from livethresh.encode.containers import CONTAINER_BY_EXTENSION
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import same_file
-from livethresh.sinks.plan import CONTAINER_BY_EXTENSION
 
 #: What a directory search takes for a video file (compared in lower case).
 VIDEO_EXTENSIONS = frozenset(
@@ -54,7 +54,7 @@ VIDEO_EXTENSIONS = frozenset(
 #: The container of a batch's outputs unless a format is given.
 DEFAULT_FORMAT = "mp4"
 #: The output extension of each container a batch can write (the first extension that names
-#: it in :data:`~livethresh.sinks.plan.CONTAINER_BY_EXTENSION`).
+#: it in :data:`~livethresh.encode.containers.CONTAINER_BY_EXTENSION`).
 EXTENSION_BY_FORMAT = {fmt: ext for ext, fmt in reversed(CONTAINER_BY_EXTENSION.items())}
 _GLOB_CHARACTERS = frozenset("*?[")
 

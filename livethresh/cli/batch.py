@@ -26,7 +26,7 @@ from livethresh.cli.options import (
     threshold_options,
 )
 from livethresh.config import ThresholdConfig
-from livethresh.sinks.plan import EncodeSettings
+from livethresh.encode.plan import EncodeSettings
 
 
 class EngineName(enum.StrEnum):

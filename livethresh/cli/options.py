@@ -18,7 +18,7 @@ import typer
 
 from livethresh.binarize import method_defaults, method_descriptions
 from livethresh.config import ThresholdConfig, resolve
-from livethresh.sinks.plan import EncodeSettings
+from livethresh.encode.plan import EncodeSettings
 
 THRESHOLD_PANEL = "Threshold options"
 ENCODER_PANEL = "Encoder options"
@@ -167,7 +167,7 @@ def _with_options(
 
 
 def _encoder_annotations(format_help: str) -> dict[str, Any]:
-    """The options that fill :class:`~livethresh.sinks.plan.EncodeSettings`, by its field."""
+    """The options that fill :class:`~livethresh.encode.plan.EncodeSettings`, by its field."""
 
     def option(kind: Any, *flags: str, help: str) -> Any:
         return Annotated[

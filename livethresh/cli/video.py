@@ -24,10 +24,11 @@ from livethresh.cli.options import (
     threshold_options,
 )
 from livethresh.config import ThresholdConfig
+from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError
 from livethresh.frames import StreamInfo
+from livethresh.locations import STDOUT
 from livethresh.preview import describe, run_preview
-from livethresh.sinks.plan import STDOUT, EncodeSettings
 from livethresh.transcode import transcode as run_transcode
 
 
