@@ -36,7 +36,7 @@ from livethresh.errors import InputError, LivethreshError, OutputError
 from livethresh.files import atomic_output, check_output_path
 from livethresh.locations import is_file_target, is_network_url
 from livethresh.pipeline import DEFAULT_QUEUE_SIZE, Pipeline
-from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
+from livethresh.runs import RunControl, run_to_the_end, stop_on_signals
 from livethresh.sinks import FrameSink, ProgressSink, TeeSink
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.sources.pyav import ENCODING_DECODER_THREADS

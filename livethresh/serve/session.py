@@ -31,7 +31,7 @@ from livethresh.pipeline import Pipeline
 from livethresh.serve.app import create_app
 from livethresh.serve.broadcaster import Broadcaster, SourceState
 from livethresh.serve.security import required_token
-from livethresh.signals import stop_on_signals
+from livethresh.runs import stop_on_signals
 from livethresh.sources import FrameSource, open_source
 from livethresh.stats import Stats
 
