@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import check_output_path
 from livethresh.pipeline import Pipeline
+from livethresh.runs import RunOutcome
 from livethresh.sinks.window import WindowSink
 from livethresh.sources import open_source
 from livethresh.stats import Stats
@@ -216,7 +217,7 @@ class LiveTuner:
 
 
 @dataclass
-class PreviewResult:
+class PreviewResult(RunOutcome):
     """What a preview session did.
 
     Attributes:
@@ -228,11 +229,11 @@ class PreviewResult:
     stats: Stats
     config: ThresholdConfig
     recording: TranscodeResult | None = None
+    #: The signal that ended the recording early, if any (a window alone ends by its keys).
+    signal: int | None = field(init=False, default=None)
 
-    @property
-    def exit_code(self) -> int:
-        """0, or 128 + the signal that ended a recording early."""
-        return self.recording.exit_code if self.recording is not None else 0
+    def __post_init__(self) -> None:
+        self.signal = self.recording.signal if self.recording is not None else None
 
 
 def run_preview(

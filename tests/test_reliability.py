@@ -681,9 +681,11 @@ def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> Non
     try:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     with stop_on_signals(lambda: None, [], lambda: False):
         pass  # a run that no signal ended gives the previous handlers back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -706,6 +708,7 @@ def run_as_transcode_does(sink: Any) -> tuple[Any, BaseException | None, list[in
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     return stats, error, received
 
 

@@ -1,11 +1,11 @@
 """A serve session: the pipeline in a thread, uvicorn in the main thread, the port, the signals.
 
 The pipeline's output thread feeds a :class:`~livethresh.serve.broadcaster.Broadcaster`; the app
-reads frames from it and tunes the pipeline. Ctrl-C and SIGTERM end every stream at once (so
-uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline, and the run
-returns 130 or 143. A source that ends or fails leaves the server up, holding the last frame:
-the page says so, the log has one line, and a settings change still re-binarizes that frame, so
-a short clip can be tuned to the end.
+reads frames from it and tunes the pipeline. Ctrl-C, SIGTERM and SIGHUP end every stream at
+once (so uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline,
+and the run returns 130, 143 or 129 (:mod:`livethresh.runs`). A source that ends or fails
+leaves the server up, holding the last frame: the page says so, the log has one line, and a
+settings change still re-binarizes that frame, so a short clip can be tuned to the end.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from livethresh.binarize import Binarizer
 from livethresh.config import ThresholdConfig
 from livethresh.errors import LivethreshError
 from livethresh.pipeline import Pipeline
+from livethresh.runs import RunOutcome, stop_on_signals
 from livethresh.serve.app import create_app
 from livethresh.serve.broadcaster import Broadcaster, SourceState
 from livethresh.serve.security import required_token
-from livethresh.runs import stop_on_signals
 from livethresh.sources import FrameSource, open_source
 from livethresh.stats import Stats
 
@@ -49,7 +49,6 @@ STREAM_END_SECONDS = 0.5
 GRACEFUL_SECONDS = 1
 #: Seconds to wait for the pipeline's thread once stopped.
 PIPELINE_JOIN_SECONDS = 10.0
-SIGNAL_EXIT_BASE = 128
 
 
 class ServeError(LivethreshError):
@@ -57,17 +56,12 @@ class ServeError(LivethreshError):
 
 
 @dataclass(frozen=True)
-class ServeResult:
+class ServeResult(RunOutcome):
     """How a session ended: the pipeline's statistics, the last settings, the signal."""
 
     stats: Stats
     config: ThresholdConfig
     signal: int | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0, or 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
-        return SIGNAL_EXIT_BASE + self.signal if self.signal else 0
 
 
 def server_url(host: str, port: int, token: str | None = None) -> str:
