@@ -24,6 +24,7 @@ from livethresh.cli.options import (
     threshold_options,
 )
 from livethresh.config import ThresholdConfig
+from livethresh.encode.containers import STDOUT_FORMAT, STREAM_FORMATS
 from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError
 from livethresh.frames import StreamInfo
@@ -187,7 +188,8 @@ class TranscodeProgress:
 @command
 @threshold_options
 @encoder_options(
-    "Container, overriding the extension; for - : mpegts (default), matroska or yuv4mpegpipe."
+    "Container, overriding the extension; for - : "
+    f"{STDOUT_FORMAT} (default), {', '.join(f for f in STREAM_FORMATS if f != STDOUT_FORMAT)}."
 )
 def transcode(
     input: Annotated[
