@@ -74,6 +74,8 @@ def _start_helpers(context: Any) -> None:
     waiting forever. Like the workers, they leave the decision to this process, and end when
     it does.
     """
+    if os.name != "posix":
+        return  # neither helper exists there
     with stop_signals_held():
         resource_tracker.ensure_running()
         if context.get_start_method() == "forkserver":
