@@ -38,7 +38,7 @@ from harness import Sample, machine, median, rotating_rounds  # noqa: E402
 from livethresh.batch.local import default_jobs, run_local  # noqa: E402
 from livethresh.batch.task import FileJob  # noqa: E402
 from livethresh.config import ThresholdConfig  # noqa: E402
-from livethresh.sinks.plan import EncodeSettings  # noqa: E402
+from livethresh.encode.plan import EncodeSettings  # noqa: E402
 
 
 def make_clips(folder: Path, count: int, seconds: float, size: str) -> list[Path]:

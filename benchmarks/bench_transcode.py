@@ -64,7 +64,7 @@ def run_floor(source: str, target: str) -> int:
 
 def run_livethresh(source: str, target: str, extra: dict[str, str]) -> int:
     from livethresh.config import ThresholdConfig
-    from livethresh.sinks.plan import EncodeSettings
+    from livethresh.encode.plan import EncodeSettings
     from livethresh.transcode import transcode
 
     settings = EncodeSettings(**extra)

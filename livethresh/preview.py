@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,11 @@ import cv2
 
 from livethresh.binarize import available_methods, method_class, method_defaults
 from livethresh.config import ThresholdConfig, to_toml
+from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import check_output_path
 from livethresh.pipeline import Pipeline
-from livethresh.sinks.plan import EncodeSettings
+from livethresh.runs import RunOutcome
 from livethresh.sinks.window import WindowSink
 from livethresh.sources import open_source
 from livethresh.sources.sequences import input_files
@@ -217,7 +218,7 @@ class LiveTuner:
 
 
 @dataclass
-class PreviewResult:
+class PreviewResult(RunOutcome):
     """What a preview session did.
 
     Attributes:
@@ -229,11 +230,11 @@ class PreviewResult:
     stats: Stats
     config: ThresholdConfig
     recording: TranscodeResult | None = None
+    #: The signal that ended the recording early, if any (a window alone ends by its keys).
+    signal: int | None = field(init=False, default=None)
 
-    @property
-    def exit_code(self) -> int:
-        """0, or 128 + the signal that ended a recording early."""
-        return self.recording.exit_code if self.recording is not None else 0
+    def __post_init__(self) -> None:
+        self.signal = self.recording.signal if self.recording is not None else None
 
 
 def run_preview(

@@ -11,8 +11,9 @@ What it guarantees, on every exit path:
   replaced only with ``overwrite`` and only by a finished file (it is written beside the
   target under a temporary name, then renamed);
 * a run that ends before the first frame leaves no file; once frames are written, an error,
-  Ctrl-C (SIGINT) or SIGTERM still finalizes the output (encoder flushed, trailer written) with
-  every frame handed to the encoder, and the file is then put in place;
+  Ctrl-C (SIGINT), SIGTERM or SIGHUP (:mod:`livethresh.runs`) still finalizes the output
+  (encoder flushed, trailer written) with every frame handed to the encoder, and the file is
+  then put in place;
 * audio is interleaved as the video progresses: audio packets are muxed only up to the
   current video time. A file's audio is read by a second demuxer of its own; a stream's
   (``udp://``, ``http://``, a pipe), which can be read only once, by the video's demuxer, which
@@ -22,7 +23,6 @@ What it guarantees, on every exit path:
 from __future__ import annotations
 
 import logging
-import signal
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -30,21 +30,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from livethresh.encode.audio import AudioPassthrough, carry_streams
+from livethresh.encode.containers import container_options, holds_audio
+from livethresh.encode.plan import EncodeSettings, plan_encoding
+from livethresh.encode.tracks import ContainerTags, MuxCompanion
 from livethresh.errors import InputError, LivethreshError, OutputError
 from livethresh.files import atomic_output, check_output_path
+from livethresh.locations import is_file_target, is_network_url
 from livethresh.pipeline import DEFAULT_QUEUE_SIZE, Pipeline
-from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
+from livethresh.runs import RunControl, RunOutcome, run_to_the_end, stop_on_signals
 from livethresh.sinks import FrameSink, ProgressSink, TeeSink
-from livethresh.sinks.audio import VIDEO_ONLY_FORMATS, AudioPassthrough, carry_streams
 from livethresh.sinks.encoder import EncoderSink
-from livethresh.sinks.plan import (
-    EncodeSettings,
-    container_options,
-    is_file_target,
-    is_network_url,
-    plan_encoding,
-)
-from livethresh.sinks.tracks import ContainerTags, MuxCompanion
 from livethresh.sources.pyav import ENCODING_DECODER_THREADS
 from livethresh.sources.sequences import input_files
 
@@ -56,12 +52,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Exit status of a run ended by a signal, as shells report it.
-SIGNAL_EXIT_BASE = 128
-
 
 @dataclass
-class TranscodeResult:
+class TranscodeResult(RunOutcome):
     """What a run did.
 
     Attributes:
@@ -69,7 +62,7 @@ class TranscodeResult:
         stats: The pipeline's statistics.
         frames: Frames written to the output.
         audio: One line per input audio stream: copied, re-encoded or dropped.
-        signal: The signal that ended the run early (SIGINT, SIGTERM), or None.
+        signal: The signal that ended the run early (SIGINT, SIGTERM, SIGHUP), or None.
     """
 
     output: str
@@ -78,24 +71,19 @@ class TranscodeResult:
     audio: list[str] = field(default_factory=list)
     signal: int | None = None
 
-    @property
-    def exit_code(self) -> int:
-        """0, or 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
-        return SIGNAL_EXIT_BASE + self.signal if self.signal else 0
-
     def to_dict(self) -> dict[str, Any]:
         """The pipeline's JSON stats plus ``output`` (and ``interrupted`` when a signal came)."""
         data = self.stats.to_dict()
         data["output"] = self.output
         data["audio"] = self.audio
-        if self.signal:
-            data["interrupted"] = signal.Signals(self.signal).name
+        if self.signal_name:
+            data["interrupted"] = self.signal_name
         return data
 
     def summary(self) -> str:
         """One line for the console."""
         stats = self.stats
-        stopped = f" (stopped by {signal.Signals(self.signal).name})" if self.signal else ""
+        stopped = f" (stopped by {self.signal_name})" if self.signal_name else ""
         if self.frames == 0:
             return f"nothing written to {self.output}: stopped before the first frame{stopped}"
         audio = f", audio: {'; '.join(self.audio)}" if self.audio else ""
@@ -142,7 +130,8 @@ def transcode(
         decoder_threads: Threads of the video decoder.
         on_start: Called with the stream description once the input is open.
         on_progress: Called with the number of frames written, a few times a second.
-        handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
+        handle_signals: Turn SIGINT, SIGTERM and SIGHUP into a clean early end (main thread
+            only; see :mod:`livethresh.runs`).
         tags: Container tags to write, over any of the same name carried from the input
             (``batch`` records its settings so). mp4 and mov then store tags by name
             (``movflags=use_metadata_tags``); avi and MPEG-TS drop tags they do not know.
@@ -164,7 +153,7 @@ def transcode(
     if to_file:
         check_output_path(Path(output), input_files(input), overwrite)
     # A stream's subtitles come along without its audio, as a file's do.
-    carry = not input_is_file and plan.format not in VIDEO_ONLY_FORMATS
+    carry = not input_is_file and holds_audio(plan.format)
     with open_source(
         input,
         live=False,
@@ -240,7 +229,8 @@ def record(
         on_progress: Called with the number of frames written, a few times a second.
         on_pipeline: Called with the pipeline before it runs (live tuning uses its
             ``set_config``).
-        handle_signals: Turn SIGINT/SIGTERM into a clean early end (main thread only).
+        handle_signals: Turn SIGINT, SIGTERM and SIGHUP into a clean early end (main thread
+            only).
         overwrite: Whether the finished file may replace one that is at ``output`` by then;
             without it, a file that appeared meanwhile is kept and so is the new one (see
             :func:`~livethresh.files.atomic_output`).

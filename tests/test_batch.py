@@ -29,8 +29,8 @@ from livethresh.batch.plan import (
 from livethresh.batch.task import FileJob, run_file
 from livethresh.cli import app
 from livethresh.config import ThresholdConfig
+from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import ConfigError
-from livethresh.sinks.plan import EncodeSettings, plan_encoding
 from livethresh.transcode import transcode
 from tests.helpers import HANG
 from tests.test_transcode import audio_packets, frame_times, make_video, video_frames

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from av.video.reformatter import ColorRange
 
+from livethresh.encode.containers import container_accepts
+from livethresh.encode.plan import EncodeSettings, padded_size, plan_encoding
 from livethresh.errors import ConfigError, OutputError
 from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import FrameSink
 from livethresh.sinks.encoder import EncoderSink
-from livethresh.sinks.plan import EncodeSettings, container_accepts, padded_size, plan_encoding
 from tests.helpers import document_frame
 
 MS = Fraction(1, 1000)

@@ -45,6 +45,63 @@ def imports_at_load(path: Path) -> set[str]:
     return found
 
 
+def imports_anywhere(path: Path) -> set[str]:
+    """Every livethresh module ``path`` names in an import: at load, inside functions, and
+    for type checking alike (a rule about which rooms know each other covers them all)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("livethresh")}
+
+
+def within(name: str, package: str) -> bool:
+    """Whether module ``name`` is ``package`` or inside it."""
+    return name == package or name.startswith(package + ".")
+
+
+#: Rooms that must not know each other: (importers, what they may not import, why).
+SEPARATED = [
+    (
+        ("livethresh.sinks", "livethresh.encode"),
+        "livethresh.sources",
+        "the masks' end of the pipe depends on a Protocol for a demuxed input, not on sources",
+    ),
+    (
+        ("livethresh.sources",),
+        "livethresh.sinks",
+        "the frames' end of the pipe knows nothing of where masks go",
+    ),
+    (
+        ("livethresh.sources",),
+        "livethresh.encode",
+        "the frames' end of the pipe knows nothing of the muxer",
+    ),
+    (
+        ("livethresh.encode",),
+        "livethresh.sinks",
+        "the muxer is behind the encoder sink and never calls back into the sinks",
+    ),
+]
+
+
+def separation_breaches(
+    imports: dict[str, set[str]], rules: list[tuple[tuple[str, ...], str, str]]
+) -> list[str]:
+    """One line per module that imports what a rule keeps away from it."""
+    return [
+        f"{module} imports {target}: {why}"
+        for importers, forbidden, why in rules
+        for module, names in sorted(imports.items())
+        if any(within(module, package) for package in importers)
+        for target in sorted(names)
+        if within(target, forbidden)
+    ]
+
+
 def import_graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph = {}
@@ -88,6 +145,24 @@ def test_the_package_has_no_import_cycle() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_two_ends_of_the_pipe_never_meet() -> None:
+    imports = {module_name(p): imports_anywhere(p) for p in PACKAGE.rglob("*.py")}
+    assert any(within(m, "livethresh.encode") for m in imports)  # the walk sees the muxer
+    assert separation_breaches(imports, SEPARATED) == []
+
+
+def test_the_separation_check_finds_a_breach() -> None:
+    imports = {
+        "livethresh.encode.audio": {"livethresh.sources.pyav"},
+        "livethresh.sinks": {"livethresh.frames"},
+        "livethresh.transcode": {"livethresh.sources", "livethresh.sinks"},
+    }
+    assert separation_breaches(imports, SEPARATED) == [
+        "livethresh.encode.audio imports livethresh.sources.pyav: the masks' end of the pipe "
+        "depends on a Protocol for a demuxed input, not on sources"
+    ]
 
 
 def test_no_module_holds_two_jobs() -> None:

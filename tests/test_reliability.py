@@ -660,7 +660,7 @@ def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> None:
-    from livethresh.signals import stop_on_signals
+    from livethresh.runs import stop_on_signals
 
     stops: list[int] = []
     finalizing = False
@@ -682,9 +682,11 @@ def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> Non
     try:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     with stop_on_signals(lambda: None, [], lambda: False):
         pass  # a run that no signal ended gives the previous handlers back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -695,7 +697,7 @@ def run_as_transcode_does(sink: Any) -> tuple[Any, BaseException | None, list[in
     back afterwards. Returns the stats, the error and the signals received."""
     from livethresh.config import ThresholdConfig
     from livethresh.pipeline import Pipeline
-    from livethresh.signals import RunControl, run_to_the_end, stop_on_signals
+    from livethresh.runs import RunControl, run_to_the_end, stop_on_signals
     from tests.helpers import ArraySource
 
     pipeline = Pipeline(ArraySource(200), sink, ThresholdConfig(), queue_size=2)
@@ -707,6 +709,7 @@ def run_as_transcode_does(sink: Any) -> tuple[Any, BaseException | None, list[in
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     return stats, error, received
 
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from livethresh.cli import app
 from livethresh.config import ThresholdConfig
-from livethresh.sinks.audio import AudioPassthrough
-from livethresh.sinks.plan import EncodeSettings
+from livethresh.encode.audio import AudioPassthrough
+from livethresh.encode.plan import EncodeSettings
 from livethresh.transcode import transcode
 from tests.helpers import (
     make_video,

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from livethresh.config import ThresholdConfig
+from livethresh.encode import containers
+from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import ConfigError, OutputError
-from livethresh.sinks import audio as audio_module
 from livethresh.sinks.encoder import EncoderSink
-from livethresh.sinks.plan import EncodeSettings, plan_encoding
 from livethresh.transcode import transcode
 from tests.helpers import MS, assert_one_line, invoke, make_tagged_video, make_video, run_cli
 
@@ -181,7 +181,7 @@ def test_pcm_without_a_layout_is_resampled_for_aac_in_ts(tmp_path: Path) -> None
 def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(audio_module.AUDIO_CODEC_BY_FORMAT, "mov", "libopus")
+    monkeypatch.setitem(containers.AUDIO_CODEC_BY_FORMAT, "mov", "libopus")
     source = make_tagged_video(tmp_path / "in.mkv", audio="flac")
     assert_one_line_error(
         transcode_cli(source, tmp_path / "out.mov"),
@@ -266,7 +266,7 @@ def test_x265_runs_one_thread_unless_told_otherwise(tmp_path: Path) -> None:
             "import sys, av\n"
             "from fractions import Fraction\n"
             "from livethresh.sinks.encoder import EncoderSink\n"
-            "from livethresh.sinks.plan import EncodeSettings\n"
+            "from livethresh.encode.plan import EncodeSettings\n"
             "from livethresh.frames import StreamInfo\n"
             "s = EncoderSink(sys.argv[1], EncodeSettings(codec='libx265', "
             "options={'x265-params': 'log-level=info'}))\n"

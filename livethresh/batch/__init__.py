@@ -6,50 +6,55 @@ runs them on an engine (:mod:`~livethresh.batch.local`, a process pool, or
 or nothing (:mod:`~livethresh.batch.task`), and returns a :class:`BatchReport`.
 
 Guarantees: a bad input fails alone and the batch goes on; an output exists under its final
-name only once complete, so after any stop (Ctrl-C, SIGTERM, a crash) rerunning the same
-command does exactly the files that are not done, and clears the partial files that a killed
-run left beside them.
+name only once complete, so after any stop (Ctrl-C, SIGTERM, SIGHUP, a crash) rerunning the
+same command does exactly the files that are not done, and clears the partial files that a
+killed run left beside them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from livethresh.batch.plan import PlannedFile, output_extension, plan_batch, settings_record
 from livethresh.batch.task import FileJob, FileResult
 from livethresh.config import ThresholdConfig
+from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import OutputError
 from livethresh.partials import remove_leftover_partials
-from livethresh.sinks.plan import EncodeSettings, plan_encoding
+from livethresh.runs import RunOutcome, stop_on_signals
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["local", "ray"]
-ENGINES: tuple[Engine, ...] = ("local", "ray")
-#: Exit status of a batch ended by a signal, as shells report it (130 Ctrl-C, 143 SIGTERM).
-SIGNAL_EXIT_BASE = 128
-#: Exit status of a batch in which a file failed.
-EXIT_FAILED = 2
 
-__all__ = ["ENGINES", "BatchReport", "FileResult", "PlannedFile", "run_batch"]
+class Engine(enum.StrEnum):
+    """Where a batch's files run: this machine's cores, or a Ray cluster (also the choices of
+    ``batch --engine``)."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+
+ENGINES = tuple(Engine)
+
+__all__ = ["ENGINES", "BatchReport", "Engine", "FileResult", "PlannedFile", "run_batch"]
 
 
 @dataclass
-class BatchReport:
+class BatchReport(RunOutcome):
     """What a batch did, file by file.
 
     Attributes:
         files: One result per input, in the order they finished (planned skips first).
         wall_s: Seconds from the start of planning to the end.
-        signal: The signal that stopped the batch (SIGINT, SIGTERM), or None.
+        signal: The signal that stopped the batch (SIGINT, SIGTERM, SIGHUP), or None.
     """
 
     files: list[FileResult] = field(default_factory=list)
@@ -64,20 +69,18 @@ class BatchReport:
         return [item for item in self.files if item.status == "failed"]
 
     @property
-    def exit_code(self) -> int:
-        """128 + the signal if one stopped the batch, else 2 if a file failed, else 0."""
-        if self.signal:
-            return SIGNAL_EXIT_BASE + self.signal
-        return EXIT_FAILED if self.failures else 0
+    def failed(self) -> bool:
+        """Whether a file failed (the exit code is then 2, unless a signal stopped the batch)."""
+        return bool(self.failures)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` report: every file, then the counts and the batch's wall time."""
         data: dict[str, Any] = {"inputs": [item.to_dict() for item in self.files]}
         for status in ("done", "skipped", "failed"):
             data[status] = self.count(status)
-        if self.signal:
+        if self.signal_name:
             data["interrupted"] = self.count("interrupted")
-            data["signal"] = signal.Signals(self.signal).name
+            data["signal"] = self.signal_name
         data["wall_s"] = round(self.wall_s, 3)
         return data
 
@@ -85,7 +88,7 @@ class BatchReport:
         """One line for the console."""
         frames = sum(item.frames for item in self.files)
         parts = [f"{self.count(s)} {s}" for s in ("done", "skipped", "failed", "interrupted")]
-        stopped = f" (stopped by {signal.Signals(self.signal).name})" if self.signal else ""
+        stopped = f" (stopped by {self.signal_name})" if self.signal_name else ""
         return (
             f"batch: {', '.join(p for p in parts if not p.startswith('0 ')) or 'nothing'} "
             f"of {len(self.files)} files, {frames} frames in {self.wall_s:.1f} s{stopped}"
@@ -100,7 +103,7 @@ def run_batch(
     *,
     audio: bool = True,
     overwrite: bool = False,
-    engine: Engine = "local",
+    engine: Engine | str = Engine.LOCAL,
     jobs: int | None = None,
     ray_address: str | None = None,
     on_plan: Callable[[list[PlannedFile]], None] | None = None,
@@ -125,8 +128,8 @@ def run_batch(
         on_plan: Called with the planned files before any runs.
         on_file: Called with each file's result as it is known.
         on_frames: Called with an input and its frames written so far (local engine).
-        handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only): the files in
-            progress are abandoned, the report says which files were not done.
+        handle_signals: Turn SIGINT, SIGTERM and SIGHUP into a clean stop (main thread only):
+            the files in progress are abandoned, the report says which files were not done.
 
     Raises:
         ConfigError, OutputError: Bad settings, two inputs for one output, an output folder
@@ -165,7 +168,13 @@ def run_batch(
             job = FileJob(item.input, item.output, config, settings, audio, overwrite)
             todo.append(replace(job, settings_record=record))
     received: list[int] = []
-    guard = _stop_on_signals(received) if handle_signals else contextlib.nullcontext()
+    # The first signal raises KeyboardInterrupt here, which the engine turns into an orderly
+    # stop; later ones are only noted, so that the stop and the report are not cut short.
+    guard = (
+        stop_on_signals(None, received, finalizing=lambda: True)
+        if handle_signals
+        else contextlib.nullcontext()
+    )
     try:
         with guard:
             _run_engine(engine, todo, finished, jobs, ray_address, on_frames)
@@ -189,14 +198,14 @@ def _clear_leftovers(planned: list[PlannedFile]) -> None:
 
 
 def _run_engine(
-    engine: Engine,
+    engine: Engine | str,
     todo: list[FileJob],
     finished: Callable[[FileResult], None],
     jobs: int | None,
     ray_address: str | None,
     on_frames: Callable[[str, int], None] | None,
 ) -> None:
-    if engine == "ray":
+    if engine == Engine.RAY:
         from livethresh.batch.ray_engine import run_ray
 
         run_ray(todo, finished, address=ray_address, max_in_flight=jobs)
@@ -204,30 +213,3 @@ def _run_engine(
         from livethresh.batch.local import run_local
 
         run_local(todo, finished, workers=jobs, on_frames=on_frames)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(received: list[int]) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the batch: the first one raises KeyboardInterrupt in the main
-    thread, where the engine turns it into an orderly stop; later ones are ignored, so that the
-    stop and the report are not cut short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handle(signum: int, _frame: object) -> None:
-        received.append(signum)
-        for sig in previous:
-            signal.signal(sig, signal.SIG_IGN)
-        log.info("%s received: stopping the batch", signal.Signals(signum).name)
-        raise KeyboardInterrupt
-
-    for sig in previous:
-        signal.signal(sig, handle)
-    try:
-        yield
-    finally:
-        if not received:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)

@@ -4,10 +4,11 @@ Workers are started once, from a ``forkserver`` (``spawn`` where there is none) 
 imported livethresh already, and keep their imports from file to file: a shell loop of
 ``livethresh transcode`` pays the interpreter, NumPy, OpenCV and PyAV start-up for every file.
 
-Stopping: workers ignore SIGINT and SIGTERM, which a terminal sends to the whole process group;
-the parent alone decides. It sets a shared event that each worker polls as it writes frames,
-so a file in progress is abandoned within a frame or two (its unfinished output removed, see
-:mod:`livethresh.batch.task`), files not yet started are cancelled, and the pool is joined.
+Stopping: workers ignore SIGINT, SIGTERM and SIGHUP, which a terminal sends to the whole
+process group; the parent alone decides. It sets a shared event that each worker polls as it
+writes frames, so a file in progress is abandoned within a frame or two (its unfinished output
+removed, see :mod:`livethresh.batch.task`), files not yet started are cancelled, and the pool
+is joined.
 
 A parent that dies without stopping them (SIGKILL, the OOM killer, a CI timeout) takes its
 workers with it: each watches its parent's end of a pipe (``multiprocessing.parent_process``'s
@@ -23,16 +24,17 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import queue
-import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 from typing import Any
 
 from livethresh.batch.task import FileJob, FileResult, run_file
 from livethresh.partials import abandon_partials, remove_leftover_partials
+from livethresh.runs import ignore_stop_signals, stop_signals_held
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +72,37 @@ def default_jobs() -> int:
 
 def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
+    context: Any
     if "forkserver" not in methods:
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    # Imported once in the server; every worker forked from it starts with them loaded.
-    context.set_forkserver_preload(["livethresh.transcode", "livethresh.batch.task"])
+        context = multiprocessing.get_context("spawn")
+    else:
+        context = multiprocessing.get_context("forkserver")
+        # Imported once in the server; every worker forked from it starts with them loaded.
+        context.set_forkserver_preload(["livethresh.transcode", "livethresh.batch.task"])
+    _start_helpers(context)
     return context
+
+
+def _start_helpers(context: Any) -> None:
+    """Start multiprocessing's helpers (the resource tracker, the forkserver) deaf to SIGINT,
+    SIGTERM and SIGHUP.
+
+    A terminal that hangs up sends SIGHUP to the whole process group, and on their own they
+    would die of it (they ignore only SIGINT, the tracker also SIGTERM), leaving the pool
+    waiting forever. Like the workers, they leave the decision to this process, and end when
+    it does.
+    """
+    if os.name != "posix":
+        return  # neither helper exists there
+    with stop_signals_held():
+        resource_tracker.ensure_running()
+        if context.get_start_method() == "forkserver":
+            forkserver.ensure_running()
 
 
 def _start_worker(stop: Any, frames: Any) -> None:
     global _stop, _frames
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ignore_stop_signals()
     _stop, _frames = stop, frames
     _idle.set()
     parent = multiprocessing.parent_process()

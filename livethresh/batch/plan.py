@@ -33,9 +33,10 @@ from typing import Any
 import av
 
 from livethresh.config import ThresholdConfig
+from livethresh.encode.containers import CONTAINER_BY_EXTENSION
+from livethresh.encode.plan import EncodePlan
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import same_file
-from livethresh.sinks.plan import CONTAINER_BY_EXTENSION, EncodePlan
 
 #: What a directory search takes for a video file (compared in lower case).
 VIDEO_EXTENSIONS = frozenset(
@@ -65,7 +66,7 @@ VIDEO_EXTENSIONS = frozenset(
 #: The container of a batch's outputs unless a format is given.
 DEFAULT_FORMAT = "mp4"
 #: The output extension of each container a batch can write (the first extension that names
-#: it in :data:`~livethresh.sinks.plan.CONTAINER_BY_EXTENSION`).
+#: it in :data:`~livethresh.encode.containers.CONTAINER_BY_EXTENSION`).
 EXTENSION_BY_FORMAT = {fmt: ext for ext, fmt in reversed(CONTAINER_BY_EXTENSION.items())}
 _GLOB_CHARACTERS = frozenset("*?[")
 #: The container tag in which each output of a batch records the settings it was made with.

@@ -22,7 +22,7 @@ from livethresh.errors import InputNotFoundError, LivethreshError
 
 if TYPE_CHECKING:
     from livethresh.config import ThresholdConfig
-    from livethresh.sinks.plan import EncodeSettings
+    from livethresh.encode.plan import EncodeSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from livethresh import __version__
 from livethresh.errors import LivethreshError
+from livethresh.runs import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 app = typer.Typer(
     name="livethresh",
@@ -30,8 +31,6 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 #: click's usage error, as typer ships it (vendored or not): the base of its BadParameter.
 UsageError: type[Exception] = typer.BadParameter.__bases__[0]
 

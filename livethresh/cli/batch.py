@@ -1,6 +1,5 @@
 """``livethresh batch``: binarize an archive of videos on every core or on a Ray cluster."""
 
-import enum
 import json
 from contextlib import nullcontext
 from pathlib import Path
@@ -16,7 +15,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from livethresh.batch import BatchReport, FileResult, PlannedFile, run_batch
+from livethresh.batch import BatchReport, Engine, FileResult, PlannedFile, run_batch
+from livethresh.batch.plan import DEFAULT_FORMAT, EXTENSION_BY_FORMAT
+from livethresh.batch.ray_engine import IN_FLIGHT_PER_CPU, MIN_IN_FLIGHT
 from livethresh.cli import command, err_console, fail, in_cli_words, say
 from livethresh.cli.options import (
     JsonOpt,
@@ -26,14 +27,7 @@ from livethresh.cli.options import (
     threshold_options,
 )
 from livethresh.config import ThresholdConfig
-from livethresh.sinks.plan import EncodeSettings
-
-
-class EngineName(enum.StrEnum):
-    """Where the files run."""
-
-    local = "local"
-    ray = "ray"
+from livethresh.encode.plan import EncodeSettings
 
 
 class BatchProgress:
@@ -101,7 +95,11 @@ def describe(result: FileResult) -> str:
 
 @command
 @threshold_options
-@encoder_options("Container of the outputs: mp4 (default), mkv, webm, mov, avi or ts.")
+@encoder_options(
+    f"Container of the outputs: {DEFAULT_FORMAT} (default), "
+    + ", ".join(sorted({e.lstrip(".") for e in EXTENSION_BY_FORMAT.values()} - {DEFAULT_FORMAT}))
+    + "."
+)
 def batch(
     inputs: Annotated[
         list[str],
@@ -127,13 +125,13 @@ def batch(
             "-j",
             min=1,
             help="Local engine: files at once (default: one per core). Ray: tasks in flight "
-            "(default: two per CPU of the cluster, 8 at least).",
+            f"(default: {IN_FLIGHT_PER_CPU} per CPU of the cluster, {MIN_IN_FLIGHT} at least).",
             show_default=False,
         ),
     ] = None,
     engine: Annotated[
-        EngineName, typer.Option("--engine", help="Run on this machine's cores, or on Ray.")
-    ] = EngineName.local,
+        Engine, typer.Option("--engine", help="Run on this machine's cores, or on Ray.")
+    ] = Engine.LOCAL,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -160,8 +158,8 @@ def batch(
 
     Example: livethresh batch lectures/ 'extra/*.mov' -o masks/ --method sauvola --json
     """
-    if ray_address and engine is not EngineName.ray:
-        engine = EngineName.ray
+    if ray_address:
+        engine = Engine.RAY
     progress = BatchProgress(verbose) if err_console.is_terminal and not json_output else None
     plain = None if progress or json_output or not verbose else _print_result
     with progress or nullcontext():
@@ -172,7 +170,7 @@ def batch(
             settings,
             audio=not no_audio,
             overwrite=overwrite,
-            engine=engine.value,
+            engine=engine,
             jobs=jobs,
             ray_address=ray_address,
             on_plan=progress.plan if progress else None,

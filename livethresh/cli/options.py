@@ -18,7 +18,9 @@ import typer
 
 from livethresh.binarize import method_defaults, method_descriptions
 from livethresh.config import ThresholdConfig, resolve
-from livethresh.sinks.plan import EncodeSettings
+from livethresh.encode.codecs import ENCODER_KNOBS
+from livethresh.encode.containers import CODEC_BY_FORMAT, DEFAULT_CODEC
+from livethresh.encode.plan import DEFAULT_PIX_FMT, PIX_FMT_BY_CODEC, EncodeSettings
 
 THRESHOLD_PANEL = "Threshold options"
 ENCODER_PANEL = "Encoder options"
@@ -166,8 +168,50 @@ def _with_options(
     return wrapper
 
 
+def _codec_help() -> str:
+    by_format = ", ".join(f"{codec} for {fmt}" for fmt, codec in CODEC_BY_FORMAT.items())
+    return (
+        f"Video encoder: {DEFAULT_CODEC} (default; {by_format}), ffv1 for exact (lossless) "
+        "masks in .mkv, libvpx-vp9, mjpeg..."
+    )
+
+
+def _crf_help() -> str:
+    ranges = ", ".join(
+        f"{codec} {knobs.crf[0]}-{knobs.crf[1]} (default {knobs.default_crf})"
+        for codec, knobs in ENCODER_KNOBS.items()
+    )
+    return f"Constant quality, lower is better and larger: {ranges}."
+
+
+def _encoder_preset_help() -> str:
+    groups: dict[tuple[tuple[str, ...], str | None], list[str]] = {}
+    for codec, knobs in ENCODER_KNOBS.items():
+        if knobs.presets:
+            groups.setdefault((knobs.presets, knobs.default_preset), []).append(codec)
+    ranges = ", ".join(
+        f"{'/'.join(codecs)} {presets[0]} ... {presets[-1]} (default {default or presets[0]})"
+        for (presets, default), codecs in groups.items()
+    )
+    return f"Encoder speed preset: {ranges}; the other encoders have none."
+
+
+def _pix_fmt_help() -> str:
+    by_format: dict[str, list[str]] = {}
+    for codec, pix_fmt in PIX_FMT_BY_CODEC.items():
+        by_format.setdefault(pix_fmt, []).append(codec)
+    others = "; ".join(f"{fmt} for {', '.join(codecs)}" for fmt, codecs in by_format.items())
+    return (
+        f"Encoded pixel format (default {DEFAULT_PIX_FMT}; {others}). Odd sizes are padded by "
+        f"one pixel with {DEFAULT_PIX_FMT}; gray keeps them."
+    )
+
+
 def _encoder_annotations(format_help: str) -> dict[str, Any]:
-    """The options that fill :class:`~livethresh.sinks.plan.EncodeSettings`, by its field."""
+    """The options that fill :class:`~livethresh.encode.plan.EncodeSettings`, by its field.
+
+    The defaults their help states are read from the tables that define them.
+    """
 
     def option(kind: Any, *flags: str, help: str) -> Any:
         return Annotated[
@@ -176,30 +220,10 @@ def _encoder_annotations(format_help: str) -> dict[str, Any]:
         ]
 
     return {
-        "codec": option(
-            str | None,
-            "--codec",
-            help="Video encoder: libx264 (default; libvpx for .webm), ffv1 for exact "
-            "(lossless) masks in .mkv, libvpx-vp9, mjpeg...",
-        ),
-        "crf": option(
-            int | None,
-            "--crf",
-            help="Constant quality, lower is better and larger: x264/x265 0-51 (default 23/28), "
-            "vp8 4-63, vp9 and svt-av1 0-63.",
-        ),
-        "encoder_preset": option(
-            str | None,
-            "--encoder-preset",
-            help="Encoder speed preset: x264/x265 ultrafast (default) ... placebo, svt-av1 "
-            "0 ... 13 (default 12); vpx has none.",
-        ),
-        "pix_fmt": option(
-            str | None,
-            "--pix-fmt",
-            help="Encoded pixel format (default yuv420p; gray for ffv1). Odd sizes are padded "
-            "by one pixel with yuv420p; gray keeps them.",
-        ),
+        "codec": option(str | None, "--codec", help=_codec_help()),
+        "crf": option(int | None, "--crf", help=_crf_help()),
+        "encoder_preset": option(str | None, "--encoder-preset", help=_encoder_preset_help()),
+        "pix_fmt": option(str | None, "--pix-fmt", help=_pix_fmt_help()),
         "format": option(str | None, "--format", "-f", help=format_help),
         "side_by_side": option(
             bool, "--side-by-side", help="Write the input and the mask next to each other."

@@ -24,10 +24,12 @@ from livethresh.cli.options import (
     threshold_options,
 )
 from livethresh.config import ThresholdConfig
+from livethresh.encode.containers import STDOUT_FORMAT, STREAM_FORMATS
+from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError
 from livethresh.frames import StreamInfo
+from livethresh.locations import STDOUT
 from livethresh.preview import describe, run_preview
-from livethresh.sinks.plan import STDOUT, EncodeSettings
 from livethresh.transcode import transcode as run_transcode
 
 
@@ -186,7 +188,8 @@ class TranscodeProgress:
 @command
 @threshold_options
 @encoder_options(
-    "Container, overriding the extension; for - : mpegts (default), matroska or yuv4mpegpipe."
+    "Container, overriding the extension; for - : "
+    f"{STDOUT_FORMAT} (default), {', '.join(f for f in STREAM_FORMATS if f != STDOUT_FORMAT)}."
 )
 def transcode(
     input: Annotated[

@@ -1,12 +1,12 @@
 """A serve session: the pipeline in a thread, uvicorn in the main thread, the port, the signals.
 
 The pipeline's output thread feeds a :class:`~livethresh.serve.broadcaster.Broadcaster`; the app
-reads frames from it and tunes the pipeline. Ctrl-C and SIGTERM end every stream at once (so
-uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline, and the run
-returns 130 or 143. A file starts playing when the first viewer opens the stream. A source
-that ends or fails leaves the server up, holding the last frame: the page says so, the log has
-one line, and a settings change still re-binarizes that frame, so a short clip can be tuned to
-the end.
+reads frames from it and tunes the pipeline. Ctrl-C, SIGTERM and SIGHUP end every stream at
+once (so uvicorn's graceful shutdown has no endless response to wait for), stop the pipeline,
+and the run returns 130, 143 or 129 (:mod:`livethresh.runs`). A file starts playing when the
+first viewer opens the stream. A source that ends or fails leaves the server up, holding the
+last frame: the page says so, the log has one line, and a settings change still re-binarizes
+that frame, so a short clip can be tuned to the end.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from livethresh.config import ThresholdConfig
 from livethresh.errors import LivethreshError
 from livethresh.frames import SourceKind
 from livethresh.pipeline import Pipeline
+from livethresh.runs import RunOutcome, stop_on_signals
 from livethresh.serve.app import create_app
 from livethresh.serve.broadcaster import Broadcaster, SourceState
 from livethresh.serve.connections import (
@@ -42,7 +43,6 @@ from livethresh.serve.connections import (
 )
 from livethresh.serve.replay import Replay
 from livethresh.serve.security import required_token, url_host
-from livethresh.signals import stop_on_signals
 from livethresh.sources import FrameSource, open_source
 from livethresh.stats import Stats
 
@@ -60,7 +60,6 @@ STREAM_END_SECONDS = 0.5
 GRACEFUL_SECONDS = 1
 #: Seconds to wait for the pipeline's thread once stopped.
 PIPELINE_JOIN_SECONDS = 10.0
-SIGNAL_EXIT_BASE = 128
 
 
 class ServeError(LivethreshError):
@@ -68,17 +67,12 @@ class ServeError(LivethreshError):
 
 
 @dataclass(frozen=True)
-class ServeResult:
+class ServeResult(RunOutcome):
     """How a session ended: the pipeline's statistics, the last settings, the signal."""
 
     stats: Stats
     config: ThresholdConfig
     signal: int | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0, or 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
-        return SIGNAL_EXIT_BASE + self.signal if self.signal else 0
 
 
 def server_url(host: str, port: int, token: str | None = None) -> str:

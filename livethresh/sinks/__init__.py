@@ -2,8 +2,19 @@
 
 A sink is opened with the stream's :class:`~livethresh.frames.StreamInfo`, written one
 :class:`~livethresh.frames.ProcessedFrame` at a time from the pipeline's output thread, and
-closed once; ``close()`` is idempotent and flushes. The encoder (``sinks.encoder``), the window
-(``sinks.window``) and the browser view's broadcaster are sinks too.
+closed once; ``close()`` is idempotent and flushes. The encoder (``sinks.encoder``, a thin sink
+over the muxer in :mod:`livethresh.encode`), the window (``sinks.window``) and the browser
+view's broadcaster are sinks too. A sink never imports :mod:`livethresh.sources`
+(``tests/test_layout.py`` checks it): the two ends of the pipe meet only in the pipeline.
+
+Adding a sink takes one file and one line:
+
+1. Write ``livethresh/sinks/NAME.py``: a module docstring that says its role, and a class with
+   ``open(info)``, ``write(frame)`` and ``close()`` (idempotent, flushing; raise
+   :class:`StopPipeline` from ``write`` to end the run cleanly) that counts the frames it
+   delivered in ``frames``.
+2. Add one line to ``SINKS`` in ``tests/test_sink_contract.py`` (``SINKS_ON_A_DISPLAY`` if it
+   opens a window): ``"NAME": counted(NameSink)``. The contract runs over it from then on.
 """
 
 from __future__ import annotations

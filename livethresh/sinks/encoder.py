@@ -1,28 +1,25 @@
 """Encoding masks to video files, pipes and network streams: the :class:`EncoderSink`.
 
-The sink is one more :class:`~livethresh.sinks.FrameSink`. It copies each mask straight into the
-luma plane of a reusable encoder frame whose chroma planes stay constant (128, neutral gray), so
-an 8-bit planar output format costs one memory copy per frame and no color conversion. Before
-each copy the frame is made writable: if the encoder still references the previous picture (as
-frame-threaded encoders do), FFmpeg gives the frame a fresh buffer instead of letting livethresh
-overwrite a picture that is still being encoded.
+The sink is one more :class:`~livethresh.sinks.FrameSink`, a thin one: the muxer's rules live
+in :mod:`livethresh.encode` (the plan, the containers, the codecs, the clock, the carried
+streams), and this module drives them in the order FFmpeg wants: open, encode, mux, flush.
+
+It copies each mask straight into the luma plane of a reusable encoder frame whose chroma
+planes stay constant (128, neutral gray), so an 8-bit planar output format costs one memory
+copy per frame and no color conversion. Before each copy the frame is made writable: if the
+encoder still references the previous picture (as frame-threaded encoders do), FFmpeg gives the
+frame a fresh buffer instead of letting livethresh overwrite a picture that is still being
+encoded.
 
 Output rules, decided here once for every caller:
 
 * the container follows the file extension (mp4, mkv, webm, mov, avi, ts), or ``format``;
 * ``-`` writes a streamable container (``mpegts`` by default) to standard output;
 * ``udp://``, ``srt://`` and ``tcp://`` get MPEG-TS, ``rtmp://`` gets FLV;
-* timestamps are the input's, shifted so that the output starts at 0 as FFmpeg does: each
-  frame keeps its ``pts`` in the input's time base, less the input time of the first frame or
-  the first companion (audio) packet, whichever is earlier, so a variable frame rate stays
-  variable and audio stays in sync (only a missing or non-increasing ``pts`` is replaced by
-  the next tick, because encoders refuse them). ``keep_timestamps`` keeps them unshifted;
-* a container that stores a frame rate instead of timestamps (y4m) gets the stream's frame
-  rate as its time base, so its header says ``F30:1``; every output carries the input's
-  sample aspect ratio (``A1:1`` when the input states none);
-* each packet carries its input frame's duration, so the output lasts as long as the input even
-  when the last frames are sparse (encoders leave packet durations at 0, and muxers would fill
-  in one frame at the *average* rate, seconds long for a sparse file);
+* timestamps are the input's, shifted so that the output starts at 0 as FFmpeg does, and each
+  packet carries its input frame's duration (see :mod:`livethresh.encode.timing`); a
+  container that stores a frame rate (y4m) gets the stream's rate as its time base, and every
+  output carries the input's sample aspect ratio (``A1:1`` when the input states none);
 * with a 4:2:0 or 4:2:2 format, an odd width or height is padded by one pixel that repeats the
   last column or row, because those formats cannot describe half a chroma sample. ``gray``
   (and 4:4:4) keep the exact size;
@@ -34,7 +31,6 @@ Output rules, decided here once for every caller:
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -42,20 +38,15 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import av
 
+from livethresh.encode.codecs import quiet_encoder_library
+from livethresh.encode.containers import CONSTANT_RATE_FORMATS
+from livethresh.encode.picture import PictureComposer
+from livethresh.encode.plan import EncodeSettings, output_aspect_ratio, padded_size, plan_encoding
+from livethresh.encode.timing import OutputClock
+from livethresh.encode.tracks import MuxCompanion
+from livethresh.encode.y4m import Y4MWriter
 from livethresh.errors import OutputError
 from livethresh.files import write_failure
-from livethresh.frames import FALLBACK_RATE
-from livethresh.sinks.codecs import quiet_encoder_library
-from livethresh.sinks.picture import PictureComposer
-from livethresh.sinks.plan import (
-    CONSTANT_RATE_FORMATS,
-    EncodeSettings,
-    output_aspect_ratio,
-    padded_size,
-    plan_encoding,
-)
-from livethresh.sinks.tracks import MuxCompanion
-from livethresh.sinks.y4m import Y4MWriter
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -96,13 +87,7 @@ class EncoderSink:
         self.container: OutputContainer | None = None
         self._stream: VideoStream | None = None
         self._pictures: PictureComposer | None = None
-        self._time_base = Fraction(1, 30)
-        self._tick = 1
-        self._last_pts: int | None = None
-        # Input pts (output time base) that becomes 0; set by the first frame.
-        self._origin: int | None = None
-        # Input frame durations by output pts, until the encoder returns the frame's packet.
-        self._durations: dict[int, int] = {}
+        self._clock = OutputClock(self.companions, self.plan.keep_timestamps)
         self._closed = False
         self._y4m: Y4MWriter | None = None
 
@@ -115,12 +100,9 @@ class EncoderSink:
             OutputError: FFmpeg cannot open the output or the encoder refuses the settings.
         """
         plan = self.plan
-        rate = info.frame_rate if info.frame_rate and info.frame_rate > 0 else FALLBACK_RATE
-        # y4m writes the inverse of its time base as the frame rate.
         constant_rate = plan.format in CONSTANT_RATE_FORMATS
-        self._time_base = 1 / rate if constant_rate else (info.time_base or 1 / rate)
-        # One frame, in the stream's time base: what a missing or repeated pts advances by.
-        self._tick = max(1, round(1 / (rate * self._time_base)))
+        clock = self._clock
+        clock.start(info, constant_rate)
         width = info.width * (2 if plan.side_by_side else 1)
         enc_width, enc_height = padded_size(width, info.height, plan.pix_fmt)
         where = "stdout" if plan.target == "pipe:1" else repr(plan.target)
@@ -136,12 +118,12 @@ class EncoderSink:
             raise OutputError(f"cannot open output {where}: {exc}") from exc
         quiet_encoder_library(plan.codec)
         try:
-            stream = self.container.add_stream(plan.codec, rate=rate, options=plan.options)
+            stream = self.container.add_stream(plan.codec, rate=clock.rate, options=plan.options)
             assert isinstance(stream, av.VideoStream)  # plan.codec is a video encoder
             stream.width, stream.height, stream.pix_fmt = enc_width, enc_height, plan.pix_fmt
-            stream.time_base = self._time_base
+            stream.time_base = clock.time_base
             context = stream.codec_context
-            context.time_base = self._time_base
+            context.time_base = clock.time_base
             # Masks are 0 and 255: signal full range so that players show exactly that.
             context.color_range = av.video.reformatter.ColorRange.JPEG
             context.sample_aspect_ratio = output_aspect_ratio(info)
@@ -183,18 +165,12 @@ class EncoderSink:
             raise OutputError("EncoderSink.write called before open or after close")
         assert self._pictures is not None  # opened with the stream
         picture = self._pictures.compose(frame)
-        pts = self._next_pts(frame)
-        picture.pts = pts
-        picture.time_base = self._time_base
-        duration = self._input_duration(frame)
-        if duration:
-            picture.duration = duration
-            self._durations[pts] = duration
+        pts = self._clock.stamp(picture, frame)
         try:
             self._mux(self._stream.encode(picture))
             self.frames += 1
             if self.companions:
-                now = float(pts * self._time_base)
+                now = self._clock.seconds(pts)
                 for companion in self.companions:
                     companion.advance(self.container, now)
         except (av.error.FFmpegError, OSError) as exc:
@@ -222,7 +198,7 @@ class EncoderSink:
         finally:
             self._stream = None
             self._pictures = None
-            self._durations.clear()
+            self._clock.forget()
             try:
                 container.close()
                 self._close_y4m()
@@ -243,7 +219,7 @@ class EncoderSink:
     @property
     def time_base(self) -> Fraction:
         """The output video stream's time base (the input's, when it had one)."""
-        return self._time_base
+        return self._clock.time_base
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -264,58 +240,5 @@ class EncoderSink:
         target = container or self.container
         assert target is not None
         for packet in packets:
-            if packet.pts is not None and packet.pts in self._durations:
-                # The packet is still in the codec time base; mux rescales pts and duration.
-                packet.duration = self._durations.pop(packet.pts)
+            self._clock.fill_duration(packet)
             target.mux(packet)
-
-    def _input_duration(self, frame: ProcessedFrame) -> int:
-        """The decoded frame's duration in the output time base; 0 when it has none."""
-        source = frame.frame
-        if not isinstance(source, av.VideoFrame) or not source.duration or not source.time_base:
-            return 0
-        return max(1, round(source.duration * source.time_base / self._time_base))
-
-    def _choose_origin(self, first: int | None) -> int:
-        """The input pts (output time base) that becomes 0, and the companions' origin.
-
-        It is the earliest of the first frame and the companions' first packets, as FFmpeg
-        takes the input's start time: every stream moves by the same amount, so they stay in
-        sync. With ``keep_timestamps`` nothing moves.
-        """
-        starts = [float(first * self._time_base)] if first is not None else []
-        if not self.plan.keep_timestamps:
-            for companion in self.companions:
-                start = companion.start_time()
-                if start is not None:
-                    starts.append(start)
-        origin = min(starts) if starts and not self.plan.keep_timestamps else 0.0
-        for companion in self.companions:
-            companion.set_origin(origin)
-        # Rounded down, so the first frame never lands before 0.
-        return math.floor(origin / self._time_base)
-
-    def _next_pts(self, frame: ProcessedFrame) -> int:
-        """The frame's pts in the output time base, forced strictly increasing."""
-        pts: int | None = None
-        if frame.pts is not None:
-            pts = frame.pts
-            if frame.time_base is not None and frame.time_base != self._time_base:
-                pts = round(frame.pts * frame.time_base / self._time_base)
-        if self._origin is None:
-            self._origin = self._choose_origin(pts)
-        if pts is not None:
-            pts -= self._origin
-        if pts is None or (self._last_pts is not None and pts <= self._last_pts):
-            fixed = 0 if self._last_pts is None else self._last_pts + self._tick
-            if pts is not None:
-                log.debug(
-                    "frame %d: pts %d not after %s; using %d",
-                    frame.index,
-                    pts,
-                    self._last_pts,
-                    fixed,
-                )
-            pts = fixed
-        self._last_pts = pts
-        return pts

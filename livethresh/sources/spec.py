@@ -7,10 +7,10 @@ import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from livethresh.errors import InputError
 from livethresh.frames import SourceKind
+from livethresh.locations import LIVE_SCHEMES, url_problem
 
 #: FFmpeg lavfi video sources that may be named without the ``lavfi:`` prefix.
 LAVFI_SOURCES = frozenset(
@@ -38,10 +38,6 @@ LAVFI_SOURCES = frozenset(
         "zoneplate",
     }
 )
-
-
-#: URL schemes of streams that arrive in real time (``http`` may be a plain file: see below).
-LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp", "srt", "tcp"})
 
 
 _CAMERA_FORMATS = {"linux": "v4l2", "darwin": "avfoundation", "win32": "dshow"}
@@ -72,27 +68,6 @@ class SourceSpec:
     format: str | None = None
     options: dict[str, str] = field(default_factory=dict)
     live: bool = False
-
-
-def url_problem(url: str) -> str | None:
-    """What is wrong with a stream URL's address, or None: a port out of range, no host.
-
-    FFmpeg accepts ``udp://127.0.0.1:99999`` and sends to a port that cannot exist, so the
-    run would report success; inputs and outputs are both checked here.
-    """
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        port_text = parts.netloc.rpartition(":")[2]
-        return f"its port {port_text!r} is not a number from 1 to 65535"
-    if port == 0:
-        return "its port 0 is not a port a stream can use; give one from 1 to 65535"
-    if parts.scheme.lower() in LIVE_SCHEMES | {"http", "https"} and not parts.hostname:
-        if parts.scheme.lower() in ("udp", "rtp", "srt", "tcp") and port:
-            return None  # udp://:1234 listens on every interface
-        return "it names no host"
-    return None
 
 
 def parse_spec(

@@ -2,12 +2,13 @@
 
 Each audio stream is checked against the output container before anything is written, the way
 FFmpeg's muxers decide it: the container's codec list, then a trial header in memory (which is
-what refuses Opus or FLAC in ``.mov``). A stream that fails is re-encoded to the container's
-usual codec, through a resampler when the encoder wants another sample format or a known
-channel layout (PCM into ``.ts``); a stream that cannot be written either way stops the run
-up front with a message that names it and suggests ``--no-audio``. Subtitle streams follow
-the rules of :mod:`livethresh.sinks.subtitles`. Language, title and other stream tags, the
-dispositions (default, forced...) and the container's own tags are carried over.
+what refuses Opus or FLAC in ``.mov``; both in :mod:`~livethresh.encode.containers`). A stream
+that fails is re-encoded to the container's usual codec, through a resampler when the encoder
+wants another sample format or a known channel layout (PCM into ``.ts``); a stream that cannot
+be written either way stops the run up front with a message that names it and suggests
+``--no-audio``. Subtitle streams follow the rules of :mod:`livethresh.encode.subtitles`.
+Language, title and other stream tags, the dispositions (default, forced...) and the
+container's own tags are carried over.
 """
 
 from __future__ import annotations
@@ -18,39 +19,22 @@ from typing import TYPE_CHECKING, Any
 
 import av
 
-from livethresh.errors import InputError, OutputError
-from livethresh.sinks.plan import NullWriter, container_accepts
-from livethresh.sinks.subtitles import plan_subtitles
-from livethresh.sinks.tracks import (
+from livethresh.encode.containers import accepts_copy, audio_codec, header_accepts, holds_audio
+from livethresh.encode.subtitles import plan_subtitles
+from livethresh.encode.tracks import (
     CopiedTrack,
+    DemuxedInput,
     carried_tags,
     carry_stream_tags,
-    header_accepts,
     origin_shift,
 )
+from livethresh.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     from av.container import InputContainer, OutputContainer
 
-    from livethresh.sources.pyav import AVSource
-
 
 log = logging.getLogger(__name__)
-
-
-#: Audio codecs a container falls back to when it cannot hold the input's, if FFmpeg's own
-#: default is not the usual one for that container.
-AUDIO_CODEC_BY_FORMAT = {
-    "webm": "libopus",
-    "mpegts": "aac",
-    "matroska": "aac",
-    "flv": "aac",
-    "avi": "libmp3lame",
-}
-
-
-#: Containers that hold no audio at all.
-VIDEO_ONLY_FORMATS = frozenset({"yuv4mpegpipe", "rawvideo"})
 
 
 #: FFmpeg's default layout for a channel count, for inputs that give only the count.
@@ -118,9 +102,9 @@ class AudioPassthrough:
 
     Packets come from one of two places. A regular file is read through a demuxer of its own,
     so that the video source is untouched and audio never waits on it. A stream that can be
-    read only once (``udp://``, ``http://``, a pipe) is an open
-    :class:`~livethresh.sources.pyav.AVSource` opened with ``audio`` or ``subtitles``, whose one
-    demuxer keeps those packets beside the video. Either way packets are muxed only up to
+    read only once (``udp://``, ``http://``, a pipe) is a :class:`DemuxedInput` (a source
+    opened with ``audio`` or ``subtitles``), whose one demuxer keeps those packets beside the
+    video. Either way packets are muxed only up to
     the video time they are given: audio and video are interleaved as the run progresses and
     memory stays flat. Subtitle streams travel the same way, also without the audio.
 
@@ -134,7 +118,7 @@ class AudioPassthrough:
         OutputError: An audio stream can be neither copied nor re-encoded into ``fmt``.
     """
 
-    def __init__(self, input: str | AVSource, fmt: str, *, audio: bool = True) -> None:
+    def __init__(self, input: str | DemuxedInput, fmt: str, *, audio: bool = True) -> None:
         self._input: InputContainer | None = None
         if isinstance(input, str):
             try:
@@ -150,7 +134,7 @@ class AudioPassthrough:
         self.tags = carried_tags(metadata)
         self.tracks: list[Track] = []
         try:
-            if audio and fmt not in VIDEO_ONLY_FORMATS:
+            if audio and holds_audio(fmt):
                 self.tracks += [_plan_audio(stream, fmt) for stream in audio_streams]
             self.tracks += plan_subtitles(subtitles, fmt)
         except BaseException:
@@ -237,7 +221,7 @@ class AudioPassthrough:
 
 
 def carry_streams(
-    input: str | AVSource, fmt: str, audio: bool
+    input: str | DemuxedInput, fmt: str, audio: bool
 ) -> tuple[AudioPassthrough | None, list[str]]:
     """The companion that carries an input's other streams into ``fmt``, and its notes.
 
@@ -251,7 +235,7 @@ def carry_streams(
         The companion (None when nothing is carried), and one note per audio stream.
     """
     has_audio = isinstance(input, str) or input.has_audio
-    if fmt in VIDEO_ONLY_FORMATS:
+    if not holds_audio(fmt):
         return None, ["dropped (the container holds video only)"] if audio and has_audio else []
     if isinstance(input, str) or input.audio_streams or input.subtitle_streams:
         companion = AudioPassthrough(input, fmt, audio=audio)
@@ -263,11 +247,9 @@ def _plan_audio(stream: Any, fmt: str) -> Track:
     """Copy ``stream`` if ``fmt`` takes it, else re-encode it; refuse if neither works."""
     name = stream.codec_context.name
     label = f"#{stream.index} {name}"
-    if container_accepts(fmt, stream.codec_context.codec.canonical_name):
-        reason = header_accepts(fmt, lambda probe: probe.add_stream_from_template(stream))
-        if reason is None:
-            return CopiedTrack(stream, f"{label} copied")
-    fallback = AUDIO_CODEC_BY_FORMAT.get(fmt) or _default_audio_codec(fmt)
+    if accepts_copy(fmt, stream):
+        return CopiedTrack(stream, f"{label} copied")
+    fallback = audio_codec(fmt)
     try:
         track = ReencodedAudio(stream, fallback)
     except (av.error.FFmpegError, ValueError) as exc:
@@ -291,8 +273,3 @@ def _refused(stream: Any, fmt: str, reason: object) -> str:
         f"audio stream #{stream.index} ({stream.codec_context.name}) cannot be written to "
         f"{fmt}: {what}; pass --no-audio to drop the audio"
     )
-
-
-def _default_audio_codec(fmt: str) -> str:
-    with av.open(NullWriter(), "w", format=fmt) as probe:
-        return str(probe.default_audio_codec or "aac")

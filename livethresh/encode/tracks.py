@@ -1,6 +1,6 @@
-"""What every carried stream shares: the companion protocol, tags, a trial header, copying.
+"""What every carried stream shares: the companion protocol, the input it reads, tags, copying.
 
-The audio (:mod:`livethresh.sinks.audio`) and subtitle (:mod:`livethresh.sinks.subtitles`)
+The audio (:mod:`livethresh.encode.audio`) and subtitle (:mod:`livethresh.encode.subtitles`)
 streams of the input travel into the output as *tracks*: each adds its output stream, learns
 the origin (the input time that becomes 0), muxes its packets and flushes at the end.
 """
@@ -8,12 +8,9 @@ the origin (the input time that becomes 0), muxes its packets and flushes at the
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import av
-
-from livethresh.sinks.plan import NullWriter
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -41,6 +38,30 @@ class MuxCompanion(Protocol):
 
     def finish(self, container: OutputContainer) -> None:
         """Mux everything that is left."""
+
+
+class DemuxedInput(Protocol):
+    """What a companion needs of an input that is already being demuxed for its video.
+
+    A stream or a pipe can be read only once, so its one demuxer keeps the audio and subtitle
+    packets beside the video until the companion takes them. Any source that does so fits:
+    the muxer depends on this, never on the sources themselves.
+    """
+
+    #: The input streams whose packets are kept (empty when none are).
+    audio_streams: list[Any]
+    subtitle_streams: list[Any]
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The container's tags (title, ...)."""
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the input holds an audio stream, kept or not."""
+
+    def next_audio_packet(self) -> Any | None:
+        """The oldest kept packet not yet taken, or None when there is none (yet)."""
 
 
 class ContainerTags:
@@ -96,21 +117,6 @@ def carry_stream_tags(source: Any, output: Any) -> None:
 def origin_shift(stream: Any, origin: float) -> int:
     """``origin`` seconds in ``stream``'s time base, rounded down: what its timestamps lose."""
     return math.floor(origin / stream.time_base) if stream.time_base else 0
-
-
-def header_accepts(fmt: str, add: Callable[[OutputContainer], object]) -> str | None:
-    """Try a header of container ``fmt`` in memory with the stream ``add`` creates.
-
-    Returns:
-        None if the muxer takes it, else FFmpeg's reason.
-    """
-    try:
-        with av.open(NullWriter(), "w", format=fmt) as probe:
-            add(probe)
-            probe.start_encoding()
-    except (av.error.FFmpegError, ValueError, NotImplementedError) as exc:
-        return getattr(exc, "strerror", None) or str(exc)
-    return None
 
 
 class CopiedTrack:

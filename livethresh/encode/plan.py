@@ -1,4 +1,9 @@
-"""Output planning: container, codec, pixel format and options, checked before any I/O."""
+"""Output planning: container, codec, pixel format and options, checked before any I/O.
+
+The container's rules come from :mod:`~livethresh.encode.containers`, the encoders' from
+:mod:`~livethresh.encode.codecs`; what is left here is the settings and their resolution
+against one output.
+"""
 
 from __future__ import annotations
 
@@ -6,54 +11,19 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
 
 import av
 
+from livethresh.encode.codecs import CODEC_TUNING, check_knobs, quiet_threaded_options
+from livethresh.encode.containers import (
+    STREAM_FORMATS,
+    container_accepts,
+    container_format,
+    video_codec,
+)
 from livethresh.errors import ConfigError, OutputError
 from livethresh.frames import StreamInfo
-from livethresh.sinks.codecs import CODEC_TUNING, check_knobs, quiet_threaded_options
-from livethresh.sources.spec import url_problem
-
-#: Container (FFmpeg muxer) chosen by an output file's extension.
-CONTAINER_BY_EXTENSION = {
-    ".mp4": "mp4",
-    ".m4v": "mp4",
-    ".mkv": "matroska",
-    ".webm": "webm",
-    ".mov": "mov",
-    ".avi": "avi",
-    ".ts": "mpegts",
-}
-
-
-#: Containers that can be written to a pipe (no seeking back to patch a header).
-STREAM_FORMATS = ("mpegts", "matroska", "yuv4mpegpipe")
-
-
-#: Containers that store a frame rate rather than timestamps.
-CONSTANT_RATE_FORMATS = frozenset({"yuv4mpegpipe"})
-
-
-#: Container for network outputs, by URL scheme.
-FORMAT_BY_SCHEME = {
-    "udp": "mpegts",
-    "srt": "mpegts",
-    "tcp": "mpegts",
-    "rtmp": "flv",
-    "rtmps": "flv",
-}
-
-
-STDOUT = "-"
-
-
-DEFAULT_CODEC = "libx264"
-
-
-#: Codec used when the container does not take the default one.
-CODEC_BY_FORMAT = {"webm": "libvpx", "yuv4mpegpipe": "rawvideo"}
-
+from livethresh.locations import STDOUT
 
 #: Pixel format used with a codec unless ``pix_fmt`` is given; everything else gets yuv420p.
 PIX_FMT_BY_CODEC = {"ffv1": "gray", "rawvideo": "gray", "mjpeg": "yuvj420p", "ljpeg": "gray"}
@@ -114,56 +84,6 @@ class EncodePlan:
     keep_timestamps: bool = False
 
 
-def is_network_url(target: str) -> bool:
-    """Whether ``target`` is a URL (``udp://...``) rather than a file path."""
-    return "://" in target and len(urlsplit(target).scheme) > 1
-
-
-def is_file_target(target: str) -> bool:
-    """Whether an output goes to a file, rather than to stdout (``-``) or a network URL."""
-    return target != STDOUT and not is_network_url(target)
-
-
-def container_format(target: str | Path | BinaryIO, format: str | None = None) -> str:
-    """The FFmpeg container for an output: ``format`` if given, else implied by the target.
-
-    Raises:
-        OutputError: Nothing implies a container, or ``format`` is not one FFmpeg can write.
-    """
-    if format is not None:
-        try:
-            av.format.ContainerFormat(format, "w")
-        except (ValueError, av.error.FFmpegError):
-            raise OutputError(
-                f"unknown output format {format!r}; use e.g. {', '.join(STREAM_FORMATS)}, "
-                "mp4, mov, webm or avi"
-            ) from None
-        return format
-    if not isinstance(target, str | Path):
-        raise OutputError("writing to a file object needs an explicit format")
-    text = str(target)
-    if text == STDOUT:
-        return "mpegts"
-    if isinstance(target, str) and is_network_url(text):
-        scheme = urlsplit(text).scheme.lower()
-        if scheme not in FORMAT_BY_SCHEME:
-            raise OutputError(
-                f"unsupported output URL scheme {scheme!r}; use "
-                f"{', '.join(s + '://' for s in FORMAT_BY_SCHEME)} or a file path"
-            )
-        problem = url_problem(text)
-        if problem:
-            raise OutputError(f"invalid output URL {text!r}: {problem}")
-        return FORMAT_BY_SCHEME[scheme]
-    suffix = Path(text).suffix.lower()
-    if suffix not in CONTAINER_BY_EXTENSION:
-        raise OutputError(
-            f"cannot tell the container of {text!r} from its extension {suffix or '(none)'!r}; "
-            f"use {', '.join(sorted(set(CONTAINER_BY_EXTENSION)))} or pass a format"
-        )
-    return CONTAINER_BY_EXTENSION[suffix]
-
-
 def plan_encoding(target: str | Path | BinaryIO, settings: EncodeSettings) -> EncodePlan:
     """Resolve the settings for one output and check that FFmpeg can do what they ask.
 
@@ -179,7 +99,7 @@ def plan_encoding(target: str | Path | BinaryIO, settings: EncodeSettings) -> En
         raise OutputError(
             f"format {fmt!r} cannot be streamed to stdout; use one of {', '.join(STREAM_FORMATS)}"
         )
-    codec = settings.codec or CODEC_BY_FORMAT.get(fmt, DEFAULT_CODEC)
+    codec = settings.codec or video_codec(fmt)
     try:
         descriptor = av.codec.Codec(codec, "w")
     except (ValueError, av.error.FFmpegError):
@@ -218,62 +138,6 @@ def plan_encoding(target: str | Path | BinaryIO, settings: EncodeSettings) -> En
     )
 
 
-#: Containers whose codec list FFmpeg does not report (it answers for a few codecs only).
-KNOWN_CONTAINER_CODECS = {
-    "mpegts": frozenset(
-        {
-            "h264",
-            "hevc",
-            "mpeg1video",
-            "mpeg2video",
-            "mpeg4",
-            "av1",
-            "vp9",
-            "dirac",
-            "aac",
-            "aac_latm",
-            "mp2",
-            "mp3",
-            "ac3",
-            "eac3",
-            "opus",
-            "dts",
-            "truehd",
-            "s302m",
-        }
-    ),
-    "yuv4mpegpipe": frozenset({"rawvideo", "wrapped_avframe"}),
-}
-
-
-def container_accepts(fmt: str, codec: str) -> bool:
-    """Whether container ``fmt`` can hold ``codec`` (a codec name such as ``h264`` or ``aac``).
-
-    When FFmpeg cannot tell, the answer is yes and the muxer has the last word.
-    """
-    if fmt in KNOWN_CONTAINER_CODECS:
-        return codec in KNOWN_CONTAINER_CODECS[fmt]
-    try:
-        with av.open(NullWriter(), "w", format=fmt) as probe:
-            accepted = set(probe.supported_codecs)
-    except (ValueError, av.error.FFmpegError):
-        return True
-    return not accepted or codec in accepted
-
-
-class NullWriter:
-    """A file object that discards writes: lets FFmpeg describe a muxer without a file."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
-
-    def tell(self) -> int:
-        return 0
-
-
 def padded_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
     """The encoded size: ``width x height`` rounded up to whole chroma samples of ``pix_fmt``."""
     fmt = av.VideoFormat(pix_fmt)
@@ -281,13 +145,6 @@ def padded_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
     step_x = 64 // max(1, fmt.chroma_width(64))
     step_y = 64 // max(1, fmt.chroma_height(64))
     return -(-width // step_x) * step_x, -(-height // step_y) * step_y
-
-
-def container_options(fmt: str, to_file: bool) -> dict[str, str]:
-    """Muxer options: MP4 and MOV files get their index first, so they start playing at once."""
-    if to_file and fmt in ("mp4", "mov"):
-        return {"movflags": "+faststart"}
-    return {}
 
 
 def output_aspect_ratio(info: StreamInfo) -> Fraction:

@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import av
 
-from livethresh.sinks.plan import container_accepts
-from livethresh.sinks.tracks import CopiedTrack, carry_stream_tags, header_accepts, origin_shift
+from livethresh.encode.containers import accepts_copy, subtitle_codec
+from livethresh.encode.tracks import CopiedTrack, carry_stream_tags, origin_shift
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
 
 
 log = logging.getLogger(__name__)
-
-
-#: The text subtitle codec each container takes, for converting other text subtitles.
-TEXT_SUBTITLE_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
 
 
 #: Text subtitle codecs FFmpeg decodes to text it can encode again.
@@ -75,10 +70,6 @@ class ConvertedSubtitles:
         """Nothing is held back."""
 
 
-def _add_copy(probe: OutputContainer, stream: Any) -> object:
-    return probe.add_stream_from_template(stream)
-
-
 def plan_subtitles(streams: Iterable[Any], fmt: str) -> list[Any]:
     """One track per subtitle stream that ``fmt`` can take as it is or converted.
 
@@ -89,14 +80,10 @@ def plan_subtitles(streams: Iterable[Any], fmt: str) -> list[Any]:
         context = stream.codec_context
         name = context.codec.canonical_name if context is not None else "unknown"
         label = f"subtitle #{stream.index} {name}"
-        if (
-            context is not None
-            and container_accepts(fmt, name)
-            and header_accepts(fmt, partial(_add_copy, stream=stream)) is None
-        ):
+        if accepts_copy(fmt, stream):
             tracks.append(CopiedTrack(stream, f"{label} copied"))
             continue
-        target = TEXT_SUBTITLE_CODEC.get(fmt)
+        target = subtitle_codec(fmt)
         if target is not None and name in TEXT_SUBTITLES:
             try:
                 track = ConvertedSubtitles(stream, target)

@@ -2,7 +2,7 @@
 
 FFmpeg checks ``crf`` and ``preset`` only when the encoder opens, after the input is open and
 the output created, and it reports a bad value in the library's own words (``avcodec_open2
-("libx265") returned ...``). The table here lets :func:`~livethresh.sinks.plan.plan_encoding`
+("libx265") returned ...``). The table here lets :func:`~livethresh.encode.plan.plan_encoding`
 refuse a bad value before any I/O, in one line that names the valid ones. The ranges are the
 ones the encoders accept in the FFmpeg that PyAV bundles (tried value by value).
 """
