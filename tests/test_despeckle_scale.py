@@ -228,3 +228,27 @@ def test_the_first_estimate_is_not_fooled_by_noise_where_the_light_falls(monkeyp
         assert strokes[1] == pytest.approx(strokes[0], rel=0.2)
     else:
         assert strokes[1] < 0.6 * strokes[0]
+
+
+@pytest.mark.parametrize("name", ["receipt", "lowlight-webcam"])
+def test_a_blank_video_smaller_than_the_speck_area_stays_paper(name):
+    """The page itself is paper smaller than the despeckle area: it was filled with ink."""
+    config = resolve(preset=name)
+    with Binarizer(config, (2, 2)) as run:
+        for _ in range(3):
+            assert (run(np.full((2, 2), 200, np.uint8)) == 255).all()
+
+
+def test_despeckling_a_blank_page_with_an_area_larger_than_the_page_keeps_it_blank():
+    config = ThresholdConfig(method="background", despeckle=100_000)
+    assert (binarize(np.full((240, 320), 200, np.uint8), config) == 255).all()
+    assert (binarize(np.full((240, 320), 200, np.uint8), config.replace(invert=True)) == 0).all()
+
+
+def test_despeckling_still_fills_holes_but_never_the_page():
+    mask = np.full((20, 20), 255, np.uint8)
+    mask[2:18, 2:18] = 0  # a blot of 252 px with a 2x2 hole
+    mask[9:11, 9:11] = 255
+    Despeckler(mask.shape)(mask, 200)
+    assert (mask[2:18, 2:18] == 0).all()  # the hole is filled
+    assert (mask[:2] == 255).all()  # the page (144 px, under the area) is kept
