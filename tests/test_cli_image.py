@@ -76,12 +76,18 @@ def test_output_format_follows_extension(photo, tmp_path):
         (["{photo}", "{out}", "--blur", "2"], "invalid blur 2"),
         (["{photo}", "{out}", "--method", "magic"], "invalid method 'magic'"),
         (["{photo}", "{out}", "--preset", "nope"], "unknown preset 'nope'"),
+        (["{photo}", "{out}", "--despeckle", "²"], "invalid despeckle '²'"),
+        (["{photo}", "{out}", "--despeckle", "9" * 400], "invalid despeckle '99999"),
+        (["{photo}", "{out}", "-m", "su", "--min-edges", "9" * 400], "invalid min_edges 9999"),
+        (["{photo}", "{out}", "--preset", "{strange}"], "invalid despeckle '٣'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, text, photo, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "strange.toml").write_text('despeckle = "٣"\n', encoding="utf-8")
     values = {
+        "strange": tmp_path / "strange.toml",
         "missing": tmp_path / "missing.png",
         "out": tmp_path / "out.png",
         "tmp": tmp_path,
