@@ -130,19 +130,94 @@ def read_gray(path: str | Path) -> np.ndarray:
         data = np.fromfile(path, np.uint8)
     except OSError as exc:
         raise InputError(f"cannot read input {str(path)!r}: {exc.strerror or exc}") from exc
-    with native_stderr_to_log(), quiet_opencv():
-        try:
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        except cv2.error as exc:  # e.g. a damaged header claiming a huge size
-            logger.debug("imdecode refused %s: %s", path, exc)
-            image = None
+    whole = _may_hold_alpha_or_depth(data)
+    image = _decode(data, path, cv2.IMREAD_UNCHANGED if whole else cv2.IMREAD_COLOR)
+    if image is not None and whole and image.dtype not in (np.uint8, np.uint16):
+        image = _decode(data, path, cv2.IMREAD_COLOR)  # floats and others: OpenCV's 8 bits
     if image is None:
         raise InputError(
             f"input {str(path)!r} is not an image OpenCV can decode "
             "(png, jpg, tiff, bmp, webp, ...)"
         )
     _warn_other_pages(path, data)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return to_gray8(image, str(path), has_sbit=_png_chunk(data, b"sBIT"))
+
+
+def _decode(data: np.ndarray, path: Path, flags: int) -> np.ndarray | None:
+    with native_stderr_to_log(), quiet_opencv():
+        try:
+            return cv2.imdecode(data, flags) if data.size else None
+        except cv2.error as exc:  # e.g. a damaged header claiming a huge size
+            logger.debug("imdecode refused %s: %s", path, exc)
+            return None
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _may_hold_alpha_or_depth(data: np.ndarray) -> bool:
+    """Whether a file may hold an alpha channel or more than 8 bits a sample, which OpenCV's
+    usual 8-bit colour decoding drops (text drawn in alpha on transparency, 12-bit data).
+
+    Only those are decoded unchanged: that decoding ignores a JPEG's EXIF orientation.
+    """
+    head = bytes(data[:32])
+    if head.startswith(PNG_MAGIC):
+        depth, color_type = head[24], head[25]
+        return depth > 8 or color_type in (4, 6) or _png_chunk(data, b"tRNS")
+    if head[:4] in TIFF_MAGIC:
+        return True
+    # WebP's extended header: the alpha flag of its VP8X chunk.
+    return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x10)
+
+
+def _png_chunk(data: np.ndarray, name: bytes) -> bool:
+    """Whether a PNG holds a chunk of this name before its image data."""
+    head = bytes(data[:65536])
+    if not head.startswith(PNG_MAGIC):
+        return False
+    end = head.find(b"IDAT")
+    return name in head[: end if end >= 0 else None]
+
+
+#: Bit depths that 16-bit samples may hold unscaled (cameras and scientific pipelines write
+#: 10-, 12- and 14-bit data into 16-bit PNG and TIFF without shifting it up).
+SAMPLE_DEPTHS = (8, 10, 12, 14, 16)
+
+
+def to_gray8(image: np.ndarray, name: str = "image", has_sbit: bool = False) -> np.ndarray:
+    """An 8- or 16-bit decoded image (gray, gray+alpha, BGR or BGRA) as uint8 gray.
+
+    Transparency is composited over white paper, so text drawn in the alpha channel (black on
+    transparent) stays text. 16-bit samples are scaled by the depth they really use: a file
+    whose values all fit in 12 bits, without a PNG ``sBIT`` chunk saying they were scaled to
+    16, is read as 12-bit data (with a warning), instead of coming out nearly black.
+    """
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    alpha = image[..., -1] if channels in (2, 4) else None
+    color = image[..., 0] if channels == 2 else image[..., :3] if channels == 4 else image
+    if image.dtype == np.uint16:
+        depth = 16
+        if not has_sbit:
+            used = int(color.max()).bit_length()
+            depth = next(d for d in SAMPLE_DEPTHS if used <= d)
+            if depth < 16:
+                logger.warning(
+                    "%r holds 16-bit samples that all fit in %d bits: read as %d-bit data",
+                    name,
+                    depth,
+                    depth,
+                )
+        # Each channel to 8 bits first, as OpenCV's own 8-bit decoding does.
+        color = np.right_shift(color, depth - 8).astype(np.uint8)
+    gray: np.ndarray = color if color.ndim == 2 else cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
+    if alpha is None:
+        return gray
+    opacity = alpha.astype(np.float32) / float(np.iinfo(image.dtype).max)
+    # Over white paper: gray * a + 255 * (1 - a).
+    composite = gray.astype(np.float32) * opacity + 255.0 * (1.0 - opacity)
+    over_white: np.ndarray = np.clip(np.rint(composite), 0, 255).astype(np.uint8)
+    return over_white
 
 
 #: The first bytes of a TIFF file (little- and big-endian): the format that holds pages.

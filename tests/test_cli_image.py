@@ -165,3 +165,65 @@ def test_output_gets_the_usual_file_permissions(photo, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def png_gray_alpha(path, gray, alpha):
+    """Write an 8-bit gray + alpha PNG (colour type 4), which OpenCV cannot write itself."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    height, width = gray.shape
+    rows = np.dstack([gray, alpha]).reshape(height, width * 2)
+    raw = b"".join(b"\0" + row.tobytes() for row in rows)
+    header = struct.pack(">IIBBBBB", width, height, 8, 4, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("layout", ["bgra", "gray-alpha"])
+def test_text_drawn_in_the_alpha_channel_is_composited_over_white(layout, tmp_path):
+    """Black text on a transparent background: its color is black everywhere, the text is in
+    the alpha channel. Read without alpha the page was uniform and the mask empty."""
+    page = document_frame(240, 320)
+    alpha = (255 - page).astype(np.uint8)  # opaque where the ink is
+    path = tmp_path / "text.png"
+    if layout == "bgra":
+        cv2.imwrite(str(path), cv2.merge([np.zeros_like(page)] * 3 + [alpha]))
+    else:
+        png_gray_alpha(path, np.zeros_like(page), alpha)
+    out, expected = tmp_path / "mask.png", tmp_path / "expected.png"
+    opaque = tmp_path / "opaque.png"
+    cv2.imwrite(str(opaque), page)  # the same page, drawn on white
+    assert invoke("image", path, out, "--preset", "document").exit_code == 0
+    assert invoke("image", opaque, expected, "--preset", "document").exit_code == 0
+    mask = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+    assert 0.02 < (mask == 0).mean() < 0.5
+    agree = (mask == cv2.imread(str(expected), cv2.IMREAD_GRAYSCALE)).mean()
+    assert agree > 0.99
+
+
+def test_12_bit_data_in_a_16_bit_png_keeps_its_text_and_says_so(photo, tmp_path):
+    """Samples 0-4095 read as the top 8 of 16 bits were 0-15: the text was lost in silence."""
+    gray = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY)
+    twelve = tmp_path / "twelve.png"
+    cv2.imwrite(str(twelve), (gray.astype(np.uint16) << 4) | (gray.astype(np.uint16) >> 4))
+    out = tmp_path / "mask.png"
+    result = invoke("image", twelve, out)
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), article_mask(photo))
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "fit in 12 bits: read as 12-bit data" in lines[0]
+    full = tmp_path / "sixteen.png"  # the full 16-bit range: as before, and no warning
+    cv2.imwrite(str(full), gray.astype(np.uint16) * 257)
+    result = invoke("image", full, out, "-y")
+    assert result.exit_code == 0 and not result.stderr.strip()
+    assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), article_mask(photo))
