@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from livethresh.binarize import available_methods, method_class, method_defaults
+from livethresh.binarize.binarizer import Binarizer
 from livethresh.config import ThresholdConfig, to_toml
 from livethresh.errors import ConfigError, OutputError
 from livethresh.files import check_output_path
@@ -38,41 +40,85 @@ MESSAGE_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class Key:
-    """One binding: the key characters, the action's name and argument, and its help line.
+    """One binding: the characters that trigger it, the action's name and argument, and what
+    it does (given on the first of a pair of opposite keys, which the help shows together).
 
-    The help line is shown once per pair of opposite keys (on the first of the pair), so the
-    whole table fits in the window.
+    Every character is a lower-case letter or a symbol typed without Shift: OpenCV's Qt
+    backend reports capital letters as lower-case ones, so a binding that needs Shift never
+    arrives (``S`` took a snapshot instead of stabilizing). A letter's capital does the same as
+    the letter, whatever the backend reports.
     """
 
     keys: str
     action: str
     argument: Any = None
-    help: str = ""
+    does: str = ""
 
 
+#: Every key of the preview window: the window binds, the overlay, ``preview --help``, the
+#: README and docs/commands.md all show this one table.
 KEYS: tuple[Key, ...] = (
-    Key("m", "cycle_method", 1, "m M   method: next / previous"),
-    Key("M", "cycle_method", -1),
-    Key("]", "step", ("block_size", 2), "] [   block size +2 / -2"),
+    Key("m", "cycle_method", 1, "method next / previous"),
+    Key("n", "cycle_method", -1),
+    Key("]", "step", ("block_size", 2), "block size (window) +2 / -2"),
     Key("[", "step", ("block_size", -2)),
-    Key("+=", "step", ("c", 0.5), "+ -   C +0.5 / -0.5"),
+    Key("+=", "step", ("c", 0.5), "C +0.5 / -0.5"),
     Key("-_", "step", ("c", -0.5)),
-    Key("b", "step_blur", 2, "b B   blur +2 / -2 (0 = off)"),
-    Key("B", "step_blur", -2),
-    Key("i", "toggle_invert", None, "i     invert on / off"),
-    Key("t", "step", ("threshold", 5), "t T   fixed threshold +5 / -5"),
-    Key("T", "step", ("threshold", -5)),
-    Key("k", "step_k", 0.05, "k K   k +0.05 / -0.05 (sauvola...)"),
-    Key("K", "step_k", -0.05),
-    Key("S", "toggle_stabilize", None, "S     stabilize on / off"),
-    Key("g", "step", ("stabilize_gate", 1), "g G   stabilize gate +1 / -1"),
-    Key("G", "step", ("stabilize_gate", -1)),
-    Key("v", "toggle_view", None, "v     mask / side by side"),
-    Key("s", "snapshot", None, "s     snapshot: input + mask PNG"),
-    Key("p", "save_preset", None, "p     save settings as a preset"),
-    Key("h", "toggle_help", None, "h     show / hide these keys"),
-    Key("q", "quit", None, "q Esc quit"),
+    Key(".>", "step_blur", 2, "pre-blur +2 / -2 (0 = off)"),
+    Key(",<", "step_blur", -2),
+    Key("i", "toggle_invert", None, "invert on / off"),
+    Key("t", "step", ("threshold", 5), "fixed threshold +5 / -5"),
+    Key("r", "step", ("threshold", -5)),
+    Key("k", "step_k", 0.05, "k +0.05 / -0.05 (sauvola, niblack, wolf, nick, phansalkar...)"),
+    Key("j", "step_k", -0.05),
+    Key("a", "toggle_stabilize", None, "average over time (--stabilize) on / off"),
+    Key("g", "step", ("stabilize_gate", 1), "stabilize gate +1 / -1 gray level"),
+    Key("f", "step", ("stabilize_gate", -1)),
+    Key("v", "toggle_view", None, "mask alone / input beside the mask"),
+    Key("s", "snapshot", None, "snapshot (input and mask PNGs in --save-dir)"),
+    Key("p", "save_preset", None, "save the settings as a preset TOML in --save-dir"),
+    Key("o", "toggle_overlay", None, "status strip on / off"),
+    Key("h", "toggle_help", None, "show / hide these keys"),
+    Key("q\x1b", "quit", None, "quit"),
 )
+
+#: How characters that do not show themselves are written in the help.
+KEY_NAMES = {"\x1b": "Esc"}
+
+
+def key_groups() -> list[tuple[list[str], str, str]]:
+    """The key help: per action or pair of opposite actions, the keys' names, how to join
+    them (``" / "`` for a pair, ``", "`` for keys doing the same), and what they do.
+
+    A pair names the first character of each of its two bindings (``m / n``).
+    """
+    groups: list[tuple[list[str], str, str]] = []
+    for key in KEYS:
+        names = [KEY_NAMES.get(char, char) for char in key.keys]
+        if key.does:
+            alike = key.action == "quit"  # the one binding whose every key is worth naming
+            groups.append((names if alike else names[:1], ", " if alike else " / ", key.does))
+        else:
+            groups[-1][0].append(names[0])
+    return groups
+
+
+def key_rows() -> list[tuple[str, str]]:
+    """The key help as ``(keys, what they do)`` text pairs, as the window's overlay shows."""
+    return [(joiner.join(names), does) for names, joiner, does in key_groups()]
+
+
+def keys_markdown() -> str:
+    """The key table as Markdown, as the README and docs/commands.md show it."""
+    lines = ["| key | does |", "|---|---|"]
+    for names, joiner, does in key_groups():
+        lines.append(f"| {joiner.join(f'`{name}`' for name in names)} | {does} |")
+    return "\n".join(lines)
+
+
+def keys_help() -> str:
+    """The key table in one paragraph, for ``preview --help``."""
+    return "; ".join(f"{keys}: {does}" for keys, does in key_rows())
 
 
 def describe(config: ThresholdConfig) -> str:
@@ -106,12 +152,14 @@ class LiveTuner:
         self.notify = notify
         for key in KEYS:
             if key.action == "quit":
-                continue  # the window binds q and Esc itself
-            action = getattr(self, key.action)
+                continue  # the window binds q, Q and Esc itself
+            action = self._bound(getattr(self, key.action), key.argument)
             for char in key.keys:
-                window.bind(char, self._bound(action, key.argument))
+                window.bind(char, action)
+                if char.upper() != char:
+                    window.bind(char.upper(), action)  # backends that report capitals
         window.status = lambda: describe(self.config)
-        window.help_lines = [key.help for key in KEYS if key.help]
+        window.help_lines = [f"{keys:<7} {does}" for keys, does in key_rows()]
 
     @staticmethod
     def _bound(action: Callable[..., None], argument: Any) -> Callable[[], None]:
@@ -175,6 +223,9 @@ class LiveTuner:
     def toggle_help(self) -> None:
         self.window.show_help = not self.window.show_help
 
+    def toggle_overlay(self) -> None:
+        self.window.overlay = not self.window.overlay
+
     def snapshot(self) -> tuple[Path, Path] | None:
         """Write the current input and mask as PNGs; a failure is reported, never raised."""
         frame = self.window.current
@@ -223,11 +274,13 @@ class PreviewResult:
         stats: The pipeline's statistics.
         config: The settings at the end, after any live tuning.
         recording: The recording's result when ``record`` was given, else None.
+        plays: How many times the source was played (``loop`` plays a file again).
     """
 
     stats: Stats
     config: ThresholdConfig
     recording: TranscodeResult | None = None
+    plays: int = 1
 
     @property
     def exit_code(self) -> int:
@@ -248,9 +301,13 @@ def run_preview(
     record: Path | None = None,
     save_dir: Path = Path("."),
     overwrite: bool = False,
+    loop: bool = False,
     notify: Callable[[str], None] = logger.info,
 ) -> PreviewResult:
     """Show a source's masks in a window with live tuning, optionally recording them.
+
+    When a file or pattern ends by itself, its last frame stays in the window, still tuned by
+    the keys, until ``q``, Esc or the window is closed; with ``loop`` it plays again instead.
 
     Args:
         source: Anything :func:`~livethresh.sources.open_source` reads.
@@ -261,38 +318,93 @@ def run_preview(
         size, rate, input_format: What to ask a camera or pattern for.
         record: Also encode the masks to this file, as ``transcode`` does; the recording
             follows the tuning.
-        save_dir: Folder for snapshots and saved presets.
+        save_dir: Folder for snapshots and saved presets; created (with its parents) if it
+            does not exist.
         overwrite: Replace an existing recording.
+        loop: Play the source again each time it ends, until ``q`` (not with ``record``).
         notify: Called with one-line messages for the user (saved files, refused values).
 
     Raises:
-        OutputError: ``save_dir`` is not a folder, or the recording cannot be written.
+        OutputError: ``save_dir`` cannot be created, or the recording cannot be written.
+        ConfigError: ``loop`` with ``record``.
         InputError: The source cannot be opened or read.
     """
-    if not save_dir.is_dir():
-        raise OutputError(f"--save-dir {str(save_dir)!r} is not a folder; create it first")
+    if loop and record is not None:
+        raise ConfigError("--loop cannot be used with --record: a recording plays a source once")
+    make_folder(save_dir)
     if record is not None:
         inputs = [Path(source)] if Path(source).is_file() else []
         check_output_path(record, inputs, overwrite)
     window = WindowSink(side_by_side=side_by_side)
+    window.keep_open = True
     tuner = LiveTuner(config, lambda new: None, window, folder=save_dir, notify=notify)
 
     def attach(pipeline: Pipeline) -> None:
         tuner.apply = pipeline.set_config
 
-    with open_source(source, live=live, size=size, rate=rate, input_format=input_format) as opened:
-        if record is None:
-            pipeline = Pipeline(opened, window, config, max_frames=frames)
-            attach(pipeline)
-            return PreviewResult(pipeline.run(), tuner.config)
-        result = record_to(
-            opened,
-            str(record),
-            config,
-            EncodeSettings(),
-            also=window,
-            max_frames=frames,
-            on_pipeline=attach,
-            overwrite=overwrite,
-        )
-    return PreviewResult(result.stats, tuner.config, result)
+    def ended_by_itself(stats: Stats) -> bool:
+        return not stats.stopped_early and (frames is None or stats.frames_read < frames)
+
+    plays = 0
+    try:
+        while True:
+            plays += 1
+            with open_source(
+                source, live=live, size=size, rate=rate, input_format=input_format
+            ) as opened:
+                if record is None:
+                    pipeline = Pipeline(opened, window, tuner.config, max_frames=frames)
+                    attach(pipeline)
+                    stats, recording = pipeline.run(), None
+                else:
+                    recording = record_to(
+                        opened,
+                        str(record),
+                        config,
+                        EncodeSettings(),
+                        also=window,
+                        max_frames=frames,
+                        on_pipeline=attach,
+                        overwrite=overwrite,
+                    )
+                    stats = recording.stats
+            if not ended_by_itself(stats) or (recording is not None and recording.exit_code):
+                break
+            if not loop:
+                hold_last_frame(window, tuner)
+                break
+    finally:
+        window.destroy()
+    return PreviewResult(stats, tuner.config, recording, plays)
+
+
+def make_folder(folder: Path) -> None:
+    """Create a folder with its parents, if needed, or say in one line why it cannot be.
+
+    Raises:
+        OutputError: It is a file, or cannot be created.
+    """
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise OutputError(f"--save-dir {str(folder)!r} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create --save-dir {str(folder)!r}: {exc.strerror or exc}"
+        ) from exc
+
+
+def hold_last_frame(window: WindowSink, tuner: LiveTuner) -> None:
+    """Keep the last frame in the window until ``q``; a tuning key re-binarizes it."""
+    last = window.last
+    if last is None:
+        return
+
+    def rebinarize(config: ThresholdConfig) -> None:
+        with Binarizer(config, last.gray.shape) as binarize:
+            np.copyto(last.mask, binarize(last.gray))
+
+    tuner.apply = rebinarize
+    window.hold()
