@@ -256,3 +256,13 @@ def test_devices_lists_formats_sizes_and_rates_from_v4l2(monkeypatch, tmp_path):
     text = " ".join(invoke(*["devices"]).stdout.split())
     assert "yuyv422 raw 640x480 (30, 15 fps), 1280x720 (29.97 fps)" in text
     assert "mjpeg compressed 32x32-1920x1080" in text
+
+
+@pytest.mark.parametrize("name", ["image", "preview", "transcode", "bench", "serve", "batch"])
+def test_help_at_80_columns_cuts_no_word(name):
+    """A word wider than the help column is cut with an ellipsis: the method descriptions'
+    ADAPTIVE_THRESH_GAUSSIAN_C was."""
+    result = invoke(name, "--help", env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "…" not in result.stdout
