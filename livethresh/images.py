@@ -24,6 +24,7 @@ from livethresh.binarize.binarizer import Binarizer, available_cores, limit_open
 from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, InputNotFoundError, OutputError
 from livethresh.files import atomic_output, check_output_path, write_failure
+from livethresh.frames import over_white
 
 logger = logging.getLogger(__name__)
 
@@ -213,11 +214,7 @@ def to_gray8(image: np.ndarray, name: str = "image", has_sbit: bool = False) -> 
     gray: np.ndarray = color if color.ndim == 2 else cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
     if alpha is None:
         return gray
-    opacity = alpha.astype(np.float32) / float(np.iinfo(image.dtype).max)
-    # Over white paper: gray * a + 255 * (1 - a).
-    composite = gray.astype(np.float32) * opacity + 255.0 * (1.0 - opacity)
-    over_white: np.ndarray = np.clip(np.rint(composite), 0, 255).astype(np.uint8)
-    return over_white
+    return over_white(gray, alpha)
 
 
 #: The first bytes of a TIFF file (little- and big-endian): the format that holds pages.
