@@ -141,7 +141,7 @@ def read_gray(path: str | Path) -> np.ndarray:
             "(png, jpg, tiff, bmp, webp, ...)"
         )
     _warn_other_pages(path, data)
-    return to_gray8(image, str(path), has_sbit=_png_chunk(data, b"sBIT"))
+    return to_gray8(image, str(path), significant_bits=_significant_bits(data))
 
 
 def _decode(data: np.ndarray, path: Path, flags: int) -> np.ndarray | None:
@@ -165,20 +165,34 @@ def _may_hold_alpha_or_depth(data: np.ndarray) -> bool:
     head = bytes(data[:32])
     if head.startswith(PNG_MAGIC):
         depth, color_type = head[24], head[25]
-        return depth > 8 or color_type in (4, 6) or _png_chunk(data, b"tRNS")
+        return depth > 8 or color_type in (4, 6) or b"tRNS" in _png_chunks(data)
     if head[:4] in TIFF_MAGIC:
         return True
     # WebP's extended header: the alpha flag of its VP8X chunk.
     return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x10)
 
 
-def _png_chunk(data: np.ndarray, name: bytes) -> bool:
-    """Whether a PNG holds a chunk of this name before its image data."""
+def _png_chunks(data: np.ndarray) -> dict[bytes, bytes]:
+    """The chunks of a PNG before its image data, by name (empty for other formats)."""
     head = bytes(data[:65536])
+    chunks: dict[bytes, bytes] = {}
     if not head.startswith(PNG_MAGIC):
-        return False
-    end = head.find(b"IDAT")
-    return name in head[: end if end >= 0 else None]
+        return chunks
+    at = len(PNG_MAGIC)
+    while at + 8 <= len(head):
+        length = int.from_bytes(head[at : at + 4], "big")
+        name = head[at + 4 : at + 8]
+        if name == b"IDAT":
+            break
+        chunks[name] = head[at + 8 : at + 8 + length]
+        at += 12 + length
+    return chunks
+
+
+def _significant_bits(data: np.ndarray) -> int | None:
+    """The bits per sample a PNG's ``sBIT`` chunk says are significant, if it has one."""
+    sbit = _png_chunks(data).get(b"sBIT")
+    return max(sbit) if sbit else None
 
 
 #: Bit depths that 16-bit samples may hold unscaled (cameras and scientific pipelines write
@@ -186,21 +200,28 @@ def _png_chunk(data: np.ndarray, name: bytes) -> bool:
 SAMPLE_DEPTHS = (8, 10, 12, 14, 16)
 
 
-def to_gray8(image: np.ndarray, name: str = "image", has_sbit: bool = False) -> np.ndarray:
+def to_gray8(
+    image: np.ndarray, name: str = "image", significant_bits: int | None = None
+) -> np.ndarray:
     """An 8- or 16-bit decoded image (gray, gray+alpha, BGR or BGRA) as uint8 gray.
 
     Transparency is composited over white paper, so text drawn in the alpha channel (black on
-    transparent) stays text. 16-bit samples are scaled by the depth they really use: a file
-    whose values all fit in 12 bits, without a PNG ``sBIT`` chunk saying they were scaled to
-    16, is read as 12-bit data (with a warning), instead of coming out nearly black.
+    transparent) stays text. 16-bit samples are scaled by the depth they really use, instead
+    of coming out nearly black: a PNG's ``sBIT`` (``significant_bits``) says it, and its
+    samples are read at that depth when they fit in it, else (as the PNG standard has them)
+    at 16 bits; without it, values that all fit in 10, 12 or 14 bits are read at that depth,
+    with a warning.
     """
     channels = 1 if image.ndim == 2 else image.shape[2]
     alpha = image[..., -1] if channels in (2, 4) else None
     color = image[..., 0] if channels == 2 else image[..., :3] if channels == 4 else image
     if image.dtype == np.uint16:
-        depth = 16
-        if not has_sbit:
-            used = int(color.max()).bit_length()
+        used = int(color.max()).bit_length()
+        if significant_bits is not None:
+            depth = (
+                significant_bits if 8 <= significant_bits < 16 and used <= significant_bits else 16
+            )
+        else:
             depth = next(d for d in SAMPLE_DEPTHS if used <= d)
             if depth < 16:
                 logger.warning(

@@ -230,3 +230,26 @@ def test_12_bit_data_in_a_16_bit_png_keeps_its_text_and_says_so(photo, tmp_path)
     result = invoke("image", full, out, "-y")
     assert result.exit_code == 0 and not result.stderr.strip()
     assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), article_mask(photo))
+
+
+def with_sbit(png: bytes, bits: int) -> bytes:
+    """A PNG with an sBIT chunk (gray: one byte) inserted after its header."""
+    import struct
+    import zlib
+
+    body = bytes([bits])
+    chunk = struct.pack(">I", 1) + b"sBIT" + body + struct.pack(">I", zlib.crc32(b"sBIT" + body))
+    header_end = 8 + 12 + 13  # signature, then IHDR's length, name, 13 bytes and CRC
+    return png[:header_end] + chunk + png[header_end:]
+
+
+def test_a_png_sbit_chunk_sets_the_depth_without_a_warning(photo, tmp_path):
+    gray = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2GRAY)
+    twelve = (gray.astype(np.uint16) << 4) | (gray.astype(np.uint16) >> 4)
+    out = tmp_path / "mask.png"
+    for name, samples in (("unscaled", twelve), ("scaled", twelve << 4)):
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(with_sbit(cv2.imencode(".png", samples)[1].tobytes(), 12))
+        result = invoke("image", path, out, "-y")
+        assert result.exit_code == 0 and not result.stderr.strip(), result.stderr
+        assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), article_mask(photo))
