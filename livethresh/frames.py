@@ -174,6 +174,18 @@ def _is_planar_luma(fmt: Any) -> bool:
     )
 
 
+#: Whether a pixel format (by name) has an alpha channel, learned once per format: asking
+#: PyAV builds its component objects anew, which a per-frame path must not do.
+_ALPHA_FORMATS: dict[str, bool] = {}
+
+
+def _has_alpha(name: str, fmt: Any) -> bool:
+    known = _ALPHA_FORMATS.get(name)
+    if known is None:
+        known = _ALPHA_FORMATS[name] = any(c.is_alpha for c in fmt.components)
+    return known
+
+
 def over_white(gray: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Composite uint8 gray with an alpha channel (of any unsigned depth) over white paper.
 
@@ -251,7 +263,7 @@ class LumaReader:
         height, width = frame.height, frame.width
         plane = frame.planes[0]
         name = fmt.name
-        if any(component.is_alpha for component in fmt.components):
+        if _has_alpha(name, fmt):
             # Transparency (PNG frames of an image sequence, video with alpha): composited
             # over white paper, so text drawn in the alpha channel stays text. This copy per
             # frame is for such sources only.
