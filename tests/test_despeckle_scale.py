@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from livethresh.config import ConfigError, resolve
 from livethresh.degraded import blank_board, degraded_document
 from livethresh.metrics import f_measure, ink_of
 from livethresh.synthetic import document_frames, light_page, render_text_page
+from tests.helpers import invoke, make_video
 
 
 def specks_and_blocks(ink: int, paper: int) -> np.ndarray:
@@ -252,3 +254,14 @@ def test_despeckling_still_fills_holes_but_never_the_page():
     Despeckler(mask.shape)(mask, 200)
     assert (mask[2:18, 2:18] == 0).all()  # the hole is filled
     assert (mask[:2] == 255).all()  # the page (144 px, under the area) is kept
+
+
+@pytest.mark.parametrize("name", ["receipt", "lowlight-webcam"])
+def test_transcoding_a_blank_2x2_video_with_a_despeckling_preset_writes_paper(name, tmp_path):
+    clip, out = tmp_path / "tiny.mkv", tmp_path / "mask.mkv"
+    make_video(clip, lumas=[np.full((2, 2), 200, np.uint8)] * 5, lossless=True)
+    result = invoke("transcode", clip, out, "--preset", name)
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as container:
+        masks = [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+    assert len(masks) == 5 and all((mask > 127).all() for mask in masks)
