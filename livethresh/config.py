@@ -22,6 +22,8 @@ T = TypeVar("T")
 #: pre-blur, local window, and the window of ``gaussian``, whose cost grows with it. Measured in
 #: the table of docs/what-happens-when.md ("Settings whose cost explodes").
 MAX_BLUR, MAX_BLOCK_SIZE, MAX_GAUSSIAN_BLOCK_SIZE = 63, 1001, 255
+#: The largest pixel count a setting may hold (``despeckle``, ``min_edges``): OpenCV's int.
+MAX_PIXELS = 2**31 - 1
 
 #: Keys a preset file may hold besides the threshold settings.
 PRESET_META_KEYS = frozenset({"description"})
@@ -174,8 +176,14 @@ class ThresholdConfig:
             _reject("stabilize", self.stabilize, "true or false")
         if not _is_real(self.stabilize_gate) or not 1 <= self.stabilize_gate <= 64:
             _reject("stabilize_gate", self.stabilize_gate, "a number of gray levels from 1 to 64")
-        if self.min_edges is not None and (not _is_int(self.min_edges) or self.min_edges < 1):
-            _reject("min_edges", self.min_edges, "an integer >= 1, or unset for the window's side")
+        if self.min_edges is not None and (
+            not _is_int(self.min_edges) or not 1 <= self.min_edges <= MAX_PIXELS
+        ):
+            _reject(
+                "min_edges",
+                self.min_edges,
+                f"an integer from 1 to {MAX_PIXELS}, or unset for the window's side",
+            )
         object.__setattr__(self, "despeckle", _despeckle_area(self.despeckle))
         if not isinstance(self.auto_scale, bool):
             _reject("auto_scale", self.auto_scale, "true or false")
@@ -203,28 +211,37 @@ def _is_int(value: object) -> bool:
 
 
 def _is_real(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int of hundreds of digits, as TOML reads one
+        return False
 
 
 def _reject(name: str, value: object, allowed: str) -> NoReturn:
-    raise ConfigError(f"invalid {name} {value!r}: must be {allowed}")
+    shown = repr(value)
+    if len(shown) > 40:  # an int of hundreds of digits still makes one readable line
+        shown = f"{shown[:20]}...{shown[-8:]} ({len(shown)} characters)"
+    raise ConfigError(f"invalid {name} {shown}: must be {allowed}")
 
 
 def _despeckle_area(value: object) -> int | str:
-    """``despeckle`` as an int area (0 = off) or ``"auto"``; the command line gives text."""
+    """``despeckle`` as an int area (0 = off) or ``"auto"``; the command line gives text.
+
+    Only ASCII digits make a number: ``str.isdigit`` also holds for ``²`` and other digits
+    that ``int`` refuses or reads differently.
+    """
+    area: object = value
     if isinstance(value, str):
         text = value.strip().lower()
         if text in ("off", "auto"):
             return 0 if text == "off" else "auto"
-        if text.isdigit():
-            return int(text)
-    elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    _reject("despeckle", value, "0 or off, an area in pixels >= 1, or auto")
+        if text.isascii() and text.isdigit() and len(text) <= len(str(MAX_PIXELS)):
+            area = int(text)
+    if isinstance(area, int) and not isinstance(area, bool) and 0 <= area <= MAX_PIXELS:
+        return area
+    _reject("despeckle", value, f"0 or off, an area in pixels from 1 to {MAX_PIXELS}, or auto")
 
 
 def read_preset(name_or_path: str) -> tuple[dict[str, Any], str]:

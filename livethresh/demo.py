@@ -53,14 +53,14 @@ class DemoOutputs:
             "(input | global Otsu | adaptive: the article's point)",
             f"page, mask:  {self.page}, {self.mask}",
             f"input clip:  {self.clip}  (a shadow sweeps across the page)",
-            f"binarized:   {self.result.summary()}",
-            f"stabilized:  {self.stabilized_result.summary()}",
+            f"transcoded frame by frame:  {self.result.summary()}",
+            f"transcoded with --stabilize: {self.stabilized_result.summary()}",
             *(
-                f"{name:<12} {100 * flicker:.2f}% of pixels flicker per frame, "
-                f"{path.stat().st_size / 1024:.0f} KiB"
+                f"flicker {name:<17} {100 * flicker:.2f}% of pixels change per frame in "
+                f"{path} ({path.stat().st_size / 1024:.0f} KiB)"
                 for name, flicker, path in (
                     ("frame by frame:", self.flicker[0], self.binarized),
-                    ("stabilized:", self.flicker[1], self.stabilized),
+                    ("with --stabilize:", self.flicker[1], self.stabilized),
                 )
             ),
             "",

@@ -190,6 +190,33 @@ def _is_planar_luma(fmt: Any) -> bool:
     )
 
 
+#: Whether a pixel format (by name) has an alpha channel, learned once per format: asking
+#: PyAV builds its component objects anew, which a per-frame path must not do.
+_ALPHA_FORMATS: dict[str, bool] = {}
+
+
+def _has_alpha(name: str, fmt: Any) -> bool:
+    known = _ALPHA_FORMATS.get(name)
+    if known is None:
+        known = _ALPHA_FORMATS[name] = any(c.is_alpha for c in fmt.components)
+    return known
+
+
+def over_white(gray: np.ndarray, alpha: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Composite uint8 gray with an alpha channel (of any unsigned depth) over white paper.
+
+    Black text on a transparent background has its text in the alpha channel only: read
+    without alpha it is a uniform page. ``out`` may be ``gray`` itself.
+    """
+    opacity = alpha.astype(np.float32) / float(np.iinfo(alpha.dtype).max)
+    composite = gray.astype(np.float32) * opacity + 255.0 * (1.0 - opacity)
+    result: np.ndarray = np.clip(np.rint(composite), 0, 255).astype(np.uint8)
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
+
+
 class LumaReader:
     """Turns decoded frames into upright uint8 gray images, copying only when it must.
 
@@ -203,6 +230,7 @@ class LumaReader:
     becomes 16), high-depth gray is scaled so that its top code is 255; RGB goes through
     ``cv2.cvtColor`` as in the article; ``pal8`` maps its palette the same way; packed 4:2:2
     takes every other byte; anything else is converted to gray (or RGB) by FFmpeg's swscale.
+    A format with alpha is composited over white (:func:`over_white`).
     """
 
     def __init__(self) -> None:
@@ -251,6 +279,13 @@ class LumaReader:
         height, width = frame.height, frame.width
         plane = frame.planes[0]
         name = fmt.name
+        if _has_alpha(name, fmt):
+            # Transparency (PNG frames of an image sequence, video with alpha): composited
+            # over white paper, so text drawn in the alpha channel stays text. This copy per
+            # frame is for such sources only.
+            rgba = frame.to_ndarray(format="rgba")
+            cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY, dst=out)
+            return over_white(out, rgba[..., 3], out)
         if _is_planar_luma(fmt):
             bits = fmt.components[0].bits
             if bits == 8:
@@ -282,6 +317,7 @@ class LumaReader:
             # Palette entries are native-endian ARGB words: B, G, R, A in memory.
             palette = np.frombuffer(frame.planes[1], np.uint8, 1024).reshape(1, 256, 4)
             cv2.cvtColor(palette, cv2.COLOR_BGRA2GRAY, dst=self._palette_lut)
+            over_white(self._palette_lut, palette[..., 3], self._palette_lut)
             cv2.LUT(plane_view(plane, height, width), self._palette_lut, dst=out)
             return out
         target = "rgb24" if fmt.is_rgb else "gray"

@@ -24,6 +24,7 @@ from livethresh.binarize.binarizer import Binarizer, available_cores, limit_open
 from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, InputNotFoundError, OutputError
 from livethresh.files import atomic_output, check_output_path, write_failure
+from livethresh.frames import over_white
 
 logger = logging.getLogger(__name__)
 
@@ -130,19 +131,111 @@ def read_gray(path: str | Path) -> np.ndarray:
         data = np.fromfile(path, np.uint8)
     except OSError as exc:
         raise InputError(f"cannot read input {str(path)!r}: {exc.strerror or exc}") from exc
-    with native_stderr_to_log(), quiet_opencv():
-        try:
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        except cv2.error as exc:  # e.g. a damaged header claiming a huge size
-            logger.debug("imdecode refused %s: %s", path, exc)
-            image = None
+    whole = _may_hold_alpha_or_depth(data)
+    image = _decode(data, path, cv2.IMREAD_UNCHANGED if whole else cv2.IMREAD_COLOR)
+    if image is not None and whole and image.dtype not in (np.uint8, np.uint16):
+        image = _decode(data, path, cv2.IMREAD_COLOR)  # floats and others: OpenCV's 8 bits
     if image is None:
         raise InputError(
             f"input {str(path)!r} is not an image OpenCV can decode "
             "(png, jpg, tiff, bmp, webp, ...)"
         )
     _warn_other_pages(path, data)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return to_gray8(image, str(path), significant_bits=_significant_bits(data))
+
+
+def _decode(data: np.ndarray, path: Path, flags: int) -> np.ndarray | None:
+    with native_stderr_to_log(), quiet_opencv():
+        try:
+            return cv2.imdecode(data, flags) if data.size else None
+        except cv2.error as exc:  # e.g. a damaged header claiming a huge size
+            logger.debug("imdecode refused %s: %s", path, exc)
+            return None
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _may_hold_alpha_or_depth(data: np.ndarray) -> bool:
+    """Whether a file may hold an alpha channel or more than 8 bits a sample, which OpenCV's
+    usual 8-bit colour decoding drops (text drawn in alpha on transparency, 12-bit data).
+
+    Only those are decoded unchanged: that decoding ignores a JPEG's EXIF orientation.
+    """
+    head = bytes(data[:32])
+    if head.startswith(PNG_MAGIC):
+        depth, color_type = head[24], head[25]
+        return depth > 8 or color_type in (4, 6) or b"tRNS" in _png_chunks(data)
+    if head[:4] in TIFF_MAGIC:
+        return True
+    # WebP's extended header: the alpha flag of its VP8X chunk.
+    return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x10)
+
+
+def _png_chunks(data: np.ndarray) -> dict[bytes, bytes]:
+    """The chunks of a PNG before its image data, by name (empty for other formats)."""
+    head = bytes(data[:65536])
+    chunks: dict[bytes, bytes] = {}
+    if not head.startswith(PNG_MAGIC):
+        return chunks
+    at = len(PNG_MAGIC)
+    while at + 8 <= len(head):
+        length = int.from_bytes(head[at : at + 4], "big")
+        name = head[at + 4 : at + 8]
+        if name == b"IDAT":
+            break
+        chunks[name] = head[at + 8 : at + 8 + length]
+        at += 12 + length
+    return chunks
+
+
+def _significant_bits(data: np.ndarray) -> int | None:
+    """The bits per sample a PNG's ``sBIT`` chunk says are significant, if it has one."""
+    sbit = _png_chunks(data).get(b"sBIT")
+    return max(sbit) if sbit else None
+
+
+#: Bit depths that 16-bit samples may hold unscaled (cameras and scientific pipelines write
+#: 10-, 12- and 14-bit data into 16-bit PNG and TIFF without shifting it up).
+SAMPLE_DEPTHS = (8, 10, 12, 14, 16)
+
+
+def to_gray8(
+    image: np.ndarray, name: str = "image", significant_bits: int | None = None
+) -> np.ndarray:
+    """An 8- or 16-bit decoded image (gray, gray+alpha, BGR or BGRA) as uint8 gray.
+
+    Transparency is composited over white paper, so text drawn in the alpha channel (black on
+    transparent) stays text. 16-bit samples are scaled by the depth they really use, instead
+    of coming out nearly black: a PNG's ``sBIT`` (``significant_bits``) says it, and its
+    samples are read at that depth when they fit in it, else (as the PNG standard has them)
+    at 16 bits; without it, values that all fit in 10, 12 or 14 bits are read at that depth,
+    with a warning.
+    """
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    alpha = image[..., -1] if channels in (2, 4) else None
+    color = image[..., 0] if channels == 2 else image[..., :3] if channels == 4 else image
+    if image.dtype == np.uint16:
+        used = int(color.max()).bit_length()
+        if significant_bits is not None:
+            depth = (
+                significant_bits if 8 <= significant_bits < 16 and used <= significant_bits else 16
+            )
+        else:
+            depth = next(d for d in SAMPLE_DEPTHS if used <= d)
+            if depth < 16:
+                logger.warning(
+                    "%r holds 16-bit samples that all fit in %d bits: read as %d-bit data",
+                    name,
+                    depth,
+                    depth,
+                )
+        # Each channel to 8 bits first, as OpenCV's own 8-bit decoding does.
+        color = np.right_shift(color, depth - 8).astype(np.uint8)
+    gray: np.ndarray = color if color.ndim == 2 else cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
+    if alpha is None:
+        return gray
+    return over_white(gray, alpha)
 
 
 #: The first bytes of a TIFF file (little- and big-endian): the format that holds pages.

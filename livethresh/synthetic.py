@@ -159,11 +159,14 @@ def document_frames(
 
 
 #: The camera motions of :func:`page_clip`.
-MOTIONS = ("still", "pan", "fade")
+MOTIONS = ("still", "pan", "fade", "shake")
 #: How fast :func:`page_clip` pans, in pixels per frame.
 PAN_PIXELS_PER_FRAME = 3
 #: How much light :func:`page_clip` fades away, over how many seconds.
 FADE_FRACTION, FADE_SECONDS = 0.35, 2.0
+#: ``shake``: the largest offset of a hand-held page from its rest position, in pixels, and the
+#: tremor's frequencies in x and y (Hz): a hand holding a phone sways slowly, sub-pixel steps.
+SHAKE_PIXELS, SHAKE_HZ = 1.5, (0.5, 0.4)
 
 
 def page_clip(
@@ -182,7 +185,9 @@ def page_clip(
 
     - ``still``: nothing moves; any change in the mask is flicker;
     - ``pan``: the page slides left by :data:`PAN_PIXELS_PER_FRAME` pixels per frame;
-    - ``fade``: the light dims by :data:`FADE_FRACTION` over :data:`FADE_SECONDS`, then stays.
+    - ``fade``: the light dims by :data:`FADE_FRACTION` over :data:`FADE_SECONDS`, then stays;
+    - ``shake``: the page sways in a hand, up to :data:`SHAKE_PIXELS` from its rest position
+      at the frequencies :data:`SHAKE_HZ`, in sub-pixel steps.
 
     Yields:
         ``(gray, truth)``: the uint8 frame and its ink, boolean (True = ink).
@@ -200,6 +205,11 @@ def page_clip(
         left = PAN_PIXELS_PER_FRAME * i if motion == "pan" else 0
         dim = 1.0 - FADE_FRACTION * min(1.0, i / fade_frames) if motion == "fade" else 1.0
         view = page[:, left : left + width]
+        if motion == "shake":
+            phase = 2 * np.pi * i / fps
+            dx, dy = (SHAKE_PIXELS * np.sin(phase * hz + seed) for hz in SHAKE_HZ)
+            shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+            view = cv2.warpAffine(view, shift, (width, height), borderMode=cv2.BORDER_REFLECT)
         yield light_page(view, light * dim, noise=noise, seed=seed * 100_003 + i), view < 128
 
 

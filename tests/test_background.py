@@ -139,8 +139,8 @@ def test_a_frame_without_ink_is_all_paper(correlated, sigma):
     third of the frame as specks (it did), the smoothed frame tells that there is no ink."""
     gray = blank_board(sigma, correlated, seed=sigma)
     config = resolve(preset="whiteboard")
-    assert not (run(gray, config) == 255).any()
-    assert not (run(gray, config, threads=3) == 255).any()  # bands merge the histograms
+    assert not ink_of(run(gray, config), config).any()
+    assert not ink_of(run(gray, config, threads=3), config).any()  # bands merge the histograms
 
 
 def test_on_video_a_blank_frame_stays_blank_up_to_a_deeper_line():
@@ -148,12 +148,12 @@ def test_on_video_a_blank_frame_stays_blank_up_to_a_deeper_line():
     without ink the next is without ink up to 1.25 times the depth, on video only."""
     config = resolve(preset="whiteboard").replace(stabilize=False)
     near_the_line = blank_board(16, correlated=True, seed=1)  # smoothed classes 16 levels deep
-    assert (run(near_the_line, config) == 255).mean() > 0.3  # alone: Otsu's specks
+    assert ink_of(run(near_the_line, config), config).mean() > 0.3  # alone: Otsu's specks
     with Binarizer(config, near_the_line.shape) as video:
-        assert not (video(blank_board(8, correlated=True)) == 255).any()
-        assert not (video(near_the_line) == 255).any()
+        assert not ink_of(video(blank_board(8, correlated=True)), config).any()
+        assert not ink_of(video(near_the_line), config).any()
         video.reset()  # a new scene: no memory of the last frame
-        assert (video(near_the_line) == 255).mean() > 0.3
+        assert ink_of(video(near_the_line), config).mean() > 0.3
     noise = histogram_of((230, 10, 100_000))
     assert BLANK_DEPTH < Split.of(noise).depth < BLANK_DEPTH * STILL_BLANK
     assert ink_level(noise, noise) != NO_INK and ink_level(noise, noise, was_blank=True) == NO_INK

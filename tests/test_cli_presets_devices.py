@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import cv2
 import numpy as np
 import pytest
 
@@ -38,6 +39,27 @@ def test_every_preset_loads_and_runs_exactly(name):
     assert 0 < np.count_nonzero(mask) < mask.size
 
 
+SCENE_PRESETS = ("document", "receipt", "whiteboard", "lowlight-webcam")
+
+
+@pytest.mark.parametrize("name", SCENE_PRESETS)
+def test_scene_presets_write_dark_ink_on_white_paper_and_invert_gives_the_mask(name, tmp_path):
+    """As a scan or photocopy looks: paper 255, ink 0; ``--invert`` is the exact complement."""
+    gray, truth = document_photo(240, 320, seed=3)
+    page = tmp_path / "page.png"
+    cv2.imwrite(str(page), gray)
+    masks = []
+    for extra in ([], ["--invert"]):
+        out = tmp_path / f"mask{len(masks)}.png"
+        result = invoke("image", page, out, "--preset", name, *extra)
+        assert result.exit_code == 0, result.output
+        masks.append(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE))
+    plain, inverted = masks
+    assert (plain[truth == 0] == 255).mean() > 0.95  # paper is white
+    assert (plain[truth == 255] == 0).mean() > 0.8  # ink is dark
+    assert np.array_equal(inverted, 255 - plain)
+
+
 def test_presets_command_lists_names_descriptions_and_values():
     result = invoke(*["presets"])
     assert result.exit_code == 0, result.output
@@ -46,6 +68,10 @@ def test_presets_command_lists_names_descriptions_and_values():
         assert name in text
     assert "block_size=11" in text
     assert "pipeline" in text  # the article preset's description
+    for line in result.stdout.splitlines():
+        if any(line.strip("│ ").startswith(name + " ") for name in SCENE_PRESETS):
+            assert "dark ink on white" in line, line
+    assert "--invert writes ink as white (255) on black" in text
 
 
 def test_devices_with_no_camera_says_so_and_exits_0(monkeypatch):
@@ -230,3 +256,13 @@ def test_devices_lists_formats_sizes_and_rates_from_v4l2(monkeypatch, tmp_path):
     text = " ".join(invoke(*["devices"]).stdout.split())
     assert "yuyv422 raw 640x480 (30, 15 fps), 1280x720 (29.97 fps)" in text
     assert "mjpeg compressed 32x32-1920x1080" in text
+
+
+@pytest.mark.parametrize("name", ["image", "preview", "transcode", "bench", "serve", "batch"])
+def test_help_at_80_columns_cuts_no_word(name):
+    """A word wider than the help column is cut with an ellipsis: the method descriptions'
+    ADAPTIVE_THRESH_GAUSSIAN_C was."""
+    result = invoke(name, "--help", env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "…" not in result.stdout

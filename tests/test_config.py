@@ -111,3 +111,56 @@ def test_costly_settings_are_bounded_at_their_measured_limits():
     assert ThresholdConfig(method="sauvola", block_size=1001).block_size == 1001
     with pytest.raises(ConfigError, match="from 3 to 255 with gaussian"):
         ThresholdConfig(method="sauvola", block_size=1001).replace(method="gaussian")
+
+
+NUMERIC_SETTINGS = (
+    "block_size",
+    "c",
+    "threshold",
+    "blur",
+    "k",
+    "r",
+    "p",
+    "q",
+    "t",
+    "stabilize_gate",
+    "min_edges",
+    "despeckle",
+)
+STRANGE_NUMBERS = (
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    10**400,
+    -(10**400),
+    1e308,
+    "²",
+    "٣",
+    "1e3",
+    " 7 ",
+)
+
+
+@pytest.mark.parametrize("name", NUMERIC_SETTINGS)
+def test_every_numeric_setting_is_accepted_or_refused_with_a_config_error(name):
+    """Unicode digits, NaN, infinities and huge numbers never escape as another exception."""
+    for value in STRANGE_NUMBERS:
+        try:
+            config = ThresholdConfig(method="su" if name == "min_edges" else "phansalkar")
+            config.replace(**{name: value})
+        except ConfigError as exc:
+            assert len(str(exc).splitlines()) == 1 and len(str(exc)) < 200, str(exc)
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "10" * 200, "-5", "1.5"])
+def test_despeckle_takes_ascii_digits_only(value):
+    with pytest.raises(ConfigError, match=r"invalid despeckle .*: must be 0 or off, an area"):
+        ThresholdConfig(despeckle=value)
+    assert ThresholdConfig(despeckle=" 25 ").despeckle == 25
+
+
+def test_a_preset_with_a_huge_number_is_refused_in_one_line(tmp_path):
+    preset = tmp_path / "huge.toml"
+    preset.write_text(f"p = {10**400}\n")
+    with pytest.raises(ConfigError, match=r"invalid p 1000.*characters\): must be a finite"):
+        resolve(preset=str(preset))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tracemalloc
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -24,8 +25,9 @@ from livethresh.binarize.scale import (
 )
 from livethresh.config import ConfigError, resolve
 from livethresh.degraded import blank_board, degraded_document
-from livethresh.metrics import f_measure
+from livethresh.metrics import f_measure, ink_of
 from livethresh.synthetic import document_frames, light_page, render_text_page
+from tests.helpers import invoke, make_video
 
 
 def specks_and_blocks(ink: int, paper: int) -> np.ndarray:
@@ -159,8 +161,8 @@ def test_a_camera_that_starts_on_an_empty_board_finds_the_strokes_written_later(
         expected = fresh.block_size
     with Binarizer(config, writing.shape) as run:
         for gray in board:
-            assert not (run(gray) == 255).any()
-        scores = [f_measure(run(gray) == 255, writing > 0) for gray in written]
+            assert not ink_of(run(gray), config).any()
+        scores = [f_measure(ink_of(run(gray), config), writing > 0) for gray in written]
     # The window a fresh start takes, up to the tracker's own tolerance: the two first estimates
     # come from frames with different noise.
     assert expected > 2 * 9
@@ -232,3 +234,38 @@ def test_the_first_estimate_is_not_fooled_by_noise_where_the_light_falls(monkeyp
         assert strokes[1] == pytest.approx(strokes[0], rel=0.2)
     else:
         assert strokes[1] < 0.6 * strokes[0]
+
+
+@pytest.mark.parametrize("name", ["receipt", "lowlight-webcam"])
+def test_a_blank_video_smaller_than_the_speck_area_stays_paper(name):
+    """The page itself is paper smaller than the despeckle area: it was filled with ink."""
+    config = resolve(preset=name)
+    with Binarizer(config, (2, 2)) as run:
+        for _ in range(3):
+            assert (run(np.full((2, 2), 200, np.uint8)) == 255).all()
+
+
+def test_despeckling_a_blank_page_with_an_area_larger_than_the_page_keeps_it_blank():
+    config = ThresholdConfig(method="background", despeckle=100_000)
+    assert (binarize(np.full((240, 320), 200, np.uint8), config) == 255).all()
+    assert (binarize(np.full((240, 320), 200, np.uint8), config.replace(invert=True)) == 0).all()
+
+
+def test_despeckling_still_fills_holes_but_never_the_page():
+    mask = np.full((20, 20), 255, np.uint8)
+    mask[2:18, 2:18] = 0  # a blot of 252 px with a 2x2 hole
+    mask[9:11, 9:11] = 255
+    Despeckler(mask.shape)(mask, 200)
+    assert (mask[2:18, 2:18] == 0).all()  # the hole is filled
+    assert (mask[:2] == 255).all()  # the page (144 px, under the area) is kept
+
+
+@pytest.mark.parametrize("name", ["receipt", "lowlight-webcam"])
+def test_transcoding_a_blank_2x2_video_with_a_despeckling_preset_writes_paper(name, tmp_path):
+    clip, out = tmp_path / "tiny.mkv", tmp_path / "mask.mkv"
+    make_video(clip, lumas=[np.full((2, 2), 200, np.uint8)] * 5, lossless=True)
+    result = invoke("transcode", clip, out, "--preset", name)
+    assert result.exit_code == 0, result.output
+    with av.open(str(out)) as container:
+        masks = [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+    assert len(masks) == 5 and all((mask > 127).all() for mask in masks)

@@ -18,7 +18,8 @@ import pytest
 
 from livethresh.frames import ProcessedFrame
 from livethresh.sinks import StopPipeline
-from livethresh.sinks.window import ESC, WindowSink, x_display_problem
+from livethresh.sinks.display import x_display_problem
+from livethresh.sinks.window import ESC, WindowSink
 
 
 def run_child(code: str, display: str | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -67,7 +68,8 @@ def test_window_is_shown_and_a_key_quits(xvfb: str, key: int) -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["written"] == 6 and result["stopped"]
     assert len(result["visible"]) == 6 and min(result["visible"]) >= 1
-    assert result["canvas"] == [120, 320]  # input and mask side by side
+    height, width = result["canvas"]
+    assert width == 320 and height > 120  # input and mask side by side, the strip below
 
 
 def test_preview_command_runs_a_pattern_in_a_window(xvfb: str) -> None:
@@ -186,7 +188,25 @@ def test_layout_side_by_side_and_overlay() -> None:
     assert (canvas[:, :60] == 100).all() and np.array_equal(canvas[:, 60:], frame(0).mask)
     assert plain._compose(frame(1)) is canvas  # reused, not reallocated
     alone = WindowSink(overlay=True)._compose(frame(0))
-    assert alone.shape == (40, 60) and not np.array_equal(alone, frame(0).mask)
+    assert alone.shape[0] > 40 and np.array_equal(alone[:40], frame(0).mask)
+    assert alone[40:].any()  # the strip holds the text
+
+
+def test_the_overlay_never_covers_the_picture():
+    """Its text covered the page's title, and in side-by-side view the key help covered the
+    input: the picture's pixels are the input and the mask, with every line of text on."""
+    sink = WindowSink(side_by_side=True)
+    sink.status = lambda: "gaussian  block 11  C 2  blur 7"
+    sink.help_lines = [f"key {n}: something long enough to need a wide line" for n in range(15)]
+    sink.show_help = True
+    sink.message, sink.message_until = "saved a snapshot", float("inf")
+    shown = frame(0)
+    canvas = sink._compose(shown)
+    assert np.array_equal(canvas[:40, :60], shown.gray)
+    assert np.array_equal(canvas[:40, 60:], shown.mask)
+    assert canvas[40:].any()
+    sink.overlay = False  # key o: the picture alone
+    assert np.array_equal(sink._compose(shown), np.hstack([shown.gray, shown.mask]))
 
 
 def test_overlay_counts_drops_from_index_gaps() -> None:

@@ -343,3 +343,13 @@ def test_cli_takes_the_document_options(tmp_path):
     )
     assert bad.exit_code == 2
     assert "invalid t 120.0" in bad.output
+
+
+def test_phansalkar_with_a_huge_q_warns_nothing_and_saturates(recwarn):
+    """``--q 1e308`` printed numpy's overflow warnings; the term is 0 long before that."""
+    gray = document_frame(60, 80)
+    gray[:12, :12] = 0  # a black window: exp(-q * 0) stays 1
+    config = ThresholdConfig(method="phansalkar", block_size=11, blur=0)
+    huge = run(gray, config.replace(q=1e308))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert np.array_equal(huge, run(gray, config.replace(q=1e20)))

@@ -17,12 +17,12 @@ import pytest
 from livethresh.binarize.opencv import article_reference as reference
 from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError, InputNotFoundError
-from livethresh.frames import LumaReader, ProcessedFrame, StreamInfo, upright_rotation
+from livethresh.frames import LumaReader, ProcessedFrame, StreamInfo, over_white, upright_rotation
 from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.sources import FrameSource, open_source
 from livethresh.sources.spec import parse_size, parse_spec
-from tests.helpers import make_video, noise_frame
+from tests.helpers import document_frame, make_video, noise_frame
 
 # -- specs -------------------------------------------------------------------------------------
 
@@ -280,14 +280,15 @@ FORMATS = {
         cv2.cvtColor(RGB, cv2.COLOR_BGR2GRAY),
         False,
     ),
+    # Formats with alpha are composited over white paper (LUMA is their alpha here).
     "rgba": (
         lambda: av.VideoFrame.from_ndarray(np.dstack([RGB, LUMA]), format="rgba"),
-        cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY),
+        over_white(cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY), LUMA),
         False,
     ),
     "argb": (
         lambda: av.VideoFrame.from_ndarray(np.dstack([LUMA, RGB]), format="argb"),
-        cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY),
+        over_white(cv2.cvtColor(RGB, cv2.COLOR_RGB2GRAY), LUMA),
         False,
     ),
     "gray16le": (
@@ -320,6 +321,22 @@ def test_formats_convert_to_the_expected_gray(name: str) -> None:
     assert gray.shape == (H, W) and gray.dtype == np.uint8
     assert np.array_equal(gray, expected)
     assert (gray is not out) == is_view
+
+
+def test_an_image_sequence_with_text_in_its_alpha_channel_reads_as_text(tmp_path) -> None:
+    """Black text on transparency: the colour is black everywhere and the text is in the alpha
+    channel; without compositing over white every frame was uniformly black."""
+    page = document_frame(48, 64)
+    for index in range(3):
+        black = np.zeros_like(page)
+        cv2.imwrite(str(tmp_path / f"{index:04d}.png"), cv2.merge([black] * 3 + [255 - page]))
+    reader = LumaReader()
+    with open_source(str(tmp_path / "%04d.png")) as source:
+        frames = list(source.frames())
+        assert len(frames) == 3
+        for frame in frames:
+            gray = reader(frame, np.empty((48, 64), np.uint8))
+            assert np.abs(gray.astype(int) - page).max() <= 1
 
 
 @pytest.mark.parametrize(
@@ -362,6 +379,7 @@ def test_paletted_frames_map_their_palette_like_cvtcolor() -> None:
     palette = RNG.integers(0, 256, (256, 4), np.uint8)
     frame = av.VideoFrame.from_ndarray((indices, palette), format="pal8")
     expected = cv2.cvtColor(frame.to_ndarray(format="rgb24"), cv2.COLOR_RGB2GRAY)
+    expected = over_white(expected, frame.to_ndarray(format="rgba")[..., 3])  # over white paper
     assert np.array_equal(LumaReader()(frame, np.empty((H, W), np.uint8)), expected)
 
 

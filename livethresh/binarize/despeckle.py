@@ -3,7 +3,8 @@
 A connected component (8-connected) of ink smaller than ``area`` pixels becomes paper, then a
 component of paper smaller than ``area`` (a hole in a stroke, a gap) becomes ink. Paper is
 cleaned second, on the mask without its ink specks, so a speck inside a small hole cannot make
-the hole look smaller than it is.
+the hole look smaller than it is. The largest paper component is the page itself and is never
+filled, however small the frame: a blank frame smaller than ``area`` stays blank.
 
 Components are labelled and their areas counted by
 :class:`~livethresh.binarize.components.Components`; the areas give a lookup table (255 for a
@@ -46,20 +47,22 @@ class Despeckler:
         ink = mask if ink_value == 255 else cv2.bitwise_not(mask, dst=self.inverse)
         self.remove_small(ink, area)  # specks of ink become paper
         paper = cv2.bitwise_not(ink, dst=ink)
-        self.remove_small(paper, area)  # holes of paper become ink
+        self.remove_small(paper, area, keep_largest=True)  # holes of paper become ink
         if ink_value == 255:
             cv2.bitwise_not(paper, dst=mask)
         else:
             np.copyto(mask, paper)
         return mask
 
-    def remove_small(self, pixels: Frame, area: float) -> None:
-        """Set to 0 every component of ``pixels`` (255) smaller than ``area``."""
-        if self.mark_small(pixels, area):
+    def remove_small(self, pixels: Frame, area: float, keep_largest: bool = False) -> None:
+        """Set to 0 every component of ``pixels`` (255) smaller than ``area``, except the
+        largest one when ``keep_largest``."""
+        if self.mark_small(pixels, area, keep_largest):
             cv2.subtract(pixels, self.small, dst=pixels)
 
-    def mark_small(self, pixels: Frame, area: float) -> bool:
-        """Write 255 into ``self.small`` on every component of ``pixels`` (255) under ``area``.
+    def mark_small(self, pixels: Frame, area: float, keep_largest: bool = False) -> bool:
+        """Write 255 into ``self.small`` on every component of ``pixels`` (255) under ``area``
+        (but the largest when ``keep_largest``).
 
         Returns:
             Whether there was any (when not, ``self.small`` is left as it was).
@@ -68,6 +71,8 @@ class Despeckler:
         areas = self.components.count(labels, count)
         table = np.where(areas < area, 255, 0).astype(np.uint8)
         table[0] = 0  # label 0 is everything else
+        if keep_largest and count > 1:
+            table[1 + int(np.argmax(areas[1:count]))] = 0
         if not table.any():
             return False
         self.components.lookup(table, labels, self.small)

@@ -262,6 +262,10 @@ class Bradley(LocalStatistics):
         return limit
 
 
+#: Phansalkar's q from which exp(-q * m) is already 0 in float32 for any mean above 0.
+Q_SATURATES = 1e30
+
+
 class Phansalkar(LocalStatistics):
     name = "phansalkar"
     description = "T = m * (1 + p * exp(-q * m) + k * (s / R - 1)), m in [0, 1] (Phansalkar et al.)"
@@ -272,8 +276,10 @@ class Phansalkar(LocalStatistics):
         assert deviation is not None
         k, r = self.setting("k"), self.setting("r")
         self.deviation_from_squares(mean, deviation, limit)
-        # The paper normalises gray to [0, 1]: exp(-q * m / 255) on 8-bit values.
-        np.multiply(mean, -self.config.q / 255.0, out=limit)
+        # The paper normalises gray to [0, 1]: exp(-q * m / 255) on 8-bit values. A q beyond
+        # float32's range would overflow (with numpy's warnings); past Q_SATURATES the term is
+        # 0 for any mean above 1e-25 and 1 at 0 already, so the mask is the same.
+        np.multiply(mean, -min(self.config.q, Q_SATURATES) / 255.0, out=limit)
         cv2.exp(limit, dst=limit)
         # 1 - k + p * exp(...) + (k / R) * s, then times m.
         cv2.addWeighted(limit, self.config.p, deviation, k / r, 1.0 - k, dst=limit)

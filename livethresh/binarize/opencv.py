@@ -113,7 +113,7 @@ class LocalMean(Method):
 
 class Mean(LocalMean):
     name = "mean"
-    description = "pixel vs. mean of its block minus C (ADAPTIVE_THRESH_MEAN_C)"
+    description = "pixel vs. mean of its block minus C (OpenCV's adaptive mean)"
     adaptive_method = cv2.ADAPTIVE_THRESH_MEAN_C
 
     def local_mean(self, src: Frame) -> None:
@@ -124,9 +124,7 @@ class Mean(LocalMean):
 
 class Gaussian(LocalMean):
     name = "gaussian"
-    description = (
-        "pixel vs. Gaussian-weighted mean of its block minus C (ADAPTIVE_THRESH_GAUSSIAN_C)"
-    )
+    description = "pixel vs. Gaussian-weighted mean of its block minus C (OpenCV's adaptive)"
     adaptive_method = cv2.ADAPTIVE_THRESH_GAUSSIAN_C
 
     def __init__(self, config: ThresholdConfig, shape: tuple[int, int]) -> None:

@@ -34,19 +34,28 @@ def demo(
 
 @command
 def presets() -> None:
-    """List the presets with a one-line description and their values.
+    """List the presets with a one-line description, what they write, and their values.
 
     Example: livethresh presets
     """
     table = Table(show_header=True, header_style="bold")
-    for heading in ("preset", "description", "settings"):
+    for heading in ("preset", "writes", "description", "settings"):
         table.add_column(heading)
     for name, path in iter_presets():
         values, description = read_preset(str(path))
         settings = " ".join(f"{key}={value}" for key, value in values.items())
-        table.add_row(name, description, settings)
+        table.add_row(name, polarity(values.get("invert") is True), description, settings)
     console.print(table)
-    console.print("Use one with --preset NAME, or --preset path/to/file.toml.", highlight=False)
+    console.print(
+        "Use one with --preset NAME, or --preset path/to/file.toml; --invert writes ink as "
+        "white (255) on black, --no-invert dark ink on white.",
+        highlight=False,
+    )
+
+
+def polarity(invert: bool) -> str:
+    """What a mask looks like with or without ``invert``, in the words of ``presets``."""
+    return "white ink on black" if invert else "dark ink on white"
 
 
 @command

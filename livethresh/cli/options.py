@@ -79,7 +79,10 @@ JsonOpt = Annotated[
 ]
 SaveDirOpt = Annotated[
     Path,
-    typer.Option("--save-dir", help="Folder for snapshots (key s) and saved presets (key p)."),
+    typer.Option(
+        "--save-dir",
+        help="Folder for snapshots (key s) and saved presets (key p); created if missing.",
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from livethresh.bench import BENCH_SOURCE, ENDLESS_FRAMES
@@ -29,7 +30,7 @@ from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError
 from livethresh.frames import StreamInfo
 from livethresh.locations import STDOUT
-from livethresh.preview import describe, run_preview
+from livethresh.preview import describe, keys_help, run_preview
 from livethresh.transcode import transcode as run_transcode
 
 
@@ -68,13 +69,21 @@ def preview(
     ] = None,
     save_dir: SaveDirOpt = Path("."),
     overwrite: OverwriteOpt = False,
+    loop: Annotated[
+        bool,
+        typer.Option(
+            "--loop",
+            help="Play a file again each time it ends (without it, the last frame stays until q).",
+        ),
+    ] = False,
     *,
     config: ThresholdConfig,
 ) -> None:
     """Show the masks of a camera, file, stream or test pattern in a window, and tune them live.
 
-    Keys: m/M method, ]/[ block size, +/- C, b/B blur, i invert, t/T fixed threshold, k/K k,
-    v mask or side by side, s snapshot, p save preset, h help, q or Esc quit.
+    When a file ends, its last frame stays in the window (keys still tune it) until q.
+
+    Keys: {keys}.
 
     Example: livethresh preview testsrc2 --side-by-side --method mean -C 5 --record take1.mp4
     """
@@ -90,15 +99,20 @@ def preview(
         record=record,
         save_dir=save_dir,
         overwrite=overwrite,
+        loop=loop,
         notify=lambda message: say(message, err=True),
     )
     if result.recording is not None:
         say(result.recording.summary(), err=True)
-    say(result.stats.summary())
+    say(result.stats.summary() + (f" (last of {result.plays} plays)" if result.plays > 1 else ""))
     if result.config != config:
         say(f"last settings: {describe(result.config)} (key p saves them as a preset)", err=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+# The keys come from the one table the window binds (rich markup escaped: ``[`` is a key).
+preview.__doc__ = (preview.__doc__ or "").replace("{keys}", escape(keys_help()))
 
 
 @command

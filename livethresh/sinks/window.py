@@ -12,13 +12,9 @@ with :meth:`WindowSink.bind` rather than editing the dispatch.
 from __future__ import annotations
 
 import logging
-import os
-import re
-import socket
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
@@ -27,6 +23,11 @@ import numpy as np
 from livethresh.errors import OutputError
 from livethresh.frames import ProcessedFrame
 from livethresh.sinks import StopPipeline
+from livethresh.sinks.display import (
+    foreign_bundled_libraries,
+    use_system_fonts,
+    x_display_problem,
+)
 
 if TYPE_CHECKING:
     from livethresh.frames import StreamInfo
@@ -38,87 +39,13 @@ ESC = 27
 QUIT_KEYS = (ord("q"), ord("Q"), ESC)
 #: The initial window is scaled down to fit within this size (the user may resize it).
 MAX_WINDOW = (1600, 900)
+#: How long a held last frame waits for a key per round, in milliseconds.
+HOLD_WAIT_MS = 30
 #: Weight of the newest frame interval in the smoothed fps of the overlay.
 FPS_SMOOTHING = 0.1
 
 KeyAction = Callable[[], None]
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def x_display_problem() -> str | None:
-    """Why no X window can be opened, or None if the X server answers (or X is not used).
-
-    OpenCV's Qt aborts the whole process when it cannot reach the display, so the X server is
-    probed here first, to fail with a message instead.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    display = os.environ.get("DISPLAY", "")
-    if not display:
-        return "DISPLAY is not set (no X server)"
-    match = re.fullmatch(r"(?:unix)?(?P<host>[^:]*):(?P<number>\d+)(?:\.\d+)?", display)
-    if not match:
-        return f"DISPLAY={display!r} is not a display name like :0"
-    number = int(match["number"])
-    host = match["host"]
-    try:
-        if host:
-            socket.create_connection((host, 6000 + number), timeout=2).close()
-        else:
-            with socket.socket(socket.AF_UNIX) as probe:
-                probe.settimeout(2)
-                path = f"/tmp/.X11-unix/X{number}"
-                try:
-                    probe.connect(path)
-                except OSError:
-                    probe.connect("\0" + path)  # Linux abstract socket, used by some servers
-    except OSError as exc:
-        return f"the X server at DISPLAY={display} does not answer ({exc.strerror or exc})"
-    return None
-
-
-def foreign_bundled_libraries() -> list[str]:
-    """Libraries that opencv-python's wheel bundles but that this process loaded from another
-    wheel's copy first.
-
-    PyAV's wheel bundles X client libraries under the same file names (``libxcb-shape``,
-    ``libXau``...). When ``av`` is imported before ``cv2``, the dynamic linker keeps PyAV's
-    copies, and OpenCV's Qt then talks to the X server through two different libxcb builds:
-    its first window hangs for good. livethresh imports ``cv2`` first, so only a program that
-    imported ``av`` before livethresh meets this.
-    """
-    bundled = Path(cv2.__file__).resolve().parent.parent / "opencv_python.libs"
-    maps = Path("/proc/self/maps")
-    if not bundled.is_dir() or not maps.is_file():
-        return []
-    own = {entry.name for entry in bundled.iterdir()}
-    loaded = {line.split(maxsplit=5)[-1] for line in maps.read_text().splitlines() if "/" in line}
-    return sorted(
-        {Path(path).name for path in loaded if Path(path).name in own}
-        - {Path(path).name for path in loaded if Path(path).parent == bundled}
-    )
-
-
-#: Where fonts are found on common Linux systems, for OpenCV's Qt.
-SYSTEM_FONT_DIRS = (
-    "/usr/share/fonts/truetype/dejavu",
-    "/usr/share/fonts/TTF",
-    "/usr/share/fonts/truetype",
-)
-
-
-def use_system_fonts() -> None:
-    """Point OpenCV's Qt at the system's fonts.
-
-    opencv-python sets ``QT_QPA_FONTDIR`` to a folder inside its wheel that ships no fonts, so
-    Qt warns on stderr when the first window opens. Qt reads the variable at that moment.
-    """
-    if os.path.isdir(os.environ.get("QT_QPA_FONTDIR", "")):
-        return
-    for folder in SYSTEM_FONT_DIRS:
-        if os.path.isdir(folder):
-            os.environ["QT_QPA_FONTDIR"] = folder
-            return
 
 
 def quit_window() -> None:
@@ -127,12 +54,13 @@ def quit_window() -> None:
 
 
 class WindowSink:
-    """Shows each mask in a window, with an overlay of fps, latency and drops.
+    """Shows each mask in a window, with a strip of fps, latency and drops below it.
 
     Args:
         title: Window title; also OpenCV's window name.
         side_by_side: Show the gray input left of the mask.
-        overlay: Draw the fps / latency / drops line.
+        overlay: Show a strip of text below the picture: fps, latency and drops, and the
+            settings, messages and keys of live tuning.
         wait_key: The function polled for key presses, ``cv2.waitKey`` by default (it also
             runs the GUI event loop). Tests inject keys by passing their own.
         wait_ms: Milliseconds ``wait_key`` may wait per frame; 1 keeps latency minimal.
@@ -170,6 +98,10 @@ class WindowSink:
         self.show_help = False
         #: The frame being shown, while its key presses are handled (for snapshots).
         self.current: ProcessedFrame | None = None
+        #: When set (by ``preview``), ``close`` leaves the window up and the last frame is kept,
+        #: for :meth:`hold` and a replay; :meth:`destroy` closes it.
+        self.keep_open = False
+        self.last: ProcessedFrame | None = None
         self._canvas: np.ndarray | None = None
         self._last_index = -1
         self._last_time: float | None = None
@@ -188,6 +120,8 @@ class WindowSink:
             action()
 
     def open(self, info: StreamInfo) -> None:
+        if self._open:
+            return  # kept open from the previous run (a replay): same window, same settings
         problem = x_display_problem()
         if problem:
             raise OutputError(
@@ -218,18 +152,48 @@ class WindowSink:
 
     def write(self, frame: ProcessedFrame) -> None:
         self._measure(frame)
-        canvas = self._compose(frame)
-        cv2.imshow(self.title, canvas)
+        self._show(frame, self.wait_ms)
         self.frames += 1
+        if self.keep_open:
+            self._keep(frame)
+        self.shown = True
+
+    def _show(self, frame: ProcessedFrame, wait_ms: int) -> None:
+        """Show a frame and handle the key pressed meanwhile; StopPipeline on quit or close."""
+        cv2.imshow(self.title, self._compose(frame))
         self.current = frame
         try:
-            self.handle_key(self.wait_key(self.wait_ms))
+            self.handle_key(self.wait_key(wait_ms))
         finally:
             self.current = None  # the slot is recycled once write returns
         # The window manager's close button: Qt hides the window rather than telling waitKey.
         if cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1:
             raise StopPipeline
-        self.shown = True
+
+    def _keep(self, frame: ProcessedFrame) -> None:
+        """Copy the frame shown into buffers of its own (the pipeline's slot is recycled)."""
+        last = self.last
+        if last is None or last.gray.shape != frame.gray.shape:
+            last = self.last = ProcessedFrame(
+                frame.index, np.empty_like(frame.gray), np.empty_like(frame.mask)
+            )
+        np.copyto(last.gray, frame.gray)
+        np.copyto(last.mask, frame.mask)
+        last.index = frame.index
+
+    def hold(self) -> None:
+        """Keep showing the last frame until ``q``, Esc or the window is closed.
+
+        Keys keep working: a change of view or of the overlay shows at once, and a tuning
+        action may rewrite :attr:`last`'s mask (``preview`` re-binarizes the held frame).
+        """
+        if not self._open or self.last is None:
+            return
+        try:
+            while True:
+                self._show(self.last, HOLD_WAIT_MS)
+        except StopPipeline:
+            return
 
     def _measure(self, frame: ProcessedFrame) -> None:
         now = time.perf_counter()
@@ -244,47 +208,65 @@ class WindowSink:
             self.latency_ms = (now - frame.decoded_at) * 1000
 
     def _compose(self, frame: ProcessedFrame) -> np.ndarray:
-        """The picture to show, in a buffer reused from frame to frame."""
+        """The picture to show, in a buffer reused from frame to frame.
+
+        The overlay's text goes in a strip below the picture, never over it: the mask and the
+        input are shown pixel for pixel, the top of the page (its title) included.
+        """
         height, width = frame.mask.shape
-        shape = (height, width * 2) if self.side_by_side else (height, width)
+        total = width * 2 if self.side_by_side else width
+        lines = self.overlay_lines() if self.overlay else []
+        scale, step, thickness = self._text_size(lines, total, height)
+        strip = step * len(lines) + step // 2 if lines else 0
+        shape = (height + strip, total)
         if self._canvas is None or self._canvas.shape != shape:
             self._canvas = np.empty(shape, np.uint8)
         canvas = self._canvas
         if self.side_by_side:
-            canvas[:, :width] = frame.gray
-            canvas[:, width:] = frame.mask
+            canvas[:height, :width] = frame.gray
+            canvas[:height, width:] = frame.mask
         else:
-            canvas[:] = frame.mask
-        if self.overlay:
-            self._draw_overlay(canvas)
+            canvas[:height] = frame.mask
+        if lines:
+            canvas[height:] = 0  # white text on black reads the same under any picture
+            for row, text in enumerate(lines, start=1):
+                origin = (8, height + row * step)
+                cv2.putText(canvas, text, origin, FONT, scale, 255, thickness, cv2.LINE_AA)
         return canvas
 
+    @staticmethod
+    def _text_size(lines: list[str], width: int, height: int) -> tuple[float, int, int]:
+        """Font scale, line step and thickness: readable, and narrow enough for the width."""
+        scale = max(0.45, min(1.0, height / 1080))
+        if lines:
+            widest = max(cv2.getTextSize(text, FONT, 1.0, 1)[0][0] for text in lines)
+            scale = max(0.3, min(scale, (width - 16) / max(widest, 1)))
+        return scale, max(10, round(28 * scale)), 1 if scale < 0.8 else 2
+
     def overlay_lines(self) -> list[str]:
-        """The overlay's text: measurements, then settings, message and help when present."""
+        """The overlay's text: measurements, then settings, message and help when present.
+
+        While live tuning is on, a line is kept for messages even when there is none, so the
+        strip (and the window's shape) does not change when one comes and goes.
+        """
         lines = [f"{self.fps:5.1f} fps  {self.latency_ms:5.1f} ms  {self.dropped} dropped"]
         if self.status is not None:
             lines.append(self.status())
-        if self.message and time.monotonic() < self.message_until:
-            lines.append(self.message)
+            shown = self.message and time.monotonic() < self.message_until
+            lines.append(self.message if shown else "")
         if self.show_help:
             lines += self.help_lines
         elif self.help_lines:
-            lines.append("h: keys")
+            lines.append("h: keys  o: hide this strip")
         return lines
 
-    def _draw_overlay(self, canvas: np.ndarray) -> None:
-        lines = self.overlay_lines()
-        scale = max(0.45, min(1.0, canvas.shape[0] / 1080))
-        step = round(28 * scale)
-        thickness = 1 if scale < 0.8 else 2
-        width = max(cv2.getTextSize(t, FONT, scale, thickness)[0][0] for t in lines)
-        # Text on a black box stays readable over any picture; slicing keeps this in place.
-        canvas[: min(canvas.shape[0], step * len(lines) + step // 2), : width + 16] = 0
-        for row, text in enumerate(lines, start=1):
-            cv2.putText(canvas, text, (8, row * step), FONT, scale, 255, thickness, cv2.LINE_AA)
-
     def close(self) -> None:
-        """Close the window; safe to call more than once."""
+        """Close the window (unless :attr:`keep_open`); safe to call more than once."""
+        if not self.keep_open:
+            self.destroy()
+
+    def destroy(self) -> None:
+        """Close the window, kept open or not; safe to call more than once."""
         if self._open:
             self._open = False
             try:
