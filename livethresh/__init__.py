@@ -23,6 +23,7 @@ from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.pipeline import Pipeline
 from livethresh.sinks import FrameSink, NullSink, TeeSink
 from livethresh.sources import FrameSource, SourceKind, open_source
+from livethresh.split import SplitResult, transcode_split
 from livethresh.transcode import TranscodeResult, transcode
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "Pipeline",
     "ProcessedFrame",
     "SourceKind",
+    "SplitResult",
     "StreamInfo",
     "TeeSink",
     "ThresholdConfig",
@@ -51,4 +53,5 @@ __all__ = [
     "open_source",
     "resolve",
     "transcode",
+    "transcode_split",
 ]

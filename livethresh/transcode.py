@@ -211,6 +211,7 @@ def record(
     on_pipeline: Callable[[Pipeline], None] | None = None,
     handle_signals: bool = True,
     overwrite: bool = False,
+    wrap_sink: Callable[[FrameSink], FrameSink] | None = None,
 ) -> TranscodeResult:
     """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
 
@@ -235,6 +236,8 @@ def record(
         overwrite: Whether the finished file may replace one that is at ``output`` by then;
             without it, a file that appeared meanwhile is kept and so is the new one (see
             :func:`~livethresh.files.atomic_output`).
+        wrap_sink: Wraps the sink the pipeline writes to (the encoder, progress and ``also``):
+            a segment of a split run holds its warm-up frames back there.
 
     Raises:
         InputError, OutputError: A failure before the first frame (no file is left), or during
@@ -265,6 +268,8 @@ def record(
             watched: FrameSink = ProgressSink(sink, on_progress) if on_progress else sink
             if also is not None:
                 watched = TeeSink([watched, also])
+            if wrap_sink is not None:
+                watched = wrap_sink(watched)
             pipeline = Pipeline(
                 source, watched, config, max_frames=max_frames, queue_size=queue_size
             )

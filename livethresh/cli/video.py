@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from livethresh.bench import BENCH_SOURCE, ENDLESS_FRAMES
 from livethresh.bench import bench as run_bench
 from livethresh.cli import command, err_console, say
+from livethresh.cli.batch import EngineName
 from livethresh.cli.options import (
     FramesOpt,
     InputFormatOpt,
@@ -28,6 +29,7 @@ from livethresh.errors import ConfigError
 from livethresh.frames import StreamInfo
 from livethresh.preview import describe, run_preview
 from livethresh.sinks.plan import STDOUT, EncodeSettings
+from livethresh.split import transcode_split
 from livethresh.transcode import transcode as run_transcode
 
 
@@ -166,7 +168,12 @@ class TranscodeProgress:
         total = info.frame_count
         if total is None and info.duration and info.frame_rate:
             total = round(info.duration * info.frame_rate)
-        self._task = self._bar.add_task("transcoding", total=total, fps=0.0)
+        self.begin(total)
+
+    def begin(self, total: int | None) -> None:
+        """Start the bar for ``total`` frames (None: unknown)."""
+        if self._task is None:
+            self._task = self._bar.add_task("transcoding", total=total, fps=0.0)
 
     def update(self, frames: int) -> None:
         if self._task is not None:
@@ -210,13 +217,46 @@ def transcode(
     frames: FramesOpt = None,
     rate: RateOpt = None,
     json_output: JsonOpt = False,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="Cut the input at keyframes into N segments (or auto: about one per core) "
+            "run in parallel, then join them: the same output as one run. Inputs that cannot "
+            "be cut run as one segment.",
+            show_default=False,
+        ),
+    ] = None,
+    engine: Annotated[
+        EngineName,
+        typer.Option("--engine", help="With --split: run the segments here, or on Ray."),
+    ] = EngineName.local,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="With --split --engine local: worker processes (default: one per core).",
+            show_default=False,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --split: join this running Ray cluster (host:port, or auto). The input "
+            "and the output folder must be on shared storage.",
+            show_default=False,
+        ),
+    ] = None,
     *,
     config: ThresholdConfig,
     settings: EncodeSettings,
 ) -> None:
     """Binarize a video into a new one, keeping its timestamps and audio.
 
-    Example: livethresh transcode talk.mp4 masks.mp4 --method mean -C 5
+    Example: livethresh transcode talk.mp4 masks.mp4 --method mean -C 5 --split auto
     """
     if json_output and output == STDOUT:
         raise ConfigError(
@@ -224,6 +264,33 @@ def transcode(
             "drop --json or write to a file"
         )
     progress = TranscodeProgress() if err_console.is_terminal and not json_output else None
+    if split is not None:
+        segments = _segment_count(split)
+        with progress or nullcontext():
+            outcome = transcode_split(
+                input,
+                output,
+                config,
+                settings,
+                segments=segments,
+                engine="ray" if ray_address else engine.value,
+                jobs=jobs,
+                ray_address=ray_address,
+                audio=not no_audio,
+                overwrite=overwrite,
+                on_start=progress.begin if progress else None,
+                on_progress=progress.update if progress else None,
+                on_note=lambda note: say(note, err=True),
+            )
+        if json_output:
+            print(json.dumps(outcome.to_dict()))
+        else:
+            say(outcome.summary(), err=True)
+        if outcome.exit_code:
+            raise typer.Exit(outcome.exit_code)
+        return
+    if engine is not EngineName.local or jobs is not None or ray_address is not None:
+        raise ConfigError("--engine, --jobs and --ray-address go with --split")
     with progress or nullcontext():
         result = run_transcode(
             input,
@@ -243,3 +310,16 @@ def transcode(
         say(result.summary(), err=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _segment_count(text: str) -> int | None:
+    """``--split``'s value: a positive count, or None for ``auto``."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"--split takes a positive number of segments or auto, not {text!r}")
+    return count

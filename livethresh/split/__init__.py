@@ -1,0 +1,413 @@
+"""Split transcoding: one long video on every core, or every machine, joined into one output.
+
+:func:`transcode_split` cuts the input at keyframes (:mod:`~livethresh.split.plan`), runs the
+segments in parallel (:mod:`~livethresh.split.engines`: a local process pool or Ray), each
+writing its masks into a temporary piece beside the output (:mod:`~livethresh.split.segment`),
+then joins the pieces by stream copy into OUTPUT with the input's audio, subtitles and tags,
+exactly as a single :func:`~livethresh.transcode.transcode` keeps them
+(:mod:`~livethresh.split.join`).
+
+Guarantees:
+
+* the masks are a single run's, frame by frame and timestamp by timestamp, for every method
+  that keeps no state across frames; with state (``stabilize``, ``auto_scale``, the
+  ``background`` method's blank-frame hysteresis), each segment first binarizes a warm-up of
+  the frames before its start (:func:`warm_up_for`; ``docs/batch.md`` gives what was measured);
+* OUTPUT follows the rules of every output (:mod:`livethresh.files`): never the input, never an
+  existing file without ``overwrite``, and it appears only complete;
+* a stop (Ctrl-C, SIGTERM) or a failed segment stops every worker and leaves no piece behind;
+  unlike a single run, a stopped split run leaves no output (its pieces are not a prefix);
+* an input that cannot be cut (a stream, a pipe, a camera, an image sequence, a file without
+  a keyframe index) or is too short runs as one segment, the single run, with a note.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+from livethresh.batch.ray_engine import ray_session
+from livethresh.binarize.scale import PERIOD
+from livethresh.config import ThresholdConfig
+from livethresh.errors import ConfigError, InputError
+from livethresh.files import atomic_output, check_output_path
+from livethresh.signals import stop_on_signals
+from livethresh.sinks.audio import carry_streams
+from livethresh.sinks.plan import (
+    EncodePlan,
+    EncodeSettings,
+    container_options,
+    is_file_target,
+    plan_encoding,
+)
+from livethresh.split.engines import StopSwitch, default_jobs, run_local, run_ray
+from livethresh.split.join import join_pieces
+from livethresh.split.plan import Segment, SplitPlan, plan_segments, whole
+from livethresh.split.segment import PIECE_FORMAT, SegmentJob, SegmentResult
+from livethresh.transcode import SIGNAL_EXIT_BASE, TranscodeResult, transcode
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["local", "ray"]
+
+#: Containers a split run joins into: those that keep the codec's headers apart from the
+#: frames (a global header), as the pieces do. Others (ts, avi, y4m) run as one segment.
+JOINABLE_FORMATS = frozenset({"mp4", "mov", "matroska", "webm"})
+#: Warm-up frames, per state carried across frames; ``docs/batch.md`` has the measurements.
+#: The background method's blank-frame hysteresis reads only the previous frame.
+BACKGROUND_WARM_UP = 1
+#: Stabilization's recursive average (a time constant of four frames, a dead zone of about
+#: two gray levels): after this many frames it is the single run's but for rare pixels.
+STABILIZE_WARM_UP = 32
+#: auto_scale: the tracker measures every PERIOD frames and smooths the estimates; the warm-up
+#: starts on a measured frame, as the single run's.
+AUTO_SCALE_WARM_UP = 4 * PERIOD
+
+__all__ = ["SegmentResult", "SplitResult", "transcode_split", "warm_up_for"]
+
+
+def warm_up_for(config: ThresholdConfig) -> tuple[int, int]:
+    """The frames each segment binarizes before its start, and the multiple of frames the
+    warm-up starts on, for the state ``config`` carries across frames ((0, 1): none)."""
+    frames, align = 0, 1
+    if config.method == "background":
+        frames = BACKGROUND_WARM_UP
+    if config.stabilize:
+        frames = max(frames, STABILIZE_WARM_UP)
+    if config.auto_scale:
+        frames, align = max(frames, AUTO_SCALE_WARM_UP), PERIOD
+    return frames, align
+
+
+@dataclass
+class SplitResult:
+    """What a split run did.
+
+    Attributes:
+        output: The output path.
+        frames: Frames written.
+        wall_s: Seconds from the start to the output in place.
+        segments: One result per segment (empty when the input ran as one).
+        join_s: Seconds the join took.
+        audio: What became of each input audio stream.
+        note: Why the input was not cut, or None.
+        engine: ``local`` or ``ray``.
+        signal: The signal that stopped the run (nothing is written then), or None.
+        single: The single run's result, when the input ran as one segment.
+    """
+
+    output: str
+    frames: int = 0
+    wall_s: float = 0.0
+    segments: list[SegmentResult] = field(default_factory=list)
+    join_s: float = 0.0
+    audio: list[str] = field(default_factory=list)
+    note: str | None = None
+    engine: str = "local"
+    signal: int | None = None
+    single: TranscodeResult | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
+        if self.single is not None:
+            return self.single.exit_code
+        return SIGNAL_EXIT_BASE + self.signal if self.signal else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` report: the segments, their nodes and times, then the totals."""
+        data: dict[str, Any] = self.single.to_dict() if self.single is not None else {}
+        data.update(
+            output=self.output,
+            frames=self.frames,
+            engine=self.engine,
+            segments=[s.to_dict() for s in self.segments],
+            join_s=round(self.join_s, 3),
+            wall_s=round(self.wall_s, 3),
+            audio=self.audio,
+            split_note=self.note,
+        )
+        if self.signal:
+            data["interrupted"] = signal.Signals(self.signal).name
+        return data
+
+    def summary(self) -> str:
+        """One line for the console."""
+        if self.single is not None:
+            return self.single.summary()
+        if self.signal:
+            name = signal.Signals(self.signal).name
+            return f"nothing written to {self.output}: stopped by {name}, pieces removed"
+        nodes = {s.node for s in self.segments}
+        where = f" on {len(nodes)} nodes" if len(nodes) > 1 else ""
+        audio = f", audio: {'; '.join(self.audio)}" if self.audio else ""
+        return (
+            f"wrote {self.output}: {self.frames} frames in {self.wall_s:.2f} s, "
+            f"{len(self.segments)} segments{where} (join {self.join_s:.2f} s){audio}"
+        )
+
+
+def transcode_split(
+    input: str,
+    output: str,
+    config: ThresholdConfig,
+    settings: EncodeSettings | None = None,
+    *,
+    segments: int | None = None,
+    engine: Engine = "local",
+    jobs: int | None = None,
+    ray_address: str | None = None,
+    audio: bool = True,
+    overwrite: bool = False,
+    warm_up: int | None = None,
+    on_start: Callable[[int | None], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+    handle_signals: bool = True,
+) -> SplitResult:
+    """Binarize ``input`` into ``output`` in segments run in parallel, as :func:`transcode`
+    would in one run.
+
+    Args:
+        input: A video file; anything else :func:`transcode` reads runs as one segment.
+        output: The output file (mp4, mov, mkv or webm are joined; other outputs run as one).
+        config: Threshold settings.
+        settings: Encoder settings (the defaults of :class:`EncodeSettings` when None).
+        segments: How many segments; None: about one per core (local) or CPU (Ray), none for
+            short inputs.
+        engine: ``local`` (a process pool on this machine) or ``ray``.
+        jobs: Local worker processes (default: one per core).
+        ray_address: A running Ray cluster; None starts Ray on this machine.
+        audio: Copy the input's audio streams (False drops them).
+        overwrite: Replace an existing output, once the new one is complete.
+        warm_up: Frames each segment binarizes before its start (None: :func:`warm_up_for`).
+        on_start: Called with the input's frame count (None if unknown) once it is planned.
+        on_progress: Called with the frames written by all segments so far.
+        on_note: Called with the one line saying why the input runs as one segment.
+        handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only).
+
+    Returns:
+        What was written; ``signal`` is set when a signal stopped the run.
+
+    Raises:
+        InputError: A segment failed (the message names its time range) or the input is bad.
+        OutputError, ConfigError: Bad output or settings, before any work.
+    """
+    started = time.perf_counter()
+    settings = settings or EncodeSettings()
+    if segments is not None and segments < 1:
+        raise ConfigError(f"--split must be a positive number of segments or auto, not {segments}")
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown engine {engine!r}; use local or ray")
+    plan = plan_encoding(output, settings)
+    session = ray_session(ray_address) if engine == "ray" else contextlib.nullcontext()
+    with session as ray:
+        if not is_file_target(output) or plan.format not in JOINABLE_FORMATS:
+            cut = whole(f"the output is {plan.format} (only mp4, mov, mkv and webm are joined)")
+        else:
+            frames, align = warm_up_for(config)
+            cores = jobs or default_jobs()
+            if ray is not None:
+                cores = int(ray.cluster_resources().get("CPU", 1))
+            cut = plan_segments(
+                input,
+                segments,
+                cores=cores,
+                warm_up=frames if warm_up is None else warm_up,
+                align=align,
+            )
+        return _run(
+            input, output, config, settings, plan, cut, engine, jobs, ray_address, audio,
+            overwrite, on_start, on_progress, on_note, handle_signals, started,
+        )  # fmt: skip
+
+
+def _run(
+    input: str,
+    output: str,
+    config: ThresholdConfig,
+    settings: EncodeSettings,
+    plan: EncodePlan,
+    cut: SplitPlan,
+    engine: Engine,
+    jobs: int | None,
+    ray_address: str | None,
+    audio: bool,
+    overwrite: bool,
+    on_start: Callable[[int | None], None] | None,
+    on_progress: Callable[[int], None] | None,
+    on_note: Callable[[str], None] | None,
+    handle_signals: bool,
+    started: float,
+) -> SplitResult:
+    """The run, once planned: the segments, then the join (or the single run)."""
+    if cut.note is not None:
+        return _run_whole(
+            input, output, config, settings, cut, audio, overwrite, on_start, on_progress,
+            on_note, handle_signals, engine, started,
+        )  # fmt: skip
+    check_output_path(Path(output), [Path(input)], overwrite)
+    if on_start is not None:
+        on_start(cut.frames)
+    # The companion is planned before any segment runs, so that audio the container cannot
+    # take fails at once, as in a single run.
+    companion, notes = carry_streams(input, plan.format, audio)
+    target = Path(output)
+    token = f"split-{secrets.token_hex(4)}"
+    pieces = [
+        target.parent / f".{target.stem}.{token}.{s.index:03d}.{PIECE_FORMAT}" for s in cut.segments
+    ]
+    piece_settings = replace(
+        settings,
+        codec=plan.codec,
+        pix_fmt=plan.pix_fmt,
+        format=PIECE_FORMAT,
+        keep_timestamps=True,
+        keep_partial=False,
+    )
+    jobs_list = [
+        SegmentJob(input, str(piece), segment, config, piece_settings)
+        for segment, piece in zip(cut.segments, pieces, strict=True)
+    ]
+    result = SplitResult(output, engine=engine, audio=notes)
+    switch = StopSwitch()
+    received: list[int] = []
+    counts = [0] * len(jobs_list)
+
+    def frames_written(index: int, count: int) -> None:
+        counts[index] = count
+        if on_progress is not None:
+            on_progress(sum(counts))
+
+    guard = stop_on_signals(switch.stop, received) if handle_signals else contextlib.nullcontext()
+    try:
+        with guard:
+            try:
+                if engine == "ray":
+                    result.segments = run_ray(jobs_list, switch, address=ray_address)
+                else:
+                    result.segments = run_local(
+                        jobs_list, switch, workers=jobs, on_frames=frames_written
+                    )
+                if not received:
+                    _raise_first_failure(result.segments, cut)
+                    result.join_s = _join(
+                        pieces, output, plan.format, cut.segments[0].time_base, settings,
+                        companion, overwrite, switch,
+                    )  # fmt: skip
+            except KeyboardInterrupt:  # a second signal while waiting
+                pass
+    finally:
+        if companion is not None:
+            companion.close()
+        _remove_pieces(target, token)
+    if received:
+        result.signal = received[0]
+        result.segments = result.segments or []
+        return result
+    result.frames = sum(s.frames for s in result.segments)
+    if on_progress is not None:
+        on_progress(result.frames)
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _run_whole(
+    input: str,
+    output: str,
+    config: ThresholdConfig,
+    settings: EncodeSettings,
+    cut: SplitPlan,
+    audio: bool,
+    overwrite: bool,
+    on_start: Callable[[int | None], None] | None,
+    on_progress: Callable[[int], None] | None,
+    on_note: Callable[[str], None] | None,
+    handle_signals: bool,
+    engine: str,
+    started: float,
+) -> SplitResult:
+    """The input as one segment: the single run itself."""
+    note = f"{cut.note}: running it as one segment"
+    log.info("%s", note)
+    if on_note is not None:
+        on_note(note)
+    single = transcode(
+        input,
+        output,
+        config,
+        settings,
+        audio=audio,
+        overwrite=overwrite,
+        on_start=(lambda info: on_start(info.frame_count)) if on_start else None,
+        on_progress=on_progress,
+        handle_signals=handle_signals,
+    )
+    return SplitResult(
+        output,
+        frames=single.frames,
+        wall_s=time.perf_counter() - started,
+        audio=single.audio,
+        note=note,
+        engine=engine,
+        signal=single.signal,
+        single=single,
+    )
+
+
+def _raise_first_failure(results: list[SegmentResult], cut: SplitPlan) -> None:
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        first = failed[0]
+        segment: Segment = cut.segments[first.index]
+        raise InputError(
+            f"segment {first.index + 1} of {len(results)} "
+            f"({segment.describe(cut.duration)}) failed: {first.error}"
+        )
+    unfinished = [r for r in results if r.status != "done"]
+    if unfinished:  # stopped without a signal of ours (a library caller's own stop)
+        raise InputError(f"segment {unfinished[0].index + 1} did not finish: nothing written")
+
+
+def _join(
+    pieces: list[Path],
+    output: str,
+    fmt: str,
+    time_base: Fraction,
+    settings: EncodeSettings,
+    companion: Any,
+    overwrite: bool,
+    switch: StopSwitch,
+) -> float:
+    started = time.perf_counter()
+    try:
+        with atomic_output(Path(output), overwrite) as destination:
+            join_pieces(
+                pieces,
+                destination,
+                fmt,
+                time_base,
+                options=container_options(fmt, True),
+                companion=companion,
+                keep_timestamps=settings.keep_timestamps,
+                should_stop=switch.requested.is_set,
+            )
+    except InterruptedError:
+        pass  # stopped by a signal during the join: the output was removed
+    return time.perf_counter() - started
+
+
+def _remove_pieces(target: Path, token: str) -> None:
+    folder = target.parent if str(target.parent) else Path(".")
+    mark = f".{target.stem}.{token}."
+    with contextlib.suppress(OSError):
+        for leftover in [p for p in folder.iterdir() if mark in p.name]:
+            leftover.unlink(missing_ok=True)

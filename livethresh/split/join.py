@@ -1,0 +1,139 @@
+"""Joining the pieces of a split transcode into one output, by stream copy.
+
+The pieces hold only video, with the input's own timestamps. The join muxes their packets in
+order into the output container, moved by the same origin a single run uses
+(:func:`~livethresh.sinks.encoder.shared_origin`: the earliest of the first frame and the
+first audio packet), and interleaves the input's audio, subtitles and tags through the same
+companion a single run uses (:class:`~livethresh.sinks.audio.AudioPassthrough`), advanced to
+each video packet's time. So the output's streams, timestamps and tags are a single run's; only
+the video bitstream differs (each piece starts with a keyframe of its own).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import av
+
+from livethresh.errors import OutputError
+from livethresh.files import write_failure
+from livethresh.sinks.encoder import shared_origin
+
+if TYPE_CHECKING:
+    from livethresh.sinks.audio import AudioPassthrough
+
+
+def join_pieces(
+    pieces: list[Path],
+    destination: Path,
+    fmt: str,
+    time_base: Fraction,
+    *,
+    options: dict[str, str],
+    companion: AudioPassthrough | None,
+    keep_timestamps: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> int:
+    """Write the pieces' video, in order, with the input's other streams into ``destination``.
+
+    Args:
+        pieces: The segments' piece files, in time order.
+        destination: The file to write (a temporary name beside the output).
+        fmt: The output container.
+        time_base: The video time base of a single run's output: the input's. (The pieces'
+            container may store a finer one; their timestamps are converted exactly.)
+        options: Its muxer options (those of a single run).
+        companion: The input's audio, subtitles and tags, or None.
+        keep_timestamps: Keep the input's timestamps instead of starting at 0.
+        should_stop: Polled between packets; True abandons the join (``InterruptedError``).
+
+    Returns:
+        The video packets written.
+
+    Raises:
+        OutputError: The pieces disagree (encoder settings) or the output cannot be written.
+    """
+    try:
+        with av.open(str(pieces[0])) as first:
+            template = first.streams.video[0]
+            piece_base = template.time_base
+            extradata = template.codec_context.extradata
+            output = av.open(str(destination), "w", format=fmt, options=options)
+            video = output.add_stream_from_template(template)
+        video.time_base = time_base
+    except (av.error.FFmpegError, OSError) as exc:
+        raise OutputError(f"cannot start joining the segments: {write_failure(exc)}") from exc
+    written = 0
+    try:
+        if companion is not None:
+            companion.add_streams(output)
+        shift: int | None = None
+        last_dts: int | None = None
+        for number, piece in enumerate(pieces):
+            with av.open(str(piece)) as container:
+                stream = container.streams.video[0]
+                if stream.codec_context.extradata != extradata or stream.time_base != piece_base:
+                    raise OutputError(
+                        f"segment {number + 1}'s encoder made a stream unlike the first's; "
+                        "the segments cannot be joined: run without --split"
+                    )
+                for packet in container.demux(stream):
+                    if packet.dts is None and not packet.size:
+                        continue  # the demuxer's end-of-stream marker
+                    if should_stop is not None and should_stop():
+                        raise InterruptedError
+                    _rebase(packet, time_base)
+                    if shift is None:
+                        start = float(packet.pts * time_base) if packet.pts is not None else None
+                        origin = shared_origin(
+                            start, [companion] if companion else [], keep_timestamps
+                        )
+                        if companion is not None:
+                            companion.set_origin(origin)
+                        shift = math.floor(origin / time_base)
+                    if packet.pts is not None:
+                        packet.pts -= shift
+                    if packet.dts is not None:
+                        packet.dts -= shift
+                        if last_dts is not None and packet.dts <= last_dts:
+                            raise OutputError(
+                                f"segment {number + 1} starts before the previous one ends "
+                                "(an encoder that reorders frames, B-frames): run without "
+                                "--split or with a preset without B-frames"
+                            )
+                        last_dts = packet.dts
+                    packet.stream = video
+                    output.mux(packet)
+                    written += 1
+                    if companion is not None and packet.pts is not None:
+                        companion.advance(output, float(packet.pts * time_base))
+        if companion is not None:
+            companion.finish(output)
+    except (av.error.FFmpegError, OSError) as exc:
+        if isinstance(exc, InterruptedError):
+            raise
+        raise OutputError(f"cannot write the output: {write_failure(exc)}") from exc
+    finally:
+        output.close()
+    return written
+
+
+def _rebase(packet: av.Packet[Any], time_base: Fraction) -> None:
+    """Express ``packet``'s times in ``time_base``, rounded to the nearest tick (exact when the
+    piece's time base divides it, as NUT's multiples of the input's do)."""
+    source = packet.time_base
+    if source is None or source == time_base:
+        packet.time_base = time_base
+        return
+    ratio = Fraction(source) / time_base
+    if packet.pts is not None:
+        packet.pts = round(packet.pts * ratio)
+    if packet.dts is not None:
+        packet.dts = round(packet.dts * ratio)
+    if packet.duration:
+        packet.duration = round(packet.duration * ratio)
+    packet.time_base = time_base
