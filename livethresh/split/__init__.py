@@ -301,7 +301,7 @@ def _run(
                     _raise_first_failure(result.segments, cut)
                     result.join_s = _join(
                         pieces, output, plan.format, cut.segments[0].time_base, settings,
-                        companion, overwrite, switch,
+                        companion, overwrite, switch, result.segments[0].aspect,
                     )  # fmt: skip
             except KeyboardInterrupt:  # a second signal while waiting
                 pass
@@ -386,6 +386,7 @@ def _join(
     companion: Any,
     overwrite: bool,
     switch: StopSwitch,
+    aspect: Fraction | None,
 ) -> float:
     started = time.perf_counter()
     try:
@@ -398,6 +399,7 @@ def _join(
                 options=container_options(fmt, True),
                 companion=companion,
                 keep_timestamps=settings.keep_timestamps,
+                aspect=aspect,
                 should_stop=switch.requested.is_set,
             )
     except InterruptedError:

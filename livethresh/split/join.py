@@ -36,6 +36,7 @@ def join_pieces(
     options: dict[str, str],
     companion: AudioPassthrough | None,
     keep_timestamps: bool = False,
+    aspect: Fraction | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> int:
     """Write the pieces' video, in order, with the input's other streams into ``destination``.
@@ -49,6 +50,7 @@ def join_pieces(
         options: Its muxer options (those of a single run).
         companion: The input's audio, subtitles and tags, or None.
         keep_timestamps: Keep the input's timestamps instead of starting at 0.
+        aspect: The video's sample aspect ratio, as a single run writes it.
         should_stop: Polled between packets; True abandons the join (``InterruptedError``).
 
     Returns:
@@ -65,6 +67,8 @@ def join_pieces(
             output = av.open(str(destination), "w", format=fmt, options=options)
             video = output.add_stream_from_template(template)
         video.time_base = time_base
+        if aspect is not None and video.codec_context is not None:
+            video.codec_context.sample_aspect_ratio = aspect
     except (av.error.FFmpegError, OSError) as exc:
         raise OutputError(f"cannot start joining the segments: {write_failure(exc)}") from exc
     written = 0

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
 from livethresh.errors import InputError, LivethreshError
@@ -65,6 +66,8 @@ class SegmentResult:
         wall_s: Seconds on its worker.
         node: The machine (and Ray node) that ran it.
         error: One line, or None.
+        aspect: The sample aspect ratio its piece's encoder was given (the join sets it
+            again: the piece's container keeps none for square pixels).
     """
 
     index: int
@@ -76,9 +79,12 @@ class SegmentResult:
     wall_s: float = 0.0
     node: str | None = None
     error: str | None = None
+    aspect: Fraction | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("aspect")
+        return data
 
 
 class StopRequested(Exception):
@@ -185,6 +191,7 @@ def run_segment(
         should_stop: Polled as frames are written; True abandons the segment.
         on_frames: Called with the frames written so far, a few times a second.
     """
+    from livethresh.sinks.plan import output_aspect_ratio
     from livethresh.sources import open_source
     from livethresh.transcode import record
 
@@ -192,6 +199,7 @@ def run_segment(
     started = time.perf_counter()
     segment = job.segment
     held: list[HoldBack] = []
+    aspect: list[Fraction] = []
 
     def result(status: Status, frames: int = 0, error: str | None = None) -> SegmentResult:
         hold = held[0] if held else None
@@ -205,6 +213,7 @@ def run_segment(
             round(time.perf_counter() - started, 3),
             node,
             error,
+            aspect[0] if aspect else None,
         )
 
     def progress(frames: int) -> None:
@@ -228,6 +237,7 @@ def run_segment(
             if begin is not None:
                 source.seek(begin)
             window = SegmentWindow(source, segment)
+            aspect.append(output_aspect_ratio(source.info))
             done = record(
                 window,
                 job.piece,
