@@ -17,7 +17,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
 from livethresh.batch.local import default_jobs
@@ -59,31 +58,26 @@ class StopSwitch:
                 action()
 
 
-# Set in each local worker by _start_worker.
-_stop: Any = None
-_frames: Any = None
-
-
 def _context() -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
+    # Imported once in the server; every worker forked from it starts with them loaded.
     context.set_forkserver_preload(["livethresh.transcode", "livethresh.split.segment"])
     return context
 
 
-def _start_worker(stop: Any, frames: Any) -> None:
-    global _stop, _frames
+def _work(job: SegmentJob, stop: Any, events: Any) -> None:
+    """A worker process: one segment. The parent alone decides on signals."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _stop, _frames = stop, frames
+    index = job.segment.index
 
-
-def _work(job: SegmentJob) -> SegmentResult:
     def report(count: int) -> None:
-        _frames.put((job.segment.index, count))
+        events.put((index, count, None))
 
-    return run_segment(job, should_stop=_stop.is_set, on_frames=report)
+    result = run_segment(job, should_stop=stop.is_set, on_frames=report)
+    events.put((index, result.frames, result))
 
 
 def run_local(
@@ -93,12 +87,16 @@ def run_local(
     workers: int | None = None,
     on_frames: Callable[[int, int], None] | None = None,
 ) -> list[SegmentResult]:
-    """Run the segments on a local process pool.
+    """Run the segments in local worker processes, one process per segment, ``workers`` at once.
+
+    A process of its own per segment (forked from a server that has imported livethresh
+    already) tells which segment a worker that died (killed, out of memory, a crash in a
+    decoder) was running: that segment fails, and with it the run.
 
     Args:
         jobs: The segments.
         switch: Stops the run: the segments in progress are abandoned, the others not started.
-        workers: Worker processes (default one per core).
+        workers: Worker processes at once (default one per core).
         on_frames: Called with a segment's index and its frames written so far.
 
     Returns:
@@ -106,59 +104,84 @@ def run_local(
     """
     context = _context()
     stop = context.Event()
-    frames = context.Queue()
+    events = context.Queue()
     switch.on_stop(stop.set)
     results: dict[int, SegmentResult] = {}
-    count = min(workers or default_jobs(), len(jobs))
-    with ProcessPoolExecutor(
-        count, mp_context=context, initializer=_start_worker, initargs=(stop, frames)
-    ) as pool:
-        futures = {pool.submit(_work, job): job for job in jobs}
-        pending = set(futures)
-        try:
-            while pending:
-                finished, pending = wait(pending, POLL_INTERVAL, return_when=FIRST_COMPLETED)
-                _drain(frames, on_frames)
-                for future in finished:
-                    result = _outcome(future, futures[future])
-                    results[result.index] = result
-                    if result.status == "failed":
-                        switch.stop()  # the run fails: the other segments need not finish
-        except KeyboardInterrupt:  # a second signal: stop waiting for a clean end
-            switch.stop()
-            for future in pending:
-                future.cancel()
-            for future in pending:
-                result = _outcome(future, futures[future])
-                results[result.index] = result
-    _drain(frames, on_frames)
+    waiting = list(jobs)
+    running: dict[int, tuple[Any, SegmentJob]] = {}
+    count = max(1, min(workers or default_jobs(), len(jobs)))
+    try:
+        while waiting or running:
+            while waiting and len(running) < count and not stop.is_set():
+                job = waiting.pop(0)
+                process = context.Process(
+                    target=_work, args=(job, stop, events), name=f"segment-{job.segment.index}"
+                )
+                process.start()
+                running[job.segment.index] = (process, job)
+            if stop.is_set():
+                for job in waiting:
+                    results[job.segment.index] = _not_started(job)
+                waiting.clear()
+            _drain(events, results, on_frames, POLL_INTERVAL)
+            for index, (process, job) in list(running.items()):
+                if index in results:
+                    process.join()
+                elif not process.is_alive():
+                    _drain(events, results, on_frames, 0)  # its result may be in the pipe
+                    if index not in results:
+                        results[index] = _died(job, process.exitcode)
+                else:
+                    continue
+                del running[index]
+                if results[index].status == "failed":
+                    switch.stop()  # the run fails: the other segments need not finish
+    except KeyboardInterrupt:  # a second signal: stop waiting for a clean end
+        switch.stop()
+        for process, _ in running.values():
+            process.join(STOP_TIMEOUT)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        _drain(events, results, on_frames, 0)
+        for job in [*waiting, *(job for _, job in running.values())]:
+            results.setdefault(job.segment.index, _not_started(job))
     return [results[job.segment.index] for job in jobs]
 
 
-def _drain(frames: Any, on_frames: Callable[[int, int], None] | None) -> None:
+def _drain(
+    events: Any,
+    results: dict[int, SegmentResult],
+    on_frames: Callable[[int, int], None] | None,
+    timeout: float,
+) -> None:
+    """Take the workers' messages: frame counts, and results."""
     while True:
         try:
-            index, count = frames.get_nowait()
+            index, frames, result = events.get(timeout=timeout) if timeout else events.get_nowait()
         except (queue.Empty, OSError, EOFError):
             return
-        if on_frames is not None:
-            on_frames(index, count)
+        timeout = 0
+        if result is not None:
+            results[index] = result
+        if on_frames is not None and frames:
+            on_frames(index, frames)
 
 
-def _outcome(future: Future[SegmentResult], job: SegmentJob) -> SegmentResult:
+def _not_started(job: SegmentJob) -> SegmentResult:
     segment = job.segment
-    if future.cancelled():
-        return SegmentResult(segment.index, segment.describe(), "interrupted", error="not started")
-    try:
-        return future.result()
-    except Exception as exc:  # the worker died, or could not hand the result over
-        return SegmentResult(
-            segment.index,
-            segment.describe(),
-            "failed",
-            error=f"its worker process failed ({type(exc).__name__}: {exc}; killed, out of "
-            "memory, or a crash in a decoder)",
-        )
+    return SegmentResult(segment.index, segment.describe(), "interrupted", error="not started")
+
+
+def _died(job: SegmentJob, exitcode: int | None) -> SegmentResult:
+    segment = job.segment
+    how = f"killed by {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else exitcode
+    return SegmentResult(
+        segment.index,
+        segment.describe(),
+        "failed",
+        error=f"its worker process died ({how}: killed, out of memory, or a crash in a decoder)",
+    )
 
 
 def _node_name() -> str:
