@@ -278,6 +278,7 @@ def transcode(
                 ray_address=ray_address,
                 audio=not no_audio,
                 overwrite=overwrite,
+                max_frames=frames,
                 on_start=progress.begin if progress else None,
                 on_progress=progress.update if progress else None,
                 on_note=lambda note: say(note, err=True),

@@ -168,6 +168,7 @@ def transcode_split(
     audio: bool = True,
     overwrite: bool = False,
     warm_up: int | None = None,
+    max_frames: int | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_note: Callable[[str], None] | None = None,
@@ -189,6 +190,7 @@ def transcode_split(
         audio: Copy the input's audio streams (False drops them).
         overwrite: Replace an existing output, once the new one is complete.
         warm_up: Frames each segment binarizes before its start (None: :func:`warm_up_for`).
+        max_frames: Stop after this many frames: the input then runs as one segment.
         on_start: Called with the input's frame count (None if unknown) once it is planned.
         on_progress: Called with the frames written by all segments so far.
         on_note: Called with the one line saying why the input runs as one segment.
@@ -210,7 +212,9 @@ def transcode_split(
     plan = plan_encoding(output, settings)
     session = ray_session(ray_address) if engine == "ray" else contextlib.nullcontext()
     with session as ray:
-        if not is_file_target(output) or plan.format not in JOINABLE_FORMATS:
+        if max_frames is not None:
+            cut = whole(f"--frames {max_frames} asks for the first frames only")
+        elif not is_file_target(output) or plan.format not in JOINABLE_FORMATS:
             cut = whole(f"the output is {plan.format} (only mp4, mov, mkv and webm are joined)")
         else:
             frames, align = warm_up_for(config)
@@ -226,7 +230,7 @@ def transcode_split(
             )
         return _run(
             input, output, config, settings, plan, cut, engine, jobs, ray_address, audio,
-            overwrite, on_start, on_progress, on_note, handle_signals, started,
+            overwrite, max_frames, on_start, on_progress, on_note, handle_signals, started,
         )  # fmt: skip
 
 
@@ -242,6 +246,7 @@ def _run(
     ray_address: str | None,
     audio: bool,
     overwrite: bool,
+    max_frames: int | None,
     on_start: Callable[[int | None], None] | None,
     on_progress: Callable[[int], None] | None,
     on_note: Callable[[str], None] | None,
@@ -251,8 +256,8 @@ def _run(
     """The run, once planned: the segments, then the join (or the single run)."""
     if cut.note is not None:
         return _run_whole(
-            input, output, config, settings, cut, audio, overwrite, on_start, on_progress,
-            on_note, handle_signals, engine, started,
+            input, output, config, settings, cut, audio, overwrite, max_frames, on_start,
+            on_progress, on_note, handle_signals, engine, started,
         )  # fmt: skip
     check_output_path(Path(output), [Path(input)], overwrite)
     if on_start is not None:
@@ -328,6 +333,7 @@ def _run_whole(
     cut: SplitPlan,
     audio: bool,
     overwrite: bool,
+    max_frames: int | None,
     on_start: Callable[[int | None], None] | None,
     on_progress: Callable[[int], None] | None,
     on_note: Callable[[str], None] | None,
@@ -347,6 +353,7 @@ def _run_whole(
         settings,
         audio=audio,
         overwrite=overwrite,
+        max_frames=max_frames,
         on_start=(lambda info: on_start(info.frame_count)) if on_start else None,
         on_progress=on_progress,
         handle_signals=handle_signals,

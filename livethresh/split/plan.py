@@ -32,6 +32,9 @@ MIN_GOPS_PER_SEGMENT = 3
 #: Seconds of input each segment spans at least with ``auto``: a segment's worker costs about
 #: half a second to start, open the input and seek.
 AUTO_MIN_SEGMENT_SECONDS = 5.0
+#: Demuxers whose index lists the keyframes (MP4 and MOV sample tables, Matroska cues): seeking
+#: there lands exactly on a keyframe. MPEG-TS, raw streams and images have none.
+INDEXED_FORMATS = frozenset({"mov", "mp4", "matroska"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class Segment:
         start: Presentation time of its first frame (a keyframe); None for the first segment.
         end: Presentation time of the next segment's first frame; None for the last.
         warm_from: Frames from this time on are binarized (those before ``start`` only to warm
-            the state up); None: from the first frame of the input.
+            the state up; at or before the first frame's time when the warm-up reaches it);
+            None for the first segment.
         time_base: The unit of the times.
         first_frame: Index, in the whole input, of its first frame (estimated from the frame
             rate where the index does not list every frame).
@@ -110,14 +114,22 @@ def plan_segments(
         The plan; a single segment with a note when the input cannot or should not be cut.
     """
     if input == "-" or is_network_url(input) or not Path(input).is_file():
-        return whole(f"{input!r} is not a regular file (a stream, a pipe, a camera, a pattern)")
+        return whole(
+            f"{input!r} is not a regular file (a stream, a pipe, a camera, a pattern or an "
+            "image sequence)"
+        )
     try:
         container = av.open(input)
     except (av.error.FFmpegError, OSError):
         return whole(f"{input!r} cannot be probed for keyframes")
     with container:
-        if not container.streams.video or container.format.name.startswith("image2"):
-            return whole(f"{input!r} is an image or an image sequence: it has no keyframe index")
+        if not container.streams.video:
+            return whole(f"{input!r} has no video stream to cut")
+        if not INDEXED_FORMATS & set(container.format.name.split(",")):
+            return whole(
+                f"{input!r} is {container.format.name}, a container without an index of its "
+                "keyframes"
+            )
         return _plan_stream(container, container.streams.video[0], count, cores, warm_up, align)
 
 
@@ -185,8 +197,9 @@ def _plan_stream(
         cut = cuts[number - 1]
         begin = frame_index(cut)
         warm_index = max(0, begin - warm_up) // align * align
-        if warm_index == 0 and warm_up:
-            warm_from = None  # the warm-up reaches the first frame: the state is the single run's
+        if warm_index == 0:
+            # The warm-up reaches the first frame: the state is the single run's, exactly.
+            warm_from = first
         elif full_index:
             # Entry i is frame i in decode order: the same for inputs without B-frames, a
             # frame or two apart with them (the warm-up is then that much shorter or longer).
