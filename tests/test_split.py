@@ -23,7 +23,7 @@ from livethresh.sinks.plan import EncodeSettings
 from livethresh.split import STABILIZE_WARM_UP, transcode_split, warm_up_for
 from livethresh.split.plan import plan_segments
 from livethresh.transcode import transcode
-from tests.helpers import assert_one_line, document_frame, invoke, run_cli, start_cli
+from tests.helpers import assert_one_line, document_frame, invoke, start_cli
 
 FPS = 30
 LOSSLESS = EncodeSettings(codec="ffv1")
@@ -296,27 +296,21 @@ def test_a_failing_segment_fails_the_run_naming_its_time_range(
 
 
 def _workers(parent: int) -> list[int]:
-    """The segment workers: grandchildren of the command, forked by its forkserver."""
-    found = []
+    """The segment workers: the children of the command's forkserver."""
+    table: dict[int, tuple[int, bytes]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
         try:
             stat = (entry / "stat").read_text()
-            comm = (entry / "cmdline").read_bytes()
-        except OSError:
+            table[int(entry.name)] = (
+                int(stat.rsplit(")", 1)[1].split()[1]),
+                (entry / "cmdline").read_bytes(),
+            )
+        except (OSError, ValueError):
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid != parent and _parent_of(ppid) == parent and b"forkserver" not in comm:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def _parent_of(pid: int) -> int | None:
-    try:
-        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError):
-        return None
+    servers = {
+        pid for pid, (ppid, line) in table.items() if ppid == parent and b"forkserver" in line
+    }
+    return sorted(pid for pid, (ppid, _) in table.items() if ppid in servers)
 
 
 def test_the_plan_cuts_at_keyframes_with_each_segment_its_own_frames(clip: Path) -> None:
