@@ -297,7 +297,9 @@ def _run(
         with guard:
             try:
                 if engine == "ray":
-                    result.segments = run_ray(jobs_list, switch, address=ray_address)
+                    result.segments = run_ray(
+                        jobs_list, switch, address=ray_address, on_frames=frames_written
+                    )
                 else:
                     result.segments = run_local(
                         jobs_list, switch, workers=jobs, on_frames=frames_written

@@ -192,12 +192,35 @@ def _node_name() -> str:
     return f"{socket.gethostname()} ({address}, node {node_id[:8]})"
 
 
-def _run_on_node(job: SegmentJob, flag: Any) -> SegmentResult:
-    return run_segment(job, node=_node_name(), should_stop=FlagPoller(flag))
+class FrameCounts:
+    """The frames each segment has written, told by the tasks and read by the driver (an
+    actor: the progress bar of a run on Ray)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+
+    def report(self, index: int, frames: int) -> None:
+        self.counts[index] = frames
+
+    def read(self) -> dict[int, int]:
+        return self.counts
+
+
+def _run_on_node(job: SegmentJob, flag: Any, counts: Any) -> SegmentResult:
+    index = job.segment.index
+
+    def report(frames: int) -> None:
+        counts.report.remote(index, frames)  # not awaited: progress never slows the segment
+
+    return run_segment(job, node=_node_name(), should_stop=FlagPoller(flag), on_frames=report)
 
 
 def run_ray(
-    jobs: list[SegmentJob], switch: StopSwitch, *, address: str | None = None
+    jobs: list[SegmentJob],
+    switch: StopSwitch,
+    *,
+    address: str | None = None,
+    on_frames: Callable[[int, int], None] | None = None,
 ) -> list[SegmentResult]:
     """Run each segment as a Ray task, spread over the nodes.
 
@@ -208,6 +231,7 @@ def run_ray(
         jobs: The segments.
         switch: Stops the run: the tasks abandon their segments.
         address: A running cluster's address; None starts Ray on this machine.
+        on_frames: Called with a segment's index and its frames written so far.
 
     Returns:
         One result per segment, in segment order.
@@ -221,11 +245,19 @@ def run_ray(
             _run_on_node
         )
         flag = ray.remote(num_cpus=0)(StopFlag).remote()
+        counts = ray.remote(num_cpus=0)(FrameCounts).remote()
         switch.on_stop(lambda: flag.set.remote())
-        running = {task.remote(job, flag): job for job in jobs}
+        running = {task.remote(job, flag, counts): job for job in jobs}
+        asked = counts.read.remote()
         try:
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_INTERVAL)
+                told, _ = ray.wait([asked], timeout=0)
+                if told:
+                    for index, frames in ray.get(asked).items():
+                        if on_frames is not None:
+                            on_frames(index, frames)
+                    asked = counts.read.remote()
                 for ref in ready:
                     result = _ray_outcome(ray, ref, running.pop(ref))
                     results[result.index] = result
@@ -247,6 +279,7 @@ def run_ray(
                 )
         finally:
             ray.kill(flag)
+            ray.kill(counts)
     return [results[job.segment.index] for job in jobs]
 
 
