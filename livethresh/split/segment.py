@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
-from livethresh.errors import InputError, LivethreshError
+from livethresh.errors import InputError, InputNotFoundError, LivethreshError
 from livethresh.split.plan import Segment
 
 if TYPE_CHECKING:
@@ -195,6 +195,7 @@ def run_segment(
     from livethresh.sources import open_source
     from livethresh.transcode import record
 
+    remote = node is not None
     node = node or socket.gethostname()
     started = time.perf_counter()
     segment = job.segment
@@ -253,6 +254,14 @@ def run_segment(
                 )
     except (StopRequested, KeyboardInterrupt):
         return result("interrupted", error="interrupted: its piece was removed")
+    except InputNotFoundError as exc:
+        if not remote:
+            return result("failed", error=str(exc))
+        return result(
+            "failed",
+            error=f"input {job.input!r} cannot be found on node {node}: every node must see "
+            "the input and the output folder at the same paths (shared storage)",
+        )
     except LivethreshError as exc:
         return result("failed", error=str(exc))
     except OSError as exc:
