@@ -231,6 +231,8 @@ def test_bad_split_options_fail_in_one_line_and_never_touch_a_file(
         (["--split", "2"], taken, "already exists"),
         (["--split", "2"], clip, "is the input file"),
     ]
+    done = invoke("transcode", tmp_path / "missing.mp4", tmp_path / "a.mp4", "--split", "2")
+    assert_one_line(done.stderr, done.exit_code, 2, "does not exist")
     for options, output, text in cases:
         done = invoke("transcode", clip, output, *options)
         assert_one_line(done.stderr, done.exit_code, 2, text)

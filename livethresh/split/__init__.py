@@ -193,7 +193,8 @@ def transcode_split(
         max_frames: Stop after this many frames: the input then runs as one segment.
         on_start: Called with the input's frame count (None if unknown) once it is planned.
         on_progress: Called with the frames written by all segments so far.
-        on_note: Called with the one line saying why the input runs as one segment.
+        on_note: Called with the one line saying why the input ran as one segment, once it
+            has.
         handle_signals: Turn SIGINT/SIGTERM into a clean stop (main thread only).
 
     Returns:
@@ -346,8 +347,6 @@ def _run_whole(
     """The input as one segment: the single run itself."""
     note = f"{cut.note}: running it as one segment"
     log.info("%s", note)
-    if on_note is not None:
-        on_note(note)
     single = transcode(
         input,
         output,
@@ -360,6 +359,8 @@ def _run_whole(
         on_progress=on_progress,
         handle_signals=handle_signals,
     )
+    if on_note is not None:  # after the run: a bad input gets its one line of error alone
+        on_note(note)
     return SplitResult(
         output,
         frames=single.frames,
