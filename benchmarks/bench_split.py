@@ -14,7 +14,7 @@ segment, the join, and the rest (start-up and planning).
 
 Run::
 
-    python benchmarks/bench_split.py [--rounds 3] [--seconds 60] [--size 1920x1080] [--no-ray]
+    python benchmarks/bench_split.py [--rounds 5] [--seconds 60] [--size 1920x1080] [--no-ray]
 """
 
 from __future__ import annotations
@@ -122,12 +122,16 @@ def show(samples: dict[str, list[Sample]], baseline: str) -> None:
             )
         print(line)
         walls = ", ".join(f"{v['wall_s']:.2f}" for v in values)
-        print(f"    every round: {walls}")
+        # Each round's own ratio: both ran minutes apart at most, under the same load.
+        paired = sorted(b["wall_s"] / v["wall_s"] for b, v in zip(samples[baseline], values))
+        print(
+            f"    every round: {walls}; median of the rounds' ratios x{paired[len(paired) // 2]:.2f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--no-ray", action="store_true", help="Skip the Ray variant.")

@@ -169,6 +169,7 @@ def transcode_split(
     overwrite: bool = False,
     warm_up: int | None = None,
     max_frames: int | None = None,
+    decoder_threads: int | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     on_note: Callable[[str], None] | None = None,
@@ -191,6 +192,7 @@ def transcode_split(
         overwrite: Replace an existing output, once the new one is complete.
         warm_up: Frames each segment binarizes before its start (None: :func:`warm_up_for`).
         max_frames: Stop after this many frames: the input then runs as one segment.
+        decoder_threads: Threads of each segment's video decoder (None: a single run's).
         on_start: Called with the input's frame count (None if unknown) once it is planned.
         on_progress: Called with the frames written by all segments so far.
         on_note: Called with the one line saying why the input ran as one segment, once it
@@ -231,7 +233,8 @@ def transcode_split(
             )
         return _run(
             input, output, config, settings, plan, cut, engine, jobs, ray_address, audio,
-            overwrite, max_frames, on_start, on_progress, on_note, handle_signals, started,
+            overwrite, max_frames, decoder_threads, on_start, on_progress, on_note,
+            handle_signals, started,
         )  # fmt: skip
 
 
@@ -248,6 +251,7 @@ def _run(
     audio: bool,
     overwrite: bool,
     max_frames: int | None,
+    decoder_threads: int | None,
     on_start: Callable[[int | None], None] | None,
     on_progress: Callable[[int], None] | None,
     on_note: Callable[[str], None] | None,
@@ -280,7 +284,7 @@ def _run(
         keep_partial=False,
     )
     jobs_list = [
-        SegmentJob(input, str(piece), segment, config, piece_settings)
+        SegmentJob(input, str(piece), segment, config, piece_settings, decoder_threads)
         for segment, piece in zip(cut.segments, pieces, strict=True)
     ]
     result = SplitResult(output, engine=engine, audio=notes)

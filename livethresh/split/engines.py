@@ -175,7 +175,10 @@ def _not_started(job: SegmentJob) -> SegmentResult:
 
 def _died(job: SegmentJob, exitcode: int | None) -> SegmentResult:
     segment = job.segment
-    how = f"killed by {signal.Signals(-exitcode).name}" if exitcode and exitcode < 0 else exitcode
+    if exitcode is not None and exitcode < 0:
+        how = f"killed by {signal.Signals(-exitcode).name}"
+    else:
+        how = f"exit code {exitcode}"
     return SegmentResult(
         segment.index,
         segment.describe(),
