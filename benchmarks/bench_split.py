@@ -123,8 +123,8 @@ def show(samples: dict[str, list[Sample]], baseline: str) -> None:
         print(line)
         walls = ", ".join(f"{v['wall_s']:.2f}" for v in values)
         # Each round's own ratio: both ran minutes apart at most, under the same load.
-        rounds = zip(samples[baseline], values, strict=True)
-        paired = sorted(b["wall_s"] / v["wall_s"] for b, v in rounds)
+        pairs = zip(samples[baseline], values, strict=True)
+        paired = sorted(b["wall_s"] / v["wall_s"] for b, v in pairs)
         middle = paired[len(paired) // 2]
         print(f"    every round: {walls}; median of the rounds' ratios x{middle:.2f}")
 
