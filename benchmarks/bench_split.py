@@ -70,6 +70,16 @@ def make_clip(path: Path, seconds: float, size: str, gop_seconds: float = 2.0) -
     return path
 
 
+def reading(clip: Path) -> str:
+    """One line: how long demuxing the whole clip takes (no decoding), the reading term of
+    the model in docs/batch.md."""
+    started = time.perf_counter()
+    with av.open(str(clip)) as container:
+        size = sum(packet.size for packet in container.demux())
+    seconds = time.perf_counter() - started
+    return f"reading the clip (demux only): {seconds:.2f} s, {size / seconds / 2**20:.0f} MiB/s"
+
+
 def command(*args: str, env: dict[str, str]) -> Callable[[], Sample]:
     """A variant: the command's wall time, CPU seconds, and its ``--json`` report."""
 
@@ -142,6 +152,7 @@ def main() -> None:
         clip = make_clip(work / "clip.mp4", args.seconds, args.size)
         made = time.perf_counter() - started
         print(f"clip: {args.seconds:g} s {args.size}, made in {made:.1f} s; {machine()}")
+        print(reading(clip))
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         out = str(work / "out.mp4")
         variants = {
