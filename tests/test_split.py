@@ -273,14 +273,18 @@ def test_ctrl_c_and_sigterm_stop_every_worker_and_leave_no_piece(
         folder.mkdir()
         options = ("--split", "2", "--method", "sauvola")
         runs[sig] = (folder, start_cli("transcode", long_clip, folder / "out.mp4", *options))
+    workers = []
     for sig, (folder, process) in runs.items():
         wait_for_pieces(folder, process, 2)
+        workers += _workers(process.pid)
         process.send_signal(sig)
     for sig, (folder, process) in runs.items():
         _, stderr = process.communicate(timeout=30)
         line = assert_one_line(stderr.decode(), process.returncode, 128 + sig, "pieces removed")
         assert f"stopped by {sig.name}" in line
         assert list(folder.iterdir()) == []
+    assert len(workers) == 4
+    assert not [pid for pid in workers if _running(pid)]
 
 
 def test_a_failing_segment_fails_the_run_naming_its_time_range(
@@ -316,6 +320,15 @@ def _workers(parent: int) -> list[int]:
         pid for pid, (ppid, line) in table.items() if ppid == parent and b"forkserver" in line
     }
     return sorted(pid for pid, (ppid, _) in table.items() if ppid in servers)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is still a live process (not gone, not a zombie)."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_the_plan_cuts_at_keyframes_with_each_segment_its_own_frames(clip: Path) -> None:
