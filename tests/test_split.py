@@ -195,6 +195,20 @@ def test_stabilization_after_its_warm_up_differs_from_a_single_run_only_in_rare_
     assert warmed < 0.005
 
 
+def test_an_encoder_with_b_frames_gives_a_single_runs_timestamps(
+    clip: Path, tmp_path: Path
+) -> None:
+    """x264's medium preset reorders frames; the pieces' container keeps no decode times."""
+    settings = EncodeSettings(preset="medium")
+    transcode(str(clip), str(tmp_path / "one.mp4"), ThresholdConfig(), settings)
+    transcode_split(str(clip), str(tmp_path / "split.mp4"), ThresholdConfig(), settings, segments=3)
+    single, split = contents(tmp_path / "one.mp4"), contents(tmp_path / "split.mp4")
+    assert [pts for pts, _ in split["masks"]] == [pts for pts, _ in single["masks"]]
+    assert split["duration"] == single["duration"] and split["audio"] == single["audio"]
+    decode_times = [dts for _, dts, _ in split["packets"]]
+    assert decode_times == sorted(set(decode_times))
+
+
 def test_a_short_input_and_inputs_that_cannot_be_cut_run_as_one_segment(tmp_path: Path) -> None:
     short = make_clip(tmp_path / "short.mp4", frames=20)
     stream = make_clip(tmp_path / "stream.ts", frames=60, fmt="mpegts")

@@ -12,7 +12,7 @@ the video bitstream differs (each piece starts with a keyframe of its own).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,9 +85,7 @@ def join_pieces(
                         f"segment {number + 1}'s encoder made a stream unlike the first's; "
                         "the segments cannot be joined: run without --split"
                     )
-                for packet in container.demux(stream):
-                    if packet.dts is None and not packet.size:
-                        continue  # the demuxer's end-of-stream marker
+                for packet in _with_decode_times(container.demux(stream)):
                     if should_stop is not None and should_stop():
                         raise InterruptedError
                     _rebase(packet, time_base)
@@ -124,6 +122,33 @@ def join_pieces(
     finally:
         output.close()
     return written
+
+
+def _with_decode_times(packets: Iterator[av.Packet[Any]]) -> Iterator[av.Packet[Any]]:
+    """The piece's packets, each with a decode time.
+
+    NUT stores none: its demuxer derives them, and leaves them out on the first packets of an
+    encoder that reorders frames (B-frames), which muxers refuse. Those get the decode times
+    the encoder gave them, one frame apart before the first one known (as x264 does).
+    """
+    waiting: list[av.Packet[Any]] = []
+    for packet in packets:
+        if packet.dts is None and not packet.size:
+            continue  # the demuxer's end-of-stream marker
+        if packet.dts is None:
+            waiting.append(packet)
+            continue
+        step = packet.duration or 1
+        for number, early in enumerate(waiting):
+            early.dts = packet.dts - (len(waiting) - number) * step
+        yield from waiting
+        waiting.clear()
+        yield packet
+    if waiting:  # a piece shorter than the encoder's delay: in presentation order
+        waiting.sort(key=lambda p: p.pts or 0)
+        for early in waiting:
+            early.dts = early.pts
+        yield from waiting
 
 
 def _rebase(packet: av.Packet[Any], time_base: Fraction) -> None:
