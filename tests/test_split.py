@@ -42,6 +42,7 @@ def make_clip(
     audio: bool = True,
     video_start: int = 3,
     fmt: str | None = None,
+    lossless: bool = True,
 ) -> Path:
     """A document page that moves every ``still`` frames, with keyframes every ``gop`` frames,
     a title, and a tone that starts ``video_start`` frames before the video does."""
@@ -51,7 +52,9 @@ def make_clip(
     with av.open(str(path), "w", format=fmt) as container:
         container.metadata["title"] = "A long lecture"
         video = container.add_stream(
-            "libx264", rate=FPS, options={"preset": "ultrafast", "g": str(gop), "qp": "0"}
+            "libx264",
+            rate=FPS,
+            options={"preset": "ultrafast", "g": str(gop), "qp": "0" if lossless else "23"},
         )
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.time_base = Fraction(1, FPS)
@@ -259,21 +262,32 @@ def pieces(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if ".split-" in p.name]
 
 
-def wait_for_pieces(folder: Path, process: subprocess.Popen[bytes], count: int) -> None:
+def wait_for_segments(folder: Path, process: subprocess.Popen[bytes]) -> list[int]:
+    """The two worker processes, once both are writing their pieces."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if len([p for p in pieces(folder) if p.stat().st_size > 1000]) >= count:
-            return
-        time.sleep(0.02)
+        running = _workers(process.pid)
+        if len(running) == 2 and len(pieces(folder)) == 2:
+            return running
+        time.sleep(0.01)
     process.kill()
     pytest.fail("the segments never started writing")
 
 
+#: Two segments, of about a second of work each here.
+SLOW = ("--split", "2", "--method", "sauvola")
+
+
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Long enough (about 10 s of work on a busy core) to be stopped in the middle."""
+    """Long enough to be stopped in the middle: the signal goes as soon as both workers
+    have started their pieces."""
     return make_clip(
-        tmp_path_factory.mktemp("long") / "day.mp4", frames=600, size=(320, 240), gop=30
+        tmp_path_factory.mktemp("long") / "day.mp4",
+        frames=600,
+        size=(320, 240),
+        gop=30,
+        lossless=False,
     )
 
 
@@ -285,13 +299,19 @@ def test_ctrl_c_and_sigterm_stop_every_worker_and_leave_no_piece(
     for sig in (signal.SIGINT, signal.SIGTERM):
         folder = tmp_path / sig.name
         folder.mkdir()
-        options = ("--split", "2", "--method", "sauvola")
-        runs[sig] = (folder, start_cli("transcode", long_clip, folder / "out.mp4", *options))
-    workers = []
-    for sig, (folder, process) in runs.items():
-        wait_for_pieces(folder, process, 2)
-        workers += _workers(process.pid)
-        process.send_signal(sig)
+        runs[sig] = (folder, start_cli("transcode", long_clip, folder / "out.mp4", *SLOW))
+    workers: list[int] = []
+    waiting = dict(runs)
+    deadline = time.monotonic() + 60
+    while waiting and time.monotonic() < deadline:
+        for sig, (folder, process) in list(waiting.items()):
+            running = _workers(process.pid)
+            if len(running) == 2 and len(pieces(folder)) == 2:
+                workers += running
+                process.send_signal(sig)  # both segments are writing their pieces
+                del waiting[sig]
+        time.sleep(0.01)
+    assert not waiting, "the segments never started writing"
     for sig, (folder, process) in runs.items():
         _, stderr = process.communicate(timeout=30)
         line = assert_one_line(stderr.decode(), process.returncode, 128 + sig, "pieces removed")
@@ -305,12 +325,8 @@ def test_a_failing_segment_fails_the_run_naming_its_time_range(
     long_clip: Path, tmp_path: Path
 ) -> None:
     """A worker killed (as the kernel's out-of-memory killer does) fails its segment."""
-    process = start_cli(
-        "transcode", long_clip, tmp_path / "out.mp4", "--split", "2", "--method", "sauvola"
-    )
-    wait_for_pieces(tmp_path, process, 1)
-    workers = _workers(process.pid)
-    assert workers, "no worker process found"
+    process = start_cli("transcode", long_clip, tmp_path / "out.mp4", *SLOW)
+    workers = wait_for_segments(tmp_path, process)
     os.kill(workers[-1], signal.SIGKILL)
     _, stderr = process.communicate(timeout=30)
     line = assert_one_line(stderr.decode(), process.returncode, 2, "its worker process died")
