@@ -26,16 +26,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 from livethresh.batch.ray_engine import ray_session
-from livethresh.binarize.scale import PERIOD
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError, InputError
 from livethresh.files import atomic_output, check_output_path
@@ -50,9 +48,19 @@ from livethresh.sinks.plan import (
 )
 from livethresh.split.engines import StopSwitch, default_jobs, run_local, run_ray
 from livethresh.split.join import join_pieces
-from livethresh.split.plan import Segment, SplitPlan, plan_segments, whole
+from livethresh.split.plan import (
+    AUTO_SCALE_WARM_UP,
+    BACKGROUND_WARM_UP,
+    STABILIZE_WARM_UP,
+    Segment,
+    SplitPlan,
+    plan_segments,
+    warm_up_for,
+    whole,
+)
+from livethresh.split.result import SplitResult
 from livethresh.split.segment import PIECE_FORMAT, SegmentJob, SegmentResult
-from livethresh.transcode import SIGNAL_EXIT_BASE, TranscodeResult, transcode
+from livethresh.transcode import transcode
 
 log = logging.getLogger(__name__)
 
@@ -61,98 +69,15 @@ Engine = Literal["local", "ray"]
 #: Containers a split run joins into: those that keep the codec's headers apart from the
 #: frames (a global header), as the pieces do. Others (ts, avi, y4m) run as one segment.
 JOINABLE_FORMATS = frozenset({"mp4", "mov", "matroska", "webm"})
-#: Warm-up frames, per state carried across frames; ``docs/batch.md`` has the measurements.
-#: The background method's blank-frame hysteresis reads only the previous frame.
-BACKGROUND_WARM_UP = 1
-#: Stabilization's recursive average (a time constant of four frames, a dead zone of about
-#: two gray levels): after this many frames it is the single run's but for rare pixels.
-STABILIZE_WARM_UP = 32
-#: auto_scale: the tracker measures every PERIOD frames and smooths the estimates; the warm-up
-#: starts on a measured frame, as the single run's.
-AUTO_SCALE_WARM_UP = 4 * PERIOD
-
-__all__ = ["SegmentResult", "SplitResult", "transcode_split", "warm_up_for"]
-
-
-def warm_up_for(config: ThresholdConfig) -> tuple[int, int]:
-    """The frames each segment binarizes before its start, and the multiple of frames the
-    warm-up starts on, for the state ``config`` carries across frames ((0, 1): none)."""
-    frames, align = 0, 1
-    if config.method == "background":
-        frames = BACKGROUND_WARM_UP
-    if config.stabilize:
-        frames = max(frames, STABILIZE_WARM_UP)
-    if config.auto_scale:
-        frames, align = max(frames, AUTO_SCALE_WARM_UP), PERIOD
-    return frames, align
-
-
-@dataclass
-class SplitResult:
-    """What a split run did.
-
-    Attributes:
-        output: The output path.
-        frames: Frames written.
-        wall_s: Seconds from the start to the output in place.
-        segments: One result per segment (empty when the input ran as one).
-        join_s: Seconds the join took.
-        audio: What became of each input audio stream.
-        note: Why the input was not cut, or None.
-        engine: ``local`` or ``ray``.
-        signal: The signal that stopped the run (nothing is written then), or None.
-        single: The single run's result, when the input ran as one segment.
-    """
-
-    output: str
-    frames: int = 0
-    wall_s: float = 0.0
-    segments: list[SegmentResult] = field(default_factory=list)
-    join_s: float = 0.0
-    audio: list[str] = field(default_factory=list)
-    note: str | None = None
-    engine: str = "local"
-    signal: int | None = None
-    single: TranscodeResult | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0, or 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)."""
-        if self.single is not None:
-            return self.single.exit_code
-        return SIGNAL_EXIT_BASE + self.signal if self.signal else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` report: the segments, their nodes and times, then the totals."""
-        data: dict[str, Any] = self.single.to_dict() if self.single is not None else {}
-        data.update(
-            output=self.output,
-            frames=self.frames,
-            engine=self.engine,
-            segments=[s.to_dict() for s in self.segments],
-            join_s=round(self.join_s, 3),
-            wall_s=round(self.wall_s, 3),
-            audio=self.audio,
-            split_note=self.note,
-        )
-        if self.signal:
-            data["interrupted"] = signal.Signals(self.signal).name
-        return data
-
-    def summary(self) -> str:
-        """One line for the console."""
-        if self.single is not None:
-            return self.single.summary()
-        if self.signal:
-            name = signal.Signals(self.signal).name
-            return f"nothing written to {self.output}: stopped by {name}, pieces removed"
-        nodes = {s.node for s in self.segments}
-        where = f" on {len(nodes)} nodes" if len(nodes) > 1 else ""
-        audio = f", audio: {'; '.join(self.audio)}" if self.audio else ""
-        return (
-            f"wrote {self.output}: {self.frames} frames in {self.wall_s:.2f} s, "
-            f"{len(self.segments)} segments{where} (join {self.join_s:.2f} s){audio}"
-        )
+__all__ = [
+    "AUTO_SCALE_WARM_UP",
+    "BACKGROUND_WARM_UP",
+    "STABILIZE_WARM_UP",
+    "SegmentResult",
+    "SplitResult",
+    "transcode_split",
+    "warm_up_for",
+]
 
 
 def transcode_split(

@@ -23,6 +23,8 @@ from typing import Any
 
 import av
 
+from livethresh.binarize.scale import PERIOD
+from livethresh.config import ThresholdConfig
 from livethresh.errors import InputError
 from livethresh.sinks.plan import is_network_url
 
@@ -35,6 +37,16 @@ AUTO_MIN_SEGMENT_SECONDS = 5.0
 #: Demuxers whose index lists the keyframes (MP4 and MOV sample tables, Matroska cues): seeking
 #: there lands exactly on a keyframe. MPEG-TS, raw streams and images have none.
 INDEXED_FORMATS = frozenset({"mov", "mp4", "matroska"})
+
+#: Warm-up frames, per state carried across frames; ``docs/batch.md`` has the measurements.
+#: The background method's blank-frame hysteresis reads only the previous frame.
+BACKGROUND_WARM_UP = 1
+#: Stabilization's recursive average (a time constant of four frames, a dead zone of about
+#: two gray levels): after this many frames it is the single run's but for rare pixels.
+STABILIZE_WARM_UP = 32
+#: auto_scale: the tracker measures every PERIOD frames and smooths the estimates; the warm-up
+#: starts on a measured frame, as the single run's.
+AUTO_SCALE_WARM_UP = 4 * PERIOD
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,19 @@ class SplitPlan:
 def whole(note: str, frames: int | None = None, duration: float | None = None) -> SplitPlan:
     """A plan of one segment, the whole input, with the reason it is not cut."""
     return SplitPlan([Segment(0, None, None, None, Fraction(1))], note, frames, duration)
+
+
+def warm_up_for(config: ThresholdConfig) -> tuple[int, int]:
+    """The frames each segment binarizes before its start, and the multiple of frames the
+    warm-up starts on, for the state ``config`` carries across frames ((0, 1): none)."""
+    frames, align = 0, 1
+    if config.method == "background":
+        frames = BACKGROUND_WARM_UP
+    if config.stabilize:
+        frames = max(frames, STABILIZE_WARM_UP)
+    if config.auto_scale:
+        frames, align = max(frames, AUTO_SCALE_WARM_UP), PERIOD
+    return frames, align
 
 
 def plan_segments(
