@@ -17,13 +17,14 @@ import av
 import cv2
 import numpy as np
 import pytest
+from av.subtitles.subtitle import SubtitleSet
 
 from livethresh.config import ThresholdConfig
 from livethresh.sinks.plan import EncodeSettings
 from livethresh.split import STABILIZE_WARM_UP, transcode_split, warm_up_for
 from livethresh.split.plan import plan_segments
 from livethresh.transcode import transcode
-from tests.helpers import assert_one_line, document_frame, invoke, start_cli
+from tests.helpers import ASS_HEADER, MS, assert_one_line, document_frame, invoke, start_cli
 
 FPS = 30
 LOSSLESS = EncodeSettings(codec="ffv1")
@@ -43,9 +44,11 @@ def make_clip(
     video_start: int = 3,
     fmt: str | None = None,
     lossless: bool = True,
+    subtitles: bool = False,
 ) -> Path:
     """A document page that moves every ``still`` frames, with keyframes every ``gop`` frames,
-    a title, and a tone that starts ``video_start`` frames before the video does."""
+    a title, and a tone that starts ``video_start`` frames before the video does; with
+    ``subtitles``, a French SRT stream of one line a second."""
     width, height = size
     page = document_frame(height + frames, width + frames, seed=7)
     rng = np.random.default_rng(3)
@@ -63,6 +66,12 @@ def make_clip(
             sound = container.add_stream("aac", rate=48000)
             sound.layout = "stereo"
             sound.metadata["language"] = "fre"
+        text = None
+        if subtitles:
+            text = container.add_stream("subrip")
+            text.codec_context.subtitle_header = ASS_HEADER
+            text.time_base = MS
+            text.metadata["language"] = "fra"
         sample = 0
         for index in range(frames):
             shift = index // still
@@ -84,6 +93,16 @@ def make_clip(
         container.mux(video.encode(None))
         if sound is not None:
             container.mux(sound.encode(None))
+        for second in range(frames // FPS if text is not None else 0):
+            assert text is not None
+            line = SubtitleSet.create(
+                text=f"{second},0,Default,,0,0,0,,Line {second}".encode(), start=0, end=800
+            )
+            packet = text.codec_context.encode_subtitle(line)
+            packet.stream, packet.time_base = text, MS
+            packet.pts = packet.dts = 1000 * second + 200
+            packet.duration = 800
+            container.mux(packet)
     return path
 
 
@@ -93,16 +112,17 @@ def contents(path: Path) -> dict[str, Any]:
         video = container.streams.video[0]
         masks = [(f.pts, f.to_ndarray(format="gray")) for f in container.decode(video)]
     with av.open(str(path)) as container:
+        others = [*container.streams.audio, *container.streams.subtitles]
         audio = [
-            (p.pts, p.dts, p.duration, bytes(p))
-            for p in container.demux(*container.streams.audio)
+            (p.stream.type, p.pts, p.dts, p.duration, bytes(p))
+            for p in container.demux(*others)
             if p.size
         ]
         video = container.streams.video[0]
         return {
             "masks": masks,
             "audio": audio,
-            "audio_tags": [dict(s.metadata) for s in container.streams.audio],
+            "audio_tags": [dict(s.metadata) for s in others],
             "tags": dict(container.metadata),
             "time_base": video.time_base,
             "duration": video.duration,
@@ -130,11 +150,11 @@ def differing_share(single: dict[str, Any], split: dict[str, Any]) -> float:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("split") / "lecture.mp4")
+    return make_clip(tmp_path_factory.mktemp("split") / "lecture.mkv", subtitles=True)
 
 
 @pytest.mark.parametrize("method", ["gaussian", "sauvola", "otsu"])
-def test_stateless_methods_give_a_single_runs_masks_timestamps_audio_and_tags(
+def test_stateless_methods_give_a_single_runs_masks_timestamps_audio_subtitles_and_tags(
     clip: Path, tmp_path: Path, method: str
 ) -> None:
     config = ThresholdConfig(method=method)
