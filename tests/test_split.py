@@ -232,6 +232,14 @@ def test_an_encoder_with_b_frames_gives_a_single_runs_timestamps(
     assert decode_times == sorted(set(decode_times))
 
 
+def test_kept_input_timestamps_are_a_single_runs(clip: Path, tmp_path: Path) -> None:
+    settings = EncodeSettings(codec="ffv1", keep_timestamps=True)
+    transcode(str(clip), str(tmp_path / "one.mkv"), ThresholdConfig(), settings)
+    transcode_split(str(clip), str(tmp_path / "split.mkv"), ThresholdConfig(), settings, segments=2)
+    assert_same_run(contents(tmp_path / "one.mkv"), contents(tmp_path / "split.mkv"))
+    assert contents(tmp_path / "split.mkv")["masks"][0][0] == 100  # 3 frames at 30 fps, in ms
+
+
 def test_a_short_input_and_inputs_that_cannot_be_cut_run_as_one_segment(tmp_path: Path) -> None:
     short = make_clip(tmp_path / "short.mp4", frames=20)
     stream = make_clip(tmp_path / "stream.ts", frames=60, fmt="mpegts")

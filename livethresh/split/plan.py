@@ -232,7 +232,9 @@ def _plan_stream(
         else:
             warm_from = start - math.ceil((begin - warm_index) / rate / time_base)
         plan.append(Segment(number, start, end, warm_from, time_base, begin, begin - warm_index))
-    return SplitPlan(plan, None, frames, duration)
+    # Matroska states no frame count: the progress bar's total is then the duration's frames.
+    count = frames or (round(duration * float(rate)) if duration else None)
+    return SplitPlan(plan, None, count, duration)
 
 
 def _presentation_time(container: Any, stream: Any, stamp: int) -> int | None:
