@@ -37,6 +37,7 @@ from livethresh.batch.ray_engine import ray_session
 from livethresh.config import ThresholdConfig
 from livethresh.errors import ConfigError, InputError
 from livethresh.files import atomic_output, check_output_path
+from livethresh.frames import StreamInfo
 from livethresh.signals import stop_on_signals
 from livethresh.sinks.audio import carry_streams
 from livethresh.sinks.plan import (
@@ -284,7 +285,7 @@ def _run_whole(
         audio=audio,
         overwrite=overwrite,
         max_frames=max_frames,
-        on_start=(lambda info: on_start(info.frame_count)) if on_start else None,
+        on_start=(lambda info: on_start(_frame_total(info))) if on_start else None,
         on_progress=on_progress,
         handle_signals=handle_signals,
     )
@@ -352,3 +353,10 @@ def _remove_pieces(target: Path, token: str) -> None:
     with contextlib.suppress(OSError):
         for leftover in [p for p in folder.iterdir() if mark in p.name]:
             leftover.unlink(missing_ok=True)
+
+
+def _frame_total(info: StreamInfo) -> int | None:
+    """The frames a source will give, as the container states them or its duration implies."""
+    if info.frame_count is None and info.duration and info.frame_rate:
+        return round(info.duration * info.frame_rate)
+    return info.frame_count
