@@ -115,7 +115,7 @@ def contents(path: Path) -> dict[str, Any]:
         others = [*container.streams.audio, *container.streams.subtitles]
         audio = [
             (p.stream.type, p.pts, p.dts, p.duration, bytes(p))
-            for p in container.demux(*others)
+            for p in (container.demux(*others) if others else [])
             if p.size
         ]
         video = container.streams.video[0]
@@ -169,24 +169,68 @@ def test_stateless_methods_give_a_single_runs_masks_timestamps_audio_subtitles_a
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "split.mp4"]
 
 
-@pytest.mark.parametrize(
-    ("setting", "config"),
-    [
-        ("background", ThresholdConfig(method="background")),
-        ("auto_scale", ThresholdConfig(method="sauvola", auto_scale=True)),
-    ],
-)
-def test_state_across_frames_matches_a_single_run_after_its_warm_up(
-    clip: Path, tmp_path: Path, setting: str, config: ThresholdConfig
+def test_the_background_methods_hysteresis_matches_a_single_run_after_one_frame(
+    clip: Path, tmp_path: Path
 ) -> None:
+    config = ThresholdConfig(method="background")
     transcode(str(clip), str(tmp_path / "one.mp4"), config, LOSSLESS, handle_signals=False)
     result = transcode_split(
         str(clip), str(tmp_path / "split.mp4"), config, LOSSLESS, segments=3, handle_signals=False
     )
-    frames, _ = warm_up_for(config)
-    # The warm-up, or every frame before the segment when there are fewer.
-    assert frames > 0 and all(s.warm_up > 0 for s in result.segments[1:]), setting
+    assert warm_up_for(config) == (1, 1)
+    assert [s.warm_up for s in result.segments] == [0, 1, 1]
     assert_same_run(contents(tmp_path / "one.mp4"), contents(tmp_path / "split.mp4"))
+
+
+def zooming_page(path: Path, frames: int = 240, size: tuple[int, int] = (160, 120)) -> Path:
+    """A page whose strokes grow to twice their width over the clip (a camera zooming in)."""
+    width, height = size
+    page = document_frame(height * 3, width * 3, seed=11)
+    rng = np.random.default_rng(2)
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(
+            "libx264", rate=FPS, options={"preset": "ultrafast", "g": "10", "qp": "0"}
+        )
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            side = 3.0 / (1 + index / frames)
+            crop = page[: int(height * side), : int(width * side)]
+            gray = cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            gray = np.clip(gray + rng.normal(0, 3, gray.shape), 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(gray, format="gray").reformat(format="yuv420p")
+            frame.pts, frame.time_base = index, Fraction(1, FPS)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def test_auto_scale_matches_a_single_run_after_its_warm_up_while_the_strokes_grow(
+    tmp_path: Path,
+) -> None:
+    """The committed stroke width moves only past a 15% drift, so it remembers more than the
+    last frames: measured on this clip (4 segments), 0.54% of the pixels differ without a
+    warm-up, 0.045% after 60 frames (in 14 of 240 frames), none after the default 120."""
+    clip = zooming_page(tmp_path / "zoom.mp4")
+    config = ThresholdConfig(method="sauvola", auto_scale=True)
+    transcode(str(clip), str(tmp_path / "one.mkv"), config, LOSSLESS, handle_signals=False)
+    single = contents(tmp_path / "one.mkv")
+    shares = []
+    for warm_up in (0, None):
+        result = transcode_split(
+            str(clip),
+            str(tmp_path / "split.mkv"),
+            config,
+            LOSSLESS,
+            segments=4,
+            overwrite=True,
+            warm_up=warm_up,
+            handle_signals=False,
+        )
+        shares.append(differing_share(single, contents(tmp_path / "split.mkv")))
+    assert shares[0] > 0.001
+    assert shares[1] == 0
+    assert_same_run(single, contents(tmp_path / "split.mkv"))
+    assert all(s.warm_up >= 50 for s in result.segments[1:])  # all 50 frames before the first cut
 
 
 def test_stabilization_after_its_warm_up_differs_from_a_single_run_only_in_rare_pixels(

@@ -64,11 +64,17 @@ def join_pieces(
             template = first.streams.video[0]
             piece_base = template.time_base
             extradata = template.codec_context.extradata
+            # The frame rate the pieces' encoders were given, as a single run's encoder is:
+            # Matroska keeps the packets' durations only with it.
+            rate = template.guessed_rate
             output = av.open(str(destination), "w", format=fmt, options=options)
             video = output.add_stream_from_template(template)
         video.time_base = time_base
-        if aspect is not None and video.codec_context is not None:
-            video.codec_context.sample_aspect_ratio = aspect
+        if video.codec_context is not None:
+            if aspect is not None:
+                video.codec_context.sample_aspect_ratio = aspect
+            if rate:
+                video.codec_context.framerate = rate
     except (av.error.FFmpegError, OSError) as exc:
         raise OutputError(f"cannot start joining the segments: {write_failure(exc)}") from exc
     written = 0

@@ -45,8 +45,9 @@ BACKGROUND_WARM_UP = 1
 #: two gray levels): after this many frames it is the single run's but for rare pixels.
 STABILIZE_WARM_UP = 32
 #: auto_scale: the tracker measures every PERIOD frames and smooths the estimates; the warm-up
-#: starts on a measured frame, as the single run's.
-AUTO_SCALE_WARM_UP = 4 * PERIOD
+#: starts on a measured frame, as the single run's. On a page zooming 2x in 8 s, 4 periods
+#: left 0.045% of the pixels different, 8 none.
+AUTO_SCALE_WARM_UP = 8 * PERIOD
 
 
 @dataclass(frozen=True)
