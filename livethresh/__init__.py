@@ -3,7 +3,8 @@
 The package is laid out the way frames travel: ``sources`` decode, ``pipeline`` moves frames
 between threads, ``binarize`` turns them into masks in preallocated buffers, and ``sinks`` show
 or encode the masks. ``config`` holds the validated settings every room shares, and
-``transcode`` wires a source, the pipeline and the encoder together. The names below are the
+``transcode`` wires a source, the pipeline and the encoder together (``transcode_split`` runs
+one long video as segments in parallel, joined into the same output). The names below are the
 public API; the one-shot ``binarize(gray, config)`` for a single image is
 ``livethresh.binarize.binarize`` (not re-exported here, so that ``livethresh.binarize`` stays
 the package of kernels).
@@ -23,6 +24,7 @@ from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.pipeline import Pipeline
 from livethresh.sinks import FrameSink, NullSink, TeeSink
 from livethresh.sources import FrameSource, SourceKind, open_source
+from livethresh.split import SplitResult, transcode_split
 from livethresh.transcode import TranscodeResult, transcode
 
 __version__ = "0.1.0"
@@ -41,6 +43,7 @@ __all__ = [
     "Pipeline",
     "ProcessedFrame",
     "SourceKind",
+    "SplitResult",
     "StreamInfo",
     "TeeSink",
     "ThresholdConfig",
@@ -51,4 +54,5 @@ __all__ = [
     "open_source",
     "resolve",
     "transcode",
+    "transcode_split",
 ]

@@ -209,6 +209,7 @@ def record(
     handle_signals: bool = True,
     overwrite: bool = False,
     tags: dict[str, str] | None = None,
+    wrap_sink: Callable[[FrameSink], FrameSink] | None = None,
 ) -> TranscodeResult:
     """Run ``source`` through the pipeline into an encoder writing ``output``, finalizing it.
 
@@ -235,6 +236,8 @@ def record(
             without it, a file that appeared meanwhile is kept and so is the new one (see
             :func:`~livethresh.files.atomic_output`).
         tags: Container tags to write (see :func:`transcode`).
+        wrap_sink: Wraps the sink the pipeline writes to (the encoder, progress and ``also``):
+            a segment of a split run holds its warm-up frames back there.
 
     Raises:
         InputError, OutputError: A failure before the first frame (no file is left), or during
@@ -272,6 +275,8 @@ def record(
             watched: FrameSink = ProgressSink(sink, on_progress) if on_progress else sink
             if also is not None:
                 watched = TeeSink([watched, also])
+            if wrap_sink is not None:
+                watched = wrap_sink(watched)
             pipeline = Pipeline(
                 source, watched, config, max_frames=max_frames, queue_size=queue_size
             )

@@ -1,6 +1,6 @@
 """The ``livethresh`` command line: the app, its global options and the error edge.
 
-Commands live in one module per group (:mod:`~livethresh.cli.image`,
+Commands live in one module per group (:mod:`~livethresh.cli.image`, :mod:`~livethresh.cli.preview`,
 :mod:`~livethresh.cli.video`, :mod:`~livethresh.cli.info`); each parses its arguments, calls one
 library function and prints the result. Here every :class:`LivethreshError` becomes one line on
 stderr and exit code 2, Ctrl-C exits with 130, usage errors are one line too, and no traceback
@@ -152,6 +152,6 @@ def main() -> None:
 
 
 # The command modules register themselves on `app` when imported.
-from livethresh.cli import batch, image, info, serve, video  # noqa: E402
+from livethresh.cli import batch, image, info, preview, serve, video  # noqa: E402
 
-__all__ = ["app", "batch", "image", "info", "main", "serve", "video"]
+__all__ = ["app", "batch", "image", "info", "main", "preview", "serve", "video"]

@@ -1,14 +1,16 @@
-"""``livethresh preview``, ``bench`` and ``transcode``: the commands that run the video pipeline."""
+"""``livethresh bench`` and ``transcode``: the commands that run the video pipeline to an end.
+
+``preview``, which runs it into a window, is in :mod:`~livethresh.cli.preview`.
+"""
 
 import json
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Annotated, Any, Self
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from livethresh.batch import Engine
 from livethresh.bench import BENCH_SOURCE, ENDLESS_FRAMES
 from livethresh.bench import bench as run_bench
 from livethresh.cli import command, err_console, say
@@ -19,7 +21,6 @@ from livethresh.cli.options import (
     NoAudioOpt,
     OverwriteOpt,
     RateOpt,
-    SaveDirOpt,
     SizeOpt,
     encoder_options,
     threshold_options,
@@ -30,89 +31,8 @@ from livethresh.encode.plan import EncodeSettings
 from livethresh.errors import ConfigError
 from livethresh.frames import StreamInfo
 from livethresh.locations import STDOUT
-from livethresh.preview import describe, keys_help, run_preview
+from livethresh.split import transcode_split
 from livethresh.transcode import transcode as run_transcode
-
-
-@command
-@threshold_options
-def preview(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="Camera index or device, video file, URL, or lavfi pattern (e.g. testsrc2)."
-        ),
-    ] = "0",
-    frames: FramesOpt = None,
-    side_by_side: Annotated[
-        bool, typer.Option("--side-by-side", help="Show the input beside the mask (key v toggles).")
-    ] = False,
-    live: Annotated[
-        bool,
-        typer.Option(
-            "--live/--fast",
-            help="Play files and patterns at their native frame rate (--fast: as fast as they "
-            "binarize).",
-        ),
-    ] = True,
-    size: SizeOpt = None,
-    rate: RateOpt = None,
-    input_format: InputFormatOpt = None,
-    record: Annotated[
-        Path | None,
-        typer.Option(
-            "--record",
-            help="Also write the masks to this video file, as transcode does; it follows the "
-            "live tuning.",
-            show_default=False,
-        ),
-    ] = None,
-    save_dir: SaveDirOpt = Path("."),
-    overwrite: OverwriteOpt = False,
-    loop: Annotated[
-        bool,
-        typer.Option(
-            "--loop",
-            help="Play a file again each time it ends (without it, the last frame stays until q).",
-        ),
-    ] = False,
-    *,
-    config: ThresholdConfig,
-) -> None:
-    """Show the masks of a camera, file, stream or test pattern in a window, and tune them live.
-
-    When a file ends, its last frame stays in the window (keys still tune it) until q.
-
-    Keys: {keys}.
-
-    Example: livethresh preview testsrc2 --side-by-side --method mean -C 5 --record take1.mp4
-    """
-    result = run_preview(
-        source,
-        config,
-        frames=frames,
-        side_by_side=side_by_side,
-        live=live,
-        size=size,
-        rate=rate,
-        input_format=input_format,
-        record=record,
-        save_dir=save_dir,
-        overwrite=overwrite,
-        loop=loop,
-        notify=lambda message: say(message, err=True),
-    )
-    if result.recording is not None:
-        say(result.recording.summary(), err=True)
-    say(result.stats.summary() + (f" (last of {result.plays} plays)" if result.plays > 1 else ""))
-    if result.config != config:
-        say(f"last settings: {describe(result.config)} (key p saves them as a preset)", err=True)
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
-
-
-# The keys come from the one table the window binds (rich markup escaped: ``[`` is a key).
-preview.__doc__ = (preview.__doc__ or "").replace("{keys}", escape(keys_help()))
 
 
 @command
@@ -182,7 +102,12 @@ class TranscodeProgress:
         total = info.frame_count
         if total is None and info.duration and info.frame_rate:
             total = round(info.duration * info.frame_rate)
-        self._task = self._bar.add_task("transcoding", total=total, fps=0.0)
+        self.begin(total)
+
+    def begin(self, total: int | None) -> None:
+        """Start the bar for ``total`` frames (None: unknown)."""
+        if self._task is None:
+            self._task = self._bar.add_task("transcoding", total=total, fps=0.0)
 
     def update(self, frames: int) -> None:
         if self._task is not None:
@@ -227,13 +152,46 @@ def transcode(
     frames: FramesOpt = None,
     rate: RateOpt = None,
     json_output: JsonOpt = False,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="Cut the input at keyframes into N segments (or auto: about one per core) "
+            "run in parallel, then join them: the same output as one run. Inputs that cannot "
+            "be cut run as one segment.",
+            show_default=False,
+        ),
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option("--engine", help="With --split: run the segments here, or on Ray."),
+    ] = Engine.LOCAL,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="With --split --engine local: worker processes (default: one per core).",
+            show_default=False,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="With --split: join this running Ray cluster (host:port, or auto). The input "
+            "and the output folder must be on shared storage.",
+            show_default=False,
+        ),
+    ] = None,
     *,
     config: ThresholdConfig,
     settings: EncodeSettings,
 ) -> None:
     """Binarize a video into a new one, keeping its timestamps and audio.
 
-    Example: livethresh transcode talk.mp4 masks.mp4 --method mean -C 5
+    Example: livethresh transcode talk.mp4 masks.mp4 --method mean -C 5 --split auto
     """
     if json_output and output == STDOUT:
         raise ConfigError(
@@ -241,6 +199,34 @@ def transcode(
             "drop --json or write to a file"
         )
     progress = TranscodeProgress() if err_console.is_terminal and not json_output else None
+    if split is not None:
+        segments = _segment_count(split)
+        with progress or nullcontext():
+            outcome = transcode_split(
+                input,
+                output,
+                config,
+                settings,
+                segments=segments,
+                engine="ray" if ray_address else engine.value,
+                jobs=jobs,
+                ray_address=ray_address,
+                audio=not no_audio,
+                overwrite=overwrite,
+                max_frames=frames,
+                on_start=progress.begin if progress else None,
+                on_progress=progress.update if progress else None,
+                on_note=lambda note: say(note, err=True),
+            )
+        if json_output:
+            print(json.dumps(outcome.to_dict()))
+        else:
+            say(outcome.summary(), err=True)
+        if outcome.exit_code:
+            raise typer.Exit(outcome.exit_code)
+        return
+    if engine is not Engine.LOCAL or jobs is not None or ray_address is not None:
+        raise ConfigError("--engine, --jobs and --ray-address go with --split")
     with progress or nullcontext():
         result = run_transcode(
             input,
@@ -260,3 +246,16 @@ def transcode(
         say(result.summary(), err=True)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+def _segment_count(text: str) -> int | None:
+    """``--split``'s value: a positive count, or None for ``auto``."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"--split takes a positive number of segments or auto, not {text!r}")
+    return count

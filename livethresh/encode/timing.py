@@ -96,19 +96,9 @@ class OutputClock:
         return max(1, round(source.duration * source.time_base / self.time_base))
 
     def _choose_origin(self, first: int | None) -> int:
-        """The input pts (output time base) that becomes 0, and the companions' origin.
-
-        It is the earliest of the first frame and the companions' first packets, as FFmpeg
-        takes the input's start time: every stream moves by the same amount, so they stay in
-        sync. With ``keep_timestamps`` nothing moves.
-        """
-        starts = [float(first * self.time_base)] if first is not None else []
-        if not self.keep_timestamps:
-            for companion in self.companions:
-                start = companion.start_time()
-                if start is not None:
-                    starts.append(start)
-        origin = min(starts) if starts and not self.keep_timestamps else 0.0
+        """The input pts (output time base) that becomes 0, and the companions' origin."""
+        start = float(first * self.time_base) if first is not None else None
+        origin = shared_origin(start, self.companions, self.keep_timestamps)
         for companion in self.companions:
             companion.set_origin(origin)
         # Rounded down, so the first frame never lands before 0.
@@ -138,3 +128,19 @@ class OutputClock:
             pts = fixed
         self._last_pts = pts
         return pts
+
+
+def shared_origin(
+    first: float | None, companions: Sequence[MuxCompanion], keep_timestamps: bool
+) -> float:
+    """The input time in seconds that becomes 0 in an output whose video starts at ``first``.
+
+    It is the earliest of the first frame and the companions' first packets, as FFmpeg takes
+    the input's start time: every stream moves by the same amount, so they stay in sync. With
+    ``keep_timestamps`` nothing moves (0). A split run's join takes the same origin.
+    """
+    if keep_timestamps:
+        return 0.0
+    starts = [first] if first is not None else []
+    starts += [s for c in companions if (s := c.start_time()) is not None]
+    return min(starts) if starts else 0.0

@@ -272,6 +272,24 @@ class AVSource:
         """Stop waiting for the next frame to be due (from any thread); frames then end."""
         self._interrupted.set()
 
+    def seek(self, pts: int) -> None:
+        """Go back or forth to the last keyframe at or before ``pts`` (in the video stream's
+        time base): the next ``frames()`` starts with that keyframe. For files, before reading.
+
+        Raises:
+            InputError: The input cannot seek, or holds no decodable frame from there on.
+        """
+        try:
+            self._container.seek(pts, stream=self._stream, backward=True)
+        except (av.FFmpegError, ValueError) as exc:
+            raise InputError(f"cannot seek in {self.spec.name!r}: {exc}") from exc
+        self._audio.clear()
+        # A fresh demuxing generator: the old one may hold frames decoded before the seek.
+        self._decoded = self._decode_packets()
+        self._first = self._next_frame()
+        if self._first is None:
+            raise InputError(f"{self.spec.name!r} holds no decodable frame after {pts}")
+
     def frames(self) -> Iterator[av.VideoFrame]:
         """Yield decoded frames; when playing a file live, each one when it is due."""
         frame, self._first = self._first, None
