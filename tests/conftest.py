@@ -7,16 +7,23 @@ import random
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import document_frame
+from tests.helpers import document_frame, make_video
 
 
 @pytest.fixture
 def doc_1080p() -> np.ndarray:
     return document_frame(1080, 1920)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A 10-frame H.264 clip of a moving page, in Matroska."""
+    return make_video(tmp_path / "clip.mkv", frames=10)
 
 
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:

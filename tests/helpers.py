@@ -7,6 +7,7 @@ and :func:`assert_one_line` checks the rule every bad input must follow.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import time
@@ -277,6 +278,25 @@ def assert_one_line(stderr: str, code: int, expected_code: int, *texts: str) -> 
     for text in texts:
         assert text in lines[0], lines[0]
     return lines[0]
+
+
+def one_line(result: Any) -> str:
+    """The rule for bad input (exit 2, one line, no traceback) on an in-process run."""
+    return assert_one_line(result.stderr, result.exit_code, 2)
+
+
+def digest(path: Path) -> str:
+    """The file's SHA-256: what shows an input was left untouched."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def audio_times(path: Path) -> list[float]:
+    """The time of every audio packet of the first audio stream (none without one)."""
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return []
+        stream = container.streams.audio[0]
+        return [float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None]
 
 
 def wait_for_partial_output(

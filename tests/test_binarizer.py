@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from typing import Any
 
 import numpy as np
 import pytest
@@ -141,3 +142,23 @@ def test_binarize_one_shot_returns_an_owned_copy():
     first = binarize(gray)
     assert first.base is None or first.base is not gray
     assert np.array_equal(first, reference(gray, ThresholdConfig()))
+
+
+@pytest.mark.parametrize("shape", [(240, 320, 3), (240,), "240x320", (240.0, 320)])
+def test_a_shape_that_is_not_height_width_is_a_clear_error(shape: Any) -> None:
+    with pytest.raises(FrameShapeError, match=r"must be \(height, width\) of gray frames") as err:
+        Binarizer(ThresholdConfig(), shape)
+    if len(shape) == 3:
+        assert "image.shape[:2] (240, 320)" in str(err.value)
+
+
+def test_a_closed_binarizer_refuses_frames() -> None:
+    gray = document_frame(64, 80)
+    binarizer = Binarizer(ThresholdConfig(), gray.shape, threads=2)
+    first = binarizer(gray).copy()
+    binarizer.close()
+    binarizer.close()  # idempotent
+    with pytest.raises(LivethreshError, match="this Binarizer is closed"):
+        binarizer(gray)
+    with Binarizer(ThresholdConfig(), gray.shape) as fresh:
+        assert np.array_equal(fresh(gray), first)

@@ -17,12 +17,7 @@ from livethresh.config import ThresholdConfig
 from livethresh.encode.audio import AudioPassthrough
 from livethresh.encode.plan import EncodeSettings
 from livethresh.transcode import transcode
-from tests.helpers import (
-    make_video,
-    start_cli,
-    video_frames,
-    wait_for_partial_output,
-)
+from tests.helpers import make_video, start_cli, video_frames, wait_for_partial_output
 
 runner = CliRunner()
 
@@ -421,82 +416,3 @@ def test_preset_means_the_threshold_preset_and_encoder_speed_has_its_own_option(
         cli.app, ["transcode", str(source), str(tmp_path / "o.mp4"), "--preset", "veryfast"]
     )
     assert refused.exit_code == 2 and "unknown preset 'veryfast'" in refused.stderr
-
-
-def test_an_output_that_appears_mid_write_is_never_replaced(tmp_path: Path) -> None:
-    """Without overwrite, the finished file is not renamed over one that appeared meanwhile."""
-    from livethresh.errors import OutputError
-    from livethresh.files import atomic_output
-
-    out = tmp_path / "mask.png"
-    appeared = "appeared while livethresh was writing it"
-    with pytest.raises(OutputError, match=appeared) as caught, atomic_output(out) as temp:
-        temp.write_bytes(b"ours")
-        out.write_bytes(b"theirs")  # another program creates OUTPUT meanwhile
-    assert out.read_bytes() == b"theirs"
-    (kept,) = [p for p in tmp_path.iterdir() if p != out]
-    assert kept.read_bytes() == b"ours" and str(kept) in str(caught.value)
-    with atomic_output(out, overwrite=True) as temp:  # allowed: replaced by the finished file
-        temp.write_bytes(b"replaced")
-    assert out.read_bytes() == b"replaced"
-
-
-def test_without_hard_links_the_no_replace_rename_keeps_the_rule(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """File systems with no hard links (FAT, some shares) use renameat2(RENAME_NOREPLACE)."""
-    from livethresh import files
-
-    def no_links(src: object, dst: object) -> None:
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(files.os, "link", no_links)
-    out = tmp_path / "out.bin"
-    with files.atomic_output(out) as temp:
-        temp.write_bytes(b"first")
-    assert out.read_bytes() == b"first"
-    temp = tmp_path / ".out.x.part.bin"
-    temp.write_bytes(b"second")
-    assert files._place_without_replacing(temp, out) is False
-    assert out.read_bytes() == b"first" and temp.read_bytes() == b"second"
-
-
-@pytest.mark.slow
-def test_a_file_created_at_output_during_a_transcode_survives(tmp_path: Path) -> None:
-    """The run that finds its OUTPUT taken at the end exits 2 in one line and keeps its file."""
-    from tests.helpers import wait_for_partial_output
-
-    source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=400, audio="aac")
-    out = tmp_path / "out.mkv"
-    process = start_cli("transcode", source, out, "--encoder-preset", "veryslow")
-    wait_for_partial_output(tmp_path, 20_000, process)
-    out.write_bytes(b"someone else's file")
-    _, stderr = process.communicate(timeout=120)
-    lines = stderr.decode().strip().splitlines()
-    assert process.returncode == 2 and len(lines) == 1, stderr
-    assert "appeared while livethresh was writing it" in lines[0]
-    assert out.read_bytes() == b"someone else's file"
-    (kept,) = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
-    assert str(kept) in lines[0] and len(video_frames(kept)) == 400
-
-
-@pytest.mark.slow
-def test_simultaneous_transcodes_to_one_new_path_keep_every_result(tmp_path: Path) -> None:
-    """Four runs race for one new OUTPUT: exactly one reports it wrote it; the others exit 2."""
-    source = make_video(tmp_path / "in.mp4", size=(320, 240), frames=120)
-    out = tmp_path / "out.mp4"
-    runs = [start_cli("transcode", source, out) for _ in range(4)]
-    results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in runs]  # type: ignore[union-attr]
-    assert sorted(code for code, _ in results) == [0, 2, 2, 2], results
-    raced = 0
-    for code, stderr in results:
-        lines = stderr.strip().splitlines()
-        assert len(lines) == 1 and "Traceback" not in stderr
-        if code == 2:
-            # Found at the start (refused before writing) or appeared meanwhile (kept aside).
-            assert "already exists" in lines[0] or "appeared while" in lines[0], lines
-            raced += "appeared while" in lines[0]
-    kept = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
-    assert len(kept) == raced
-    for path in [out, *kept]:
-        assert len(video_frames(path)) == 120  # every result is finished and playable
