@@ -1,4 +1,4 @@
-"""What ``transcode`` writes besides the masks, and how it checks encoders first (issue 14):
+"""What ``transcode`` writes besides the masks, and how it checks encoders first:
 y4m headers, timestamps from 0, tags, subtitles, audio the container refuses, per-encoder
 options, quiet encoders, the summary's time; and ``image`` on a multi-page TIFF."""
 
@@ -46,7 +46,7 @@ def first_times(path: Path) -> dict[str, float]:
     return times
 
 
-# -- 2: y4m header -----------------------------------------------------------------------------
+# -- y4m header --------------------------------------------------------------------------------
 
 
 def test_y4m_header_has_the_frame_rate_and_aspect_ratio(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_anamorphic_input_keeps_its_sample_aspect_ratio(tmp_path: Path) -> None:
         assert container.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
 
 
-# -- 5: timestamps start at 0 ------------------------------------------------------------------
+# -- timestamps start at 0 ---------------------------------------------------------------------
 
 
 def test_output_starts_at_zero_and_audio_stays_in_sync(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_keep_timestamps_keeps_the_input_times(tmp_path: Path) -> None:
     assert first_times(out)["video"] == pytest.approx(1.48, abs=0.002)
 
 
-# -- 6: tags, dispositions, subtitles, a second video ------------------------------------------
+# -- tags, dispositions, subtitles, a second video ---------------------------------------------
 
 
 def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_a_dropped_second_video_stream_is_named(tmp_path: Path) -> None:
     assert "1 more video streams (#1); only the first (#0) is read" in result.stderr
 
 
-# -- 7: audio the container cannot take --------------------------------------------------------
+# -- audio the container cannot take -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("codec", ["libopus", "flac"])
@@ -192,7 +192,7 @@ def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
     assert transcode_cli(source, tmp_path / "out.mov", "--no-audio").exit_code == 0
 
 
-# -- 8: encoder options checked per encoder, up front -----------------------------------------
+# -- encoder options checked per encoder, up front ---------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_an_encoder_failure_is_one_line_without_library_text(tmp_path: Path) -> 
     assert "avcodec_open2" not in message and "\n" not in message
 
 
-# -- 9: quiet encoders, one thread -------------------------------------------------------------
+# -- quiet encoders, one thread ----------------------------------------------------------------
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,7 +282,7 @@ def test_x265_runs_one_thread_unless_told_otherwise(tmp_path: Path) -> None:
     assert "Thread pool created using 1 threads" in probe.stderr, probe.stderr
 
 
-# -- 14: the summary's time covers the encoder flush ----------------------------------------
+# -- the summary's time covers the encoder flush -----------------------------------------------
 
 
 def test_summary_time_includes_the_encoder_flush(
