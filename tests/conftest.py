@@ -26,6 +26,24 @@ def clip(tmp_path: Path) -> Path:
     return make_video(tmp_path / "clip.mkv", frames=10)
 
 
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small archive for the batch tests: in/a.mp4 (with audio), sub/b.mkv, sub/deeper/c.mov,
+    fake.mp4 (text), sub/cut.mp4 (truncated), notes.txt and .hidden/h.mp4 (not searched)."""
+    root = tmp_path_factory.mktemp("archive") / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    make_video(root / "a.mp4", frames=12, audio="aac")
+    make_video(root / "sub" / "b.mkv", frames=10)
+    make_video(root / "sub" / "deeper" / "c.mov", frames=8)
+    (root / "fake.mp4").write_text("not a video\n")
+    whole = make_video(root.parent / "whole.mp4", frames=10).read_bytes()
+    (root / "sub" / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (root / "notes.txt").write_text("not searched\n")
+    make_video(root / ".hidden" / "h.mp4", frames=2)
+    return root
+
+
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:
     """Start Xvfb on a random unused display number; None if it did not come up."""
     number = random.SystemRandom().randrange(200, 5000)
