@@ -2,7 +2,7 @@
 
 SIGHUP is what a terminal or an SSH session that drops sends to the whole process group, so
 the jobs get it here in real subprocesses of their own session, as they would then; Ctrl-C
-and SIGTERM have their tests beside each job (``test_transcode.py``, ``test_batch.py``,
+and SIGTERM have their tests beside each job (``test_transcode.py``, ``test_batch_engines.py``,
 ``test_serve_cli.py``). A second and a third signal, which the guard handles for every job, are
 tried here: during the shutdown, during the write of a frame, and while the output is finalized.
 """
