@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import document_frame, make_video
+from tests.helpers import Picture, Tone, document_frame, make_video
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def doc_1080p() -> np.ndarray:
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
     """A 10-frame H.264 clip of a moving page, in Matroska."""
-    return make_video(tmp_path / "clip.mkv", frames=10)
+    return make_video(tmp_path / "clip.mkv", Picture(frames=10))
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +33,14 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("archive") / "in"
     (root / "sub" / "deeper").mkdir(parents=True)
     (root / ".hidden").mkdir()
-    make_video(root / "a.mp4", frames=12, audio="aac")
-    make_video(root / "sub" / "b.mkv", frames=10)
-    make_video(root / "sub" / "deeper" / "c.mov", frames=8)
+    make_video(root / "a.mp4", Picture(frames=12), audio=Tone("aac"))
+    make_video(root / "sub" / "b.mkv", Picture(frames=10))
+    make_video(root / "sub" / "deeper" / "c.mov", Picture(frames=8))
     (root / "fake.mp4").write_text("not a video\n")
-    whole = make_video(root.parent / "whole.mp4", frames=10).read_bytes()
+    whole = make_video(root.parent / "whole.mp4", Picture(frames=10)).read_bytes()
     (root / "sub" / "cut.mp4").write_bytes(whole[: len(whole) // 2])
     (root / "notes.txt").write_text("not searched\n")
-    make_video(root / ".hidden" / "h.mp4", frames=2)
+    make_video(root / ".hidden" / "h.mp4", Picture(frames=2))
     return root
 
 

@@ -1,17 +1,21 @@
 """What many test modules share: generated frames and clips, the CLI runners, the error rule.
 
-Media is made at run time (no binary fixtures): :func:`make_video` is the one clip writer,
-:func:`invoke` runs a command in-process, :func:`run_cli` in a real process as a user would,
-and :func:`assert_one_line` checks the rule every bad input must follow.
+Media is made at run time (no binary fixtures): :func:`make_video` is the one clip writer, told
+what to write by small frozen specs (:class:`Picture`, :class:`Coding`, :class:`Timing`,
+:class:`Tone`, :class:`Streams`); :func:`invoke` runs a command in-process, :func:`run_cli` in a
+real process as a user would, and :func:`assert_one_line` checks the rule every bad input must
+follow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -81,62 +85,124 @@ def exact_yuv420p(luma: np.ndarray) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
 
 
-def make_video(
-    path: Path,
-    *,
-    lumas: list[np.ndarray] | None = None,
-    rgb: np.ndarray | None = None,
-    size: tuple[int, int] = (160, 120),
-    frames: int = 15,
-    fps: int = 30,
-    pts_ms: list[int] | None = None,
-    first_pts_ms: int = 0,
-    pix_fmt: str = "yuv420p",
-    codec: str = "libx264",
-    lossless: bool = False,
-    rotation: int | None = None,
-    audio: str | None = None,
-    audio_rate: int = 48000,
-    layout: str = "stereo",
-    fmt: str | None = None,
-    tagged: bool = False,
-    subtitles: bool = False,
-    second_video: bool = False,
-    sar: Fraction | None = None,
-) -> Path:
-    """Encode a clip for a test; optionally with a tone as audio.
+@dataclass(frozen=True)
+class Picture:
+    """What the frames of a clip show.
 
-    Args:
-        path: Where to write; the extension picks the container unless ``fmt`` is given.
-        lumas: The frames' exact luma planes (yuv420p, neutral chroma); by default a
-            document page that moves 2 pixels a frame.
+    Attributes:
+        frames: How many frames of the page or picture.
+        size: ``(width, height)`` of the moving page.
+        lumas: The frames' exact luma planes (yuv420p, neutral chroma), which set ``frames``
+            and ``size``; by default a document page that moves 2 pixels a frame.
         rgb: One color picture repeated ``frames`` times instead (FFmpeg's default RGB to
             limited-range YUV conversion).
-        size: ``(width, height)`` of the moving page.
-        frames: How many frames of the page or picture.
-        fps: The nominal rate; frame times are ``i / fps`` unless ``pts_ms`` is given.
-        pts_ms: Each frame's time in ms (variable frame rate).
-        first_pts_ms: The first frame's time, when ``pts_ms`` is not given.
-        pix_fmt: The encoded pixel format.
+    """
+
+    frames: int = 15
+    size: tuple[int, int] = (160, 120)
+    lumas: list[np.ndarray] | None = None
+    rgb: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Coding:
+    """How the video stream is encoded and what it says about its display.
+
+    Attributes:
         codec: The video encoder.
+        pix_fmt: The encoded pixel format.
         lossless: x264 with qp 0, so that decoded luma equals what was encoded.
         rotation: Display-matrix rotation, counter-clockwise degrees.
-        audio: An audio encoder for a tone track (``aac``, ``libopus``...), or None.
-        audio_rate: The tone's sample rate.
-        layout: The tone's channel layout.
-        fmt: The container, overriding the extension.
+        sar: The video's sample aspect ratio.
+    """
+
+    codec: str = "libx264"
+    pix_fmt: str = "yuv420p"
+    lossless: bool = False
+    rotation: int | None = None
+    sar: Fraction | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When the frames are shown.
+
+    Attributes:
+        fps: The nominal rate; frame times are ``i / fps`` unless ``pts_ms`` is given.
+        pts_ms: Each frame's time in ms (variable frame rate).
+        start_ms: The first frame's time, when ``pts_ms`` is not given.
+    """
+
+    fps: int = 30
+    pts_ms: list[int] | None = None
+    start_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Tone:
+    """An audio track: a sine tone that starts with the first frame and ends with the last.
+
+    Attributes:
+        codec: The audio encoder (``aac``, ``libopus``, ``flac``...).
+        rate: The sample rate.
+        layout: The channel layout.
+    """
+
+    codec: str = "aac"
+    rate: int = 48000
+    layout: str = "stereo"
+
+
+@dataclass(frozen=True)
+class Streams:
+    """What a clip carries besides its video and its tone.
+
+    Attributes:
         tagged: Give the container a title and the audio a language and a title.
         subtitles: Add an English SRT stream (forced) with two lines.
         second_video: Add a second, small video stream.
-        sar: The video's sample aspect ratio.
     """
+
+    tagged: bool = False
+    subtitles: bool = False
+    second_video: bool = False
+
+
+def make_video(
+    path: Path,
+    picture: Picture = Picture(),
+    *,
+    coding: Coding = Coding(),
+    timing: Timing = Timing(),
+    audio: Tone | None = None,
+    streams: Streams = Streams(),
+    fmt: str | None = None,
+) -> Path:
+    """Encode a clip for a test: ``make_video(path, Picture(frames=10), audio=Tone("aac"))``.
+
+    Args:
+        path: Where to write; the extension picks the container unless ``fmt`` is given.
+        picture: What the frames show, and how many there are.
+        coding: How the video is encoded.
+        timing: The frames' rate or times.
+        audio: A tone track, or None for video only.
+        streams: Tags, subtitles and a second video stream.
+        fmt: The container, overriding the extension.
+    """
+    frames, size, lumas, rgb = picture.frames, picture.size, picture.lumas, picture.rgb
+    codec, pix_fmt, lossless = coding.codec, coding.pix_fmt, coding.lossless
+    rotation, sar = coding.rotation, coding.sar
+    fps, pts_ms, start_ms = timing.fps, timing.pts_ms, timing.start_ms
+    audio_rate = audio.rate if audio is not None else 48000
+    layout = audio.layout if audio is not None else "stereo"
+    tagged, subtitles, second_video = streams.tagged, streams.subtitles, streams.second_video
     if lumas is not None:
         frames = len(lumas)
         size = (lumas[0].shape[1], lumas[0].shape[0])
     elif rgb is not None:
         size = (rgb.shape[1], rgb.shape[0])
     width, height = size
-    stamps = pts_ms or [first_pts_ms + round(i * 1000 / fps) for i in range(frames)]
+    stamps = pts_ms or [start_ms + round(i * 1000 / fps) for i in range(frames)]
     page = None
     if lumas is None and rgb is None:
         page = document_frame(height + len(stamps) * 2, width + len(stamps) * 2, seed=5)
@@ -144,7 +210,7 @@ def make_video(
         video = container.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         # A constant rate gets the exact time base 1/fps; given times, milliseconds.
-        exact = pts_ms is None and not first_pts_ms
+        exact = pts_ms is None and not start_ms
         time_base = Fraction(1, fps) if exact else MS
         video.time_base = time_base
         video.codec_context.time_base = time_base
@@ -159,8 +225,8 @@ def make_video(
             extra = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
             extra.width, extra.height, extra.pix_fmt = 32, 32, "yuv420p"
         sound = None
-        if audio:
-            sound = container.add_stream(audio, rate=audio_rate)
+        if audio is not None:
+            sound = container.add_stream(audio.codec, rate=audio_rate)
             sound.layout = layout
         text = None
         if subtitles:
@@ -220,18 +286,22 @@ def make_video(
 
 
 def make_tagged_video(
-    path: Path, *, frames: int = 12, start_ms: int = 0, audio: str | None = "aac", **options: Any
+    path: Path,
+    *,
+    start_ms: int = 0,
+    audio: Tone | None = Tone("aac"),
+    coding: Coding = Coding(),
+    streams: Streams = Streams(),
 ) -> Path:
-    """A small 64x48 clip with tags and a tone that starts with its video at ``start_ms``:
-    what the stream-keeping tests read (``options`` go to :func:`make_video`)."""
+    """A small 64x48 clip of 12 frames with tags and a tone that starts with its video at
+    ``start_ms``: what the stream-keeping tests read."""
     return make_video(
         path,
-        size=(64, 48),
-        frames=frames,
-        first_pts_ms=start_ms,
+        Picture(frames=12, size=(64, 48)),
+        coding=coding,
+        timing=Timing(start_ms=start_ms),
         audio=audio,
-        tagged=True,
-        **options,
+        streams=dataclasses.replace(streams, tagged=True),
     )
 
 

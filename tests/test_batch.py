@@ -15,7 +15,8 @@ from livethresh.config import ThresholdConfig
 from livethresh.encode.plan import EncodeSettings
 from livethresh.transcode import transcode
 from tests.batch_runs import by_name, invoke, report_of
-from tests.test_transcode import audio_packets, frame_times, make_video, video_frames
+from tests.helpers import Picture, make_video
+from tests.test_transcode import audio_packets, frame_times, video_frames
 
 
 def test_archive_json_report_failures_and_exit_code(archive: Path, tmp_path: Path) -> None:
@@ -71,7 +72,7 @@ def test_the_json_report_words_each_error_as_its_stderr_line(
     import livethresh.batch as batch_module
 
     (tmp_path / "in").mkdir()
-    make_video(tmp_path / "in" / "a.mp4", frames=2)
+    make_video(tmp_path / "in" / "a.mp4", Picture(frames=2))
     out = tmp_path / "out"
     real_plan = batch_module.plan_batch
 

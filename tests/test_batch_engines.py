@@ -14,15 +14,18 @@ from pathlib import Path
 import pytest
 
 from tests.batch_runs import batch_command, by_name, invoke, report_of
-from tests.helpers import HANG
-from tests.test_transcode import frame_times, make_video
+from tests.helpers import HANG, Picture, make_video
+from tests.test_transcode import frame_times
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def long_clips(folder: Path, count: int) -> list[Path]:
     folder.mkdir()
-    return [make_video(folder / f"clip{i}.mkv", size=(320, 240), frames=240) for i in range(count)]
+    return [
+        make_video(folder / f"clip{i}.mkv", Picture(size=(320, 240), frames=240))
+        for i in range(count)
+    ]
 
 
 def start_batch_writing(
@@ -157,7 +160,7 @@ def test_a_rerun_clears_the_partial_files_of_its_outputs_and_nothing_else(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "in").mkdir()
-    make_video(tmp_path / "in" / "a.mp4", frames=2)
+    make_video(tmp_path / "in" / "a.mp4", Picture(frames=2))
     out = tmp_path / "out"
     out.mkdir()
     leftovers = [out / ".a.0123abcd.part.mp4", out / ".a.89abcdef.part.mp4"]

@@ -24,7 +24,7 @@ from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import ConfigError
 from livethresh.transcode import transcode
 from tests.batch_runs import by_input, invoke, report_of
-from tests.test_transcode import make_video
+from tests.helpers import Picture, make_video
 
 
 def test_plan_mirrors_folders_and_names_files_and_patterns(archive: Path, tmp_path: Path) -> None:
@@ -66,16 +66,16 @@ def test_plan_reports_what_names_nothing_and_refuses_two_inputs_for_one_output(
 
 
 def test_an_output_folder_inside_the_input_folder_is_not_searched(tmp_path: Path) -> None:
-    make_video(tmp_path / "a.mp4", frames=2)
+    make_video(tmp_path / "a.mp4", Picture(frames=2))
     (tmp_path / "masks").mkdir()
-    make_video(tmp_path / "masks" / "a.mp4", frames=2)
+    make_video(tmp_path / "masks" / "a.mp4", Picture(frames=2))
     assert find_videos(tmp_path, exclude=tmp_path / "masks") == [tmp_path / "a.mp4"]
     planned = plan_batch([str(tmp_path)], str(tmp_path / "masks"))
     assert [(p.input, p.skip) for p in planned] == [(str(tmp_path / "a.mp4"), True)]
 
 
 def test_an_output_that_is_its_input_fails_alone(tmp_path: Path) -> None:
-    make_video(tmp_path / "a.mp4", frames=2)
+    make_video(tmp_path / "a.mp4", Picture(frames=2))
     report = run_batch([str(tmp_path / "a.mp4")], str(tmp_path), ThresholdConfig())
     assert [(f.status, f.error) for f in report.files] == [
         (
@@ -91,7 +91,7 @@ def test_a_pattern_that_covers_the_output_folder_does_not_take_outputs_for_input
 ) -> None:
     monkeypatch.chdir(tmp_path)
     Path("in").mkdir()
-    make_video(Path("in") / "a.mp4", frames=2)
+    make_video(Path("in") / "a.mp4", Picture(frames=2))
     first = invoke("in/**/*.mp4", "-o", "in/out", "--json")
     assert first.exit_code == 0, first.stderr
     rerun = invoke("in/**/*.mp4", "-o", "in/out", "--json")
@@ -105,7 +105,7 @@ def test_a_pattern_that_covers_the_output_folder_does_not_take_outputs_for_input
 def test_a_symlink_loop_named_like_a_video_fails_alone(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    make_video(folder / "a.mp4", frames=2)
+    make_video(folder / "a.mp4", Picture(frames=2))
     (folder / "loop.mp4").symlink_to("loop.mp4")
     for args in ([folder], [folder / "a.mp4", folder / "loop.mp4"], [folder / "*.mp4"]):
         out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
@@ -140,8 +140,8 @@ def test_an_unreadable_subfolder_is_named_and_fails_the_batch(
 ) -> None:
     folder = tmp_path / "in"
     (folder / "locked").mkdir(parents=True)
-    make_video(folder / "a.mp4", frames=2)
-    make_video(folder / "locked" / "b.mp4", frames=2)
+    make_video(folder / "a.mp4", Picture(frames=2))
+    make_video(folder / "locked" / "b.mp4", Picture(frames=2))
     unreadable(monkeypatch, folder / "locked")
     result = invoke(folder, "-o", tmp_path / "out", "--json")
     assert result.exit_code == 2
@@ -206,7 +206,7 @@ def test_a_rerun_with_other_settings_says_so_and_redoes_only_with_y(
     tmp_path: Path, fmt: str
 ) -> None:
     (tmp_path / "in").mkdir()
-    make_video(tmp_path / "in" / "a.mp4", frames=3)
+    make_video(tmp_path / "in" / "a.mp4", Picture(frames=3))
     out = tmp_path / "out"
     first = invoke(tmp_path / "in", "-o", out, "--format", fmt, "--method", "gaussian")
     assert first.exit_code == 0, first.stderr
@@ -238,7 +238,7 @@ def test_a_rerun_with_other_settings_says_so_and_redoes_only_with_y(
 
 def test_outputs_without_recorded_settings_are_kept_as_before(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
-    make_video(tmp_path / "in" / "a.mp4", frames=3)
+    make_video(tmp_path / "in" / "a.mp4", Picture(frames=3))
     (tmp_path / "out").mkdir()
     transcode(str(tmp_path / "in" / "a.mp4"), str(tmp_path / "out" / "a.mp4"), ThresholdConfig())
     assert SETTINGS_TAG not in container_tags(tmp_path / "out" / "a.mp4")

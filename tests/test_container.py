@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import livethresh.sources.pyav
-from tests.helpers import assert_one_line, digest, invoke, make_video, run_cli
+from tests.helpers import Picture, assert_one_line, digest, invoke, make_video, run_cli
 
 
 def audio_only(path: Path) -> Path:
@@ -57,7 +57,7 @@ def bad_input(kind: str, folder: Path) -> Path:
         audio_only(path)
     elif kind == "truncated-mp4":
         # Without faststart the index (moov) comes last: cut the file and the index is gone.
-        whole = make_video(folder / "whole.mp4", frames=20).read_bytes()
+        whole = make_video(folder / "whole.mp4", Picture(frames=20)).read_bytes()
         (folder / "whole.mp4").unlink()
         path.write_bytes(whole[: len(whole) * 2 // 3])
     return path

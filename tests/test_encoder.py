@@ -20,6 +20,8 @@ from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import FrameSink
 from livethresh.sinks.encoder import EncoderSink
 from tests.helpers import (
+    Coding,
+    Picture,
     assert_one_line,
     document_frame,
     invoke,
@@ -368,9 +370,8 @@ def test_rotation_metadata_gives_upright_output(tmp_path: Path) -> None:
     # Coded 64x48 with a display matrix of 90 degrees: it is shown (and binarized) as 48x64.
     source = make_video(
         tmp_path / "phone.mp4",
-        lossless=True,
-        lumas=[noise_frame(48, 64, s) for s in range(4)],
-        rotation=90,
+        Picture(lumas=[noise_frame(48, 64, s) for s in range(4)]),
+        coding=Coding(lossless=True, rotation=90),
     )
     out = tmp_path / "upright.mkv"
     result = invoke("transcode", source, out, "--codec", "ffv1")
@@ -384,7 +385,11 @@ def test_rotation_metadata_gives_upright_output(tmp_path: Path) -> None:
     ("size", "encoded"), [((2, 2), (2, 2)), ((1, 1), (2, 2)), ((3, 2), (4, 2))]
 )
 def test_tiny_frames(tmp_path: Path, size: tuple[int, int], encoded: tuple[int, int]) -> None:
-    source = make_video(tmp_path / "tiny.mkv", size=size, frames=5, codec="ffv1", pix_fmt="gray")
+    source = make_video(
+        tmp_path / "tiny.mkv",
+        Picture(size=size, frames=5),
+        coding=Coding(codec="ffv1", pix_fmt="gray"),
+    )
     out = tmp_path / "tiny.mp4"
     result = invoke("transcode", source, out, "--json")
     assert result.exit_code == 0, result.output

@@ -20,6 +20,9 @@ from livethresh.errors import OutputError
 from livethresh.transcode import transcode
 from tests.helpers import (
     HANG,
+    Coding,
+    Picture,
+    Tone,
     assert_one_line,
     digest,
     document_frame,
@@ -173,7 +176,7 @@ def test_stdout_on_a_full_disk(clip: Path) -> None:
 
 
 def test_stdout_reader_that_goes_away(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=200)
+    source = make_video(tmp_path / "in.mkv", Picture(size=(320, 240), frames=200))
     child = subprocess.Popen(
         [sys.executable, "-m", "livethresh", "transcode", source, "-"],
         stdout=subprocess.PIPE,
@@ -204,7 +207,9 @@ def limit_file_size() -> None:
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
 def test_disk_filling_up_mid_run_leaves_no_broken_file(tmp_path: Path, suffix: str) -> None:
     source = make_video(
-        tmp_path / "in.mkv", size=(320, 240), frames=60, codec="ffv1", pix_fmt="gray"
+        tmp_path / "in.mkv",
+        Picture(size=(320, 240), frames=60),
+        coding=Coding(codec="ffv1", pix_fmt="gray"),
     )
     before = digest(source)
     out = tmp_path / f"out{suffix}"
@@ -303,7 +308,9 @@ def test_without_hard_links_the_no_replace_rename_keeps_the_rule(
 def test_a_file_created_at_output_during_a_transcode_survives(tmp_path: Path) -> None:
     """The run that finds its OUTPUT taken at the end exits 2 in one line and keeps its file."""
 
-    source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=400, audio="aac")
+    source = make_video(
+        tmp_path / "in.mkv", Picture(size=(320, 240), frames=400), audio=Tone("aac")
+    )
     out = tmp_path / "out.mkv"
     process = start_cli("transcode", source, out, "--encoder-preset", "veryslow")
     wait_for_partial_output(tmp_path, 20_000, process)
@@ -320,7 +327,7 @@ def test_a_file_created_at_output_during_a_transcode_survives(tmp_path: Path) ->
 @pytest.mark.slow
 def test_simultaneous_transcodes_to_one_new_path_keep_every_result(tmp_path: Path) -> None:
     """Four runs race for one new OUTPUT: exactly one reports it wrote it; the others exit 2."""
-    source = make_video(tmp_path / "in.mp4", size=(320, 240), frames=120)
+    source = make_video(tmp_path / "in.mp4", Picture(size=(320, 240), frames=120))
     out = tmp_path / "out.mp4"
     runs = [start_cli("transcode", source, out) for _ in range(4)]
     results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in runs]  # type: ignore[union-attr]

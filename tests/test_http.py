@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import audio_times, invoke, make_video, one_line, video_frames
+from tests.helpers import Picture, Tone, audio_times, invoke, make_video, one_line, video_frames
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) ->
     """An HTTP input is read once: its audio comes from the same demuxer as the video."""
 
     folder, base = http_folder
-    make_video(folder / "clip.ts", frames=45, audio="aac", fmt="mpegts")
+    make_video(folder / "clip.ts", Picture(frames=45), audio=Tone("aac"), fmt="mpegts")
     out = tmp_path / "out.mkv"
     result = invoke("transcode", f"{base}/clip.ts", out, "--json")
     assert result.exit_code == 0, result.output
@@ -58,7 +58,7 @@ def framed_server(tmp_path: Path) -> Any:
     """Serve an MPEG-TS clip once over HTTP, framed by Content-Length or chunks, whole or
     hanging up halfway (between two chunks, as a killed server does)."""
 
-    data = make_video(tmp_path / "live.ts", frames=60, fmt="mpegts").read_bytes()
+    data = make_video(tmp_path / "live.ts", Picture(frames=60), fmt="mpegts").read_bytes()
     servers: list[socket.socket] = []
 
     def start(framing: str, whole: bool) -> str:

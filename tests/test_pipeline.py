@@ -19,7 +19,7 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.slots import LivePolicy
 from livethresh.sources import open_source
-from tests.helpers import ArraySource, RecordingSink, make_video
+from tests.helpers import ArraySource, Picture, RecordingSink, Timing, make_video
 
 CONFIG = ThresholdConfig()
 
@@ -221,7 +221,7 @@ def test_sink_whose_open_fails_is_still_closed() -> None:
 
 def test_paced_file_does_not_wait_out_a_long_timestamp_gap(tmp_path: Any) -> None:
     path = tmp_path / "gap.mp4"
-    make_video(path, size=(64, 48), pts_ms=[0, 33, 67, 30000, 30033])
+    make_video(path, Picture(size=(64, 48)), timing=Timing(pts_ms=[0, 33, 67, 30000, 30033]))
     started = time.monotonic()
     with open_source(str(path), live=True) as source:
         stats = Pipeline(source, NullSink(), ThresholdConfig(), policy=LivePolicy.BLOCK).run()

@@ -22,11 +22,24 @@ import pytest
 import livethresh.bench
 import livethresh.sources
 import livethresh.sources.pyav
-from tests.helpers import assert_one_line, audio_times, digest, invoke, make_video, video_frames
+from tests.helpers import (
+    Coding,
+    Picture,
+    Streams,
+    Tone,
+    assert_one_line,
+    audio_times,
+    digest,
+    invoke,
+    make_video,
+    video_frames,
+)
 
 
 def test_truncated_matroska_keeps_the_frames_before_the_cut(tmp_path: Path) -> None:
-    whole = make_video(tmp_path / "whole.mkv", frames=30, codec="ffv1", pix_fmt="gray")
+    whole = make_video(
+        tmp_path / "whole.mkv", Picture(frames=30), coding=Coding(codec="ffv1", pix_fmt="gray")
+    )
     data = whole.read_bytes()
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) // 2])
@@ -59,7 +72,9 @@ def damage_packets(source: Path, indices: tuple[int, ...]) -> Path:
 def test_damaged_packets_are_counted_skipped_and_the_run_goes_on(
     tmp_path: Path, suffix: str
 ) -> None:
-    source = damage_packets(make_video(tmp_path / f"in{suffix}", frames=30), (10, 11, 12, 20))
+    source = damage_packets(
+        make_video(tmp_path / f"in{suffix}", Picture(frames=30)), (10, 11, 12, 20)
+    )
     with av.open(str(source)) as container:
         decodable = 0
         for packet in container.demux(video=0):
@@ -137,7 +152,7 @@ def test_camera_unplugged_while_recording_keeps_the_frames(tmp_path: Path) -> No
 @pytest.mark.timeout(60)
 def test_source_that_closes_after_n_frames_ends_the_run_cleanly(tmp_path: Path) -> None:
     """A FIFO whose writer goes away after 20 frames: the end of the stream, not an error."""
-    stream = make_video(tmp_path / "feed.ts", frames=20, fmt="mpegts").read_bytes()
+    stream = make_video(tmp_path / "feed.ts", Picture(frames=20), fmt="mpegts").read_bytes()
     fifo = tmp_path / "camera.ts"
     os.mkfifo(fifo)
 
@@ -159,7 +174,7 @@ def test_source_that_closes_after_n_frames_ends_the_run_cleanly(tmp_path: Path) 
 @pytest.fixture
 def stream_server(tmp_path: Path) -> Iterator[Any]:
     """Serve half of an MPEG-TS clip over HTTP, then stall (or hang up) as told."""
-    data = make_video(tmp_path / "live.ts", frames=60, fmt="mpegts").read_bytes()
+    data = make_video(tmp_path / "live.ts", Picture(frames=60), fmt="mpegts").read_bytes()
     servers: list[socket.socket] = []
     release = threading.Event()
 
@@ -232,7 +247,10 @@ def test_audio_and_subtitles_of_a_fifo_are_carried(tmp_path: Path, no_audio: boo
     """A pipe, like a stream, can be read only once; its tags and subtitles come along, also
     with ``--no-audio`` (which drops the audio alone, as for a file)."""
     data = make_video(
-        tmp_path / "feed.mkv", frames=30, audio="aac", tagged=True, subtitles=True
+        tmp_path / "feed.mkv",
+        Picture(frames=30),
+        streams=Streams(tagged=True, subtitles=True),
+        audio=Tone("aac"),
     ).read_bytes()
     fifo = tmp_path / "camera.mkv"
     os.mkfifo(fifo)
@@ -261,7 +279,9 @@ def test_audio_and_subtitles_of_a_fifo_are_carried(tmp_path: Path, no_audio: boo
 def test_audio_of_a_udp_stream_is_carried(tmp_path: Path) -> None:
     """MPEG-TS with AAC sent over UDP on 127.0.0.1 as a live encoder would, paced over 2 s."""
 
-    data = make_video(tmp_path / "feed.ts", frames=60, audio="aac", fmt="mpegts").read_bytes()
+    data = make_video(
+        tmp_path / "feed.ts", Picture(frames=60), audio=Tone("aac"), fmt="mpegts"
+    ).read_bytes()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # free now; the reader binds it next

@@ -28,6 +28,7 @@ from livethresh.serve.session import ServeResult
 from livethresh.transcode import TranscodeResult
 from tests.helpers import (
     HANG,
+    Picture,
     digest,
     make_video,
     noise_frame,
@@ -108,7 +109,7 @@ def test_sighup_stops_a_batch_as_ctrl_c_does(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
     for index in range(2):
-        make_video(inputs / f"clip{index}.mkv", size=(320, 240), frames=120)
+        make_video(inputs / f"clip{index}.mkv", Picture(size=(320, 240), frames=120))
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "livethresh", "batch", inputs, "-o", out, "--jobs", "1", "--json",
