@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import Picture, Tone, document_frame, make_video
+from tests.clips import Picture, Tone, make_video
+from tests.helpers import document_frame
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from livethresh.config import ThresholdConfig
 from livethresh.encode.plan import EncodeSettings
 from livethresh.transcode import transcode
 from tests.batch_runs import by_name, invoke, report_of
-from tests.helpers import Picture, make_video
-from tests.test_transcode import audio_packets, frame_times, video_frames
+from tests.clips import Picture, make_video, video_frames
+from tests.test_transcode import audio_packets, frame_times
 
 
 def test_archive_json_report_failures_and_exit_code(archive: Path, tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.batch_runs import batch_command, by_name, invoke, report_of
-from tests.helpers import HANG, Picture, make_video
+from tests.clips import Picture, make_video
+from tests.helpers import HANG
 from tests.test_transcode import frame_times
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import ConfigError
 from livethresh.transcode import transcode
 from tests.batch_runs import by_input, invoke, report_of
-from tests.helpers import Picture, make_video
+from tests.clips import Picture, make_video
 
 
 def test_plan_mirrors_folders_and_names_files_and_patterns(archive: Path, tmp_path: Path) -> None:

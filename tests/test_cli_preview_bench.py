@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Coding, Picture, Timing, invoke, make_video, noise_frame
+from tests.clips import Coding, Picture, Timing, make_video
+from tests.helpers import invoke, noise_frame
 
 
 def test_bench_json_has_the_documented_keys() -> None:

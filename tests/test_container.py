@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import livethresh.sources.pyav
-from tests.helpers import Picture, assert_one_line, digest, invoke, make_video, run_cli
+from tests.clips import Picture, make_video
+from tests.helpers import assert_one_line, digest, invoke, run_cli
 
 
 def audio_only(path: Path) -> Path:

@@ -27,7 +27,8 @@ from livethresh.config import ConfigError, resolve
 from livethresh.degraded import blank_board, degraded_document
 from livethresh.metrics import f_measure, ink_of
 from livethresh.synthetic import document_frames, light_page, render_text_page
-from tests.helpers import Coding, Picture, invoke, make_video
+from tests.clips import Coding, Picture, make_video
+from tests.helpers import invoke
 
 
 def specks_and_blocks(ink: int, paper: int) -> np.ndarray:

@@ -19,16 +19,8 @@ from livethresh.errors import ConfigError, OutputError
 from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import FrameSink
 from livethresh.sinks.encoder import EncoderSink
-from tests.helpers import (
-    Coding,
-    Picture,
-    assert_one_line,
-    document_frame,
-    invoke,
-    make_video,
-    noise_frame,
-    video_frames,
-)
+from tests.clips import Coding, Picture, make_video, video_frames
+from tests.helpers import assert_one_line, document_frame, invoke, noise_frame
 
 MS = Fraction(1, 1000)
 #: Irregular gaps in ms: a variable frame rate that must survive encoding.

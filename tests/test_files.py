@@ -18,19 +18,15 @@ import pytest
 from livethresh import ThresholdConfig, files, partials
 from livethresh.errors import OutputError
 from livethresh.transcode import transcode
+from tests.clips import Coding, Picture, Tone, make_video, video_frames
 from tests.helpers import (
     HANG,
-    Coding,
-    Picture,
-    Tone,
     assert_one_line,
     digest,
     document_frame,
     invoke,
-    make_video,
     run_cli,
     start_cli,
-    video_frames,
     wait_for_partial_output,
 )
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Picture, Tone, audio_times, invoke, make_video, one_line, video_frames
+from tests.clips import Picture, Tone, audio_times, make_video, video_frames
+from tests.helpers import invoke, one_line
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.slots import LivePolicy
 from livethresh.sources import open_source
-from tests.helpers import ArraySource, Picture, RecordingSink, Timing, make_video
+from tests.clips import Picture, Timing, make_video
+from tests.helpers import ArraySource, RecordingSink
 
 CONFIG = ThresholdConfig()
 

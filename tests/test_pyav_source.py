@@ -22,18 +22,8 @@ import pytest
 import livethresh.bench
 import livethresh.sources
 import livethresh.sources.pyav
-from tests.helpers import (
-    Coding,
-    Picture,
-    Streams,
-    Tone,
-    assert_one_line,
-    audio_times,
-    digest,
-    invoke,
-    make_video,
-    video_frames,
-)
+from tests.clips import Coding, Picture, Streams, Tone, audio_times, make_video, video_frames
+from tests.helpers import assert_one_line, digest, invoke
 
 
 def test_truncated_matroska_keeps_the_frames_before_the_cut(tmp_path: Path) -> None:

@@ -26,16 +26,8 @@ from livethresh.preview import PreviewResult
 from livethresh.runs import STOP_SIGNALS, RunOutcome, exit_code, stop_on_signals
 from livethresh.serve.session import ServeResult
 from livethresh.transcode import TranscodeResult
-from tests.helpers import (
-    HANG,
-    Picture,
-    digest,
-    make_video,
-    noise_frame,
-    start_cli,
-    video_frames,
-    wait_for_partial_output,
-)
+from tests.clips import Picture, make_video, video_frames
+from tests.helpers import HANG, digest, noise_frame, start_cli, wait_for_partial_output
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -22,7 +22,8 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.sources import FrameSource, open_source
 from livethresh.sources.spec import parse_size, parse_spec
-from tests.helpers import Coding, Picture, Timing, document_frame, make_video, noise_frame
+from tests.clips import Coding, Picture, Timing, make_video
+from tests.helpers import document_frame, noise_frame
 
 # -- specs -------------------------------------------------------------------------------------
 

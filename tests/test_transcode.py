@@ -17,16 +17,8 @@ from livethresh.config import ThresholdConfig
 from livethresh.encode.audio import AudioPassthrough
 from livethresh.encode.plan import EncodeSettings
 from livethresh.transcode import transcode
-from tests.helpers import (
-    Coding,
-    Picture,
-    Timing,
-    Tone,
-    make_video,
-    start_cli,
-    video_frames,
-    wait_for_partial_output,
-)
+from tests.clips import Coding, Picture, Timing, Tone, make_video, video_frames
+from tests.helpers import start_cli, wait_for_partial_output
 
 runner = CliRunner()
 

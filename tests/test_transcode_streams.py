@@ -20,19 +20,8 @@ from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import ConfigError, OutputError
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.transcode import transcode
-from tests.helpers import (
-    MS,
-    Coding,
-    Picture,
-    Streams,
-    Timing,
-    Tone,
-    assert_one_line,
-    invoke,
-    make_tagged_video,
-    make_video,
-    run_cli,
-)
+from tests.clips import MS, Coding, Picture, Streams, Timing, Tone, make_tagged_video, make_video
+from tests.helpers import assert_one_line, invoke, run_cli
 
 RATE = 48000
 

@@ -21,7 +21,8 @@ from livethresh.errors import OutputError
 from livethresh.frames import ProcessedFrame
 from livethresh.preview import KEYS, LiveTuner, describe, key_rows, keys_markdown, make_folder
 from livethresh.sinks.window import WindowSink
-from tests.helpers import Picture, document_frame, invoke, make_video
+from tests.clips import Picture, make_video
+from tests.helpers import document_frame, invoke
 
 
 @pytest.fixture
