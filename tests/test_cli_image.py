@@ -267,8 +267,6 @@ def test_a_png_sbit_chunk_sets_the_depth_without_a_warning(photo, tmp_path):
 
 def test_image_whose_header_claims_a_huge_size(tmp_path: Path) -> None:
     """A damaged BMP header (found by the fuzzer) made OpenCV raise instead of refusing."""
-    import cv2
-
     page = tmp_path / "page.bmp"
     cv2.imwrite(str(page), noise_frame(48, 64))
     data = bytearray(page.read_bytes())
@@ -330,7 +328,6 @@ def test_an_unsupported_image_extension_is_refused_up_front_in_one_line(
 
 def test_opencv_prints_nothing_of_its_own_in_a_real_process(page: Path, tmp_path: Path) -> None:
     """OpenCV logs from C++ straight to fd 2, which only a real process shows."""
-
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
     done = subprocess.run(
         [sys.executable, "-m", "livethresh", "image", str(page), str(tmp_path / "x.gif")],

@@ -241,7 +241,6 @@ def test_symlinked_output_writes_where_the_link_points(clip: Path, tmp_path: Pat
 def test_a_renamed_output_folder_leaves_no_partial_file_and_is_named(
     tmp_path: Path, name: str
 ) -> None:
-
     folder, moved = tmp_path / "results", tmp_path / "elsewhere"
     folder.mkdir()
 
@@ -264,7 +263,6 @@ def test_a_renamed_output_folder_leaves_no_partial_file_and_is_named(
 
 def test_an_output_that_appears_mid_write_is_never_replaced(tmp_path: Path) -> None:
     """Without overwrite, the finished file is not renamed over one that appeared meanwhile."""
-    from livethresh.errors import OutputError
     from livethresh.files import atomic_output
 
     out = tmp_path / "mask.png"
@@ -284,7 +282,6 @@ def test_without_hard_links_the_no_replace_rename_keeps_the_rule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """File systems with no hard links (FAT, some shares) use renameat2(RENAME_NOREPLACE)."""
-    from livethresh import files
 
     def no_links(src: object, dst: object) -> None:
         raise PermissionError(1, "Operation not permitted")
@@ -303,7 +300,6 @@ def test_without_hard_links_the_no_replace_rename_keeps_the_rule(
 @pytest.mark.slow
 def test_a_file_created_at_output_during_a_transcode_survives(tmp_path: Path) -> None:
     """The run that finds its OUTPUT taken at the end exits 2 in one line and keeps its file."""
-
     source = make_video(
         tmp_path / "in.mkv", Picture(size=(320, 240), frames=400), audio=Tone("aac")
     )

@@ -20,7 +20,6 @@ from tests.helpers import invoke, one_line
 @pytest.fixture
 def http_folder(tmp_path: Path) -> Any:
     """A plain HTTP server on 127.0.0.1 serving ``tmp_path/www`` (with Content-Length)."""
-
     folder = tmp_path / "www"
     folder.mkdir()
 
@@ -40,7 +39,6 @@ def http_folder(tmp_path: Path) -> Any:
 
 def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) -> None:
     """An HTTP input is read once: its audio comes from the same demuxer as the video."""
-
     folder, base = http_folder
     make_video(folder / "clip.ts", Picture(frames=45), audio=Tone("aac"), fmt="mpegts")
     out = tmp_path / "out.mkv"
@@ -58,7 +56,6 @@ def test_audio_of_an_http_stream_is_carried(http_folder: Any, tmp_path: Path) ->
 def framed_server(tmp_path: Path) -> Any:
     """Serve an MPEG-TS clip once over HTTP, framed by Content-Length or chunks, whole or
     hanging up halfway (between two chunks, as a killed server does)."""
-
     data = make_video(tmp_path / "live.ts", Picture(frames=60), fmt="mpegts").read_bytes()
     servers: list[socket.socket] = []
 
@@ -97,7 +94,6 @@ def framed_server(tmp_path: Path) -> Any:
 def test_an_http_source_that_hangs_up_is_told_from_its_end(
     framed_server: Any, tmp_path: Path, framing: str
 ) -> None:
-
     out = tmp_path / "whole.mkv"
     result = invoke("transcode", framed_server(framing, True), out, "--json")
     assert result.exit_code == 0, result.output

@@ -246,11 +246,6 @@ def test_stop_interrupts_a_paced_source_waiting_for_its_next_frame() -> None:
 
 def test_frames_read_before_a_source_fails_all_reach_the_sink() -> None:
     """Nothing read is lost: a failing source ends the stream, the queues drain, then it raises."""
-    from livethresh.config import ThresholdConfig
-    from livethresh.errors import InputError
-    from livethresh.pipeline import Pipeline
-    from tests.helpers import ArraySource, RecordingSink
-
     for _ in range(20):  # the frames in flight differ from run to run
         sink = RecordingSink(delay=0.002)
         with pytest.raises(InputError, match="broke"):

@@ -268,7 +268,6 @@ def test_audio_and_subtitles_of_a_fifo_are_carried(tmp_path: Path, no_audio: boo
 @pytest.mark.slow
 def test_audio_of_a_udp_stream_is_carried(tmp_path: Path) -> None:
     """MPEG-TS with AAC sent over UDP on 127.0.0.1 as a live encoder would, paced over 2 s."""
-
     data = make_video(
         tmp_path / "feed.ts", Picture(frames=60), audio=Tone("aac"), fmt="mpegts"
     ).read_bytes()

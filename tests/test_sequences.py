@@ -145,7 +145,6 @@ def frames_folder(tmp_path: Path) -> Path:
 def test_an_image_sequence_transcodes_at_its_rate(
     frames_folder: Path, tmp_path: Path, pattern: str, rate: int | None
 ) -> None:
-
     out = tmp_path / "out.mkv"
     args = ["transcode", frames_folder / pattern, out, "--json"]
     result = invoke(*args, *(["--rate", rate] if rate else []))

@@ -195,8 +195,6 @@ def test_second_ctrl_c_during_finalization_does_not_corrupt_the_output(
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_second_signal_forces_the_stop_only_until_finalization_begins() -> None:
-    from livethresh.runs import stop_on_signals
-
     stops: list[int] = []
     finalizing = False
     received: list[int] = []
