@@ -103,7 +103,7 @@ def test_bad_inputs_through_a_real_process_keep_to_one_line(tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="v4l2 device paths")
-def test_missing_camera(tmp_path: Path) -> None:
+def test_a_missing_camera_is_one_line_in_bench_and_transcode(tmp_path: Path) -> None:
     if Path("/dev/video9").exists():
         pytest.skip("this machine has a /dev/video9")
     for command in (["bench", "9"], ["transcode", "9", tmp_path / "cam.mkv"]):
@@ -118,7 +118,7 @@ def test_missing_camera(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="v4l2 device paths")
-def test_busy_camera(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_busy_camera_says_to_close_the_program_using_it(monkeypatch: pytest.MonkeyPatch) -> None:
     real_open = av.open
 
     def open_busy(target: Any, *args: Any, **kwargs: Any) -> Any:

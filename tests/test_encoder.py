@@ -376,7 +376,9 @@ def test_rotation_metadata_gives_upright_output(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("size", "encoded"), [((2, 2), (2, 2)), ((1, 1), (2, 2)), ((3, 2), (4, 2))]
 )
-def test_tiny_frames(tmp_path: Path, size: tuple[int, int], encoded: tuple[int, int]) -> None:
+def test_frames_down_to_1x1_are_transcoded_padded_to_an_even_size(
+    tmp_path: Path, size: tuple[int, int], encoded: tuple[int, int]
+) -> None:
     source = make_video(
         tmp_path / "tiny.mkv",
         Picture(size=size, frames=5),
@@ -391,7 +393,7 @@ def test_tiny_frames(tmp_path: Path, size: tuple[int, int], encoded: tuple[int, 
 
 
 @pytest.mark.slow
-def test_8k_frames(tmp_path: Path) -> None:
+def test_8k_frames_are_transcoded_at_full_size(tmp_path: Path) -> None:
     width, height = 7680, 4320
     source = tmp_path / "8k.mkv"
     with av.open(str(source), "w") as container:
