@@ -126,7 +126,7 @@ def test_global_method_shares_only_the_blur_and_small_frames_are_not_split():
 
 
 def test_close_is_idempotent_and_a_closed_binarizer_refuses_frames():
-    """Issue 14: use after close is a lifetime bug, refused (tests/test_hardening.py too)."""
+    """Use after close is a lifetime bug: refused, whatever the number of bands."""
     gray = document_frame(300, 200)
     run = Binarizer(ThresholdConfig(), gray.shape, threads=3)
     assert run.threads == 3
@@ -152,7 +152,8 @@ def test_a_shape_that_is_not_height_width_is_a_clear_error(shape: Any) -> None:
         assert "image.shape[:2] (240, 320)" in str(err.value)
 
 
-def test_a_closed_binarizer_refuses_frames() -> None:
+def test_a_closed_binarizer_says_so_and_a_new_one_gives_the_same_mask() -> None:
+    """The message names the closed Binarizer; closing frees nothing a new one needs."""
     gray = document_frame(64, 80)
     binarizer = Binarizer(ThresholdConfig(), gray.shape, threads=2)
     first = binarizer(gray).copy()
