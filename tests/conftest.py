@@ -7,16 +7,42 @@ import random
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.clips import Picture, Tone, make_video
 from tests.helpers import document_frame
 
 
 @pytest.fixture
 def doc_1080p() -> np.ndarray:
     return document_frame(1080, 1920)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A 10-frame H.264 clip of a moving page, in Matroska."""
+    return make_video(tmp_path / "clip.mkv", Picture(frames=10))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small archive for the batch tests: in/a.mp4 (with audio), sub/b.mkv, sub/deeper/c.mov,
+    fake.mp4 (text), sub/cut.mp4 (truncated), notes.txt and .hidden/h.mp4 (not searched)."""
+    root = tmp_path_factory.mktemp("archive") / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".hidden").mkdir()
+    make_video(root / "a.mp4", Picture(frames=12), audio=Tone("aac"))
+    make_video(root / "sub" / "b.mkv", Picture(frames=10))
+    make_video(root / "sub" / "deeper" / "c.mov", Picture(frames=8))
+    (root / "fake.mp4").write_text("not a video\n")
+    whole = make_video(root.parent / "whole.mp4", Picture(frames=10)).read_bytes()
+    (root / "sub" / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (root / "notes.txt").write_text("not searched\n")
+    make_video(root / ".hidden" / "h.mp4", Picture(frames=2))
+    return root
 
 
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str] | None:

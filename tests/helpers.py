@@ -1,12 +1,14 @@
-"""What many test modules share: generated frames and clips, the CLI runners, the error rule.
+"""What many test modules share: generated frames, fake sources and sinks, the CLI runners, the
+error rule.
 
-Media is made at run time (no binary fixtures): :func:`make_video` is the one clip writer,
+Frames are made at run time (no binary fixtures; clips are written by ``tests/clips.py``):
 :func:`invoke` runs a command in-process, :func:`run_cli` in a real process as a user would,
 and :func:`assert_one_line` checks the rule every bad input must follow.
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import time
@@ -15,10 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
-from av.subtitles.subtitle import SubtitleSet
 from typer.testing import CliRunner
 
 from livethresh.binarize import Binarizer
@@ -29,27 +29,8 @@ from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import StopPipeline
 from livethresh.synthetic import document_photo
 
-#: Millisecond time base: clips with exact, readable timestamps.
-MS = Fraction(1, 1000)
 #: Seconds any subprocess may take before a test calls it a hang.
 HANG = 120
-
-
-#: A minimal ASS header: what FFmpeg's text subtitle encoders start from.
-ASS_HEADER = b"""[Script Info]
-ScriptType: v4.00+
-PlayResX: 384
-PlayResY: 288
-
-[V4+ Styles]
-Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, \
-Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, \
-Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
-Style: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,2,10,10,10,0
-
-[Events]
-Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
-"""
 
 
 def run_binarizer(gray: np.ndarray, config: ThresholdConfig, threads: int = 1) -> np.ndarray:
@@ -71,173 +52,6 @@ def document_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
 def noise_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
     """Random gray inside the limited range (16-235), so coding it as video changes nothing."""
     return np.random.default_rng(seed).integers(16, 236, (height, width), np.uint8)
-
-
-def exact_yuv420p(luma: np.ndarray) -> av.VideoFrame:
-    """A yuv420p frame whose Y plane is ``luma`` exactly, with neutral chroma."""
-    height, width = luma.shape
-    chroma = np.full((height // 2, width), 128, np.uint8)
-    return av.VideoFrame.from_ndarray(np.concatenate([luma, chroma]), format="yuv420p")
-
-
-def make_video(
-    path: Path,
-    *,
-    lumas: list[np.ndarray] | None = None,
-    rgb: np.ndarray | None = None,
-    size: tuple[int, int] = (160, 120),
-    frames: int = 15,
-    fps: int = 30,
-    pts_ms: list[int] | None = None,
-    first_pts_ms: int = 0,
-    pix_fmt: str = "yuv420p",
-    codec: str = "libx264",
-    lossless: bool = False,
-    rotation: int | None = None,
-    audio: str | None = None,
-    audio_rate: int = 48000,
-    layout: str = "stereo",
-    fmt: str | None = None,
-    tagged: bool = False,
-    subtitles: bool = False,
-    second_video: bool = False,
-    sar: Fraction | None = None,
-) -> Path:
-    """Encode a clip for a test; optionally with a tone as audio.
-
-    Args:
-        path: Where to write; the extension picks the container unless ``fmt`` is given.
-        lumas: The frames' exact luma planes (yuv420p, neutral chroma); by default a
-            document page that moves 2 pixels a frame.
-        rgb: One color picture repeated ``frames`` times instead (FFmpeg's default RGB to
-            limited-range YUV conversion).
-        size: ``(width, height)`` of the moving page.
-        frames: How many frames of the page or picture.
-        fps: The nominal rate; frame times are ``i / fps`` unless ``pts_ms`` is given.
-        pts_ms: Each frame's time in ms (variable frame rate).
-        first_pts_ms: The first frame's time, when ``pts_ms`` is not given.
-        pix_fmt: The encoded pixel format.
-        codec: The video encoder.
-        lossless: x264 with qp 0, so that decoded luma equals what was encoded.
-        rotation: Display-matrix rotation, counter-clockwise degrees.
-        audio: An audio encoder for a tone track (``aac``, ``libopus``...), or None.
-        audio_rate: The tone's sample rate.
-        layout: The tone's channel layout.
-        fmt: The container, overriding the extension.
-        tagged: Give the container a title and the audio a language and a title.
-        subtitles: Add an English SRT stream (forced) with two lines.
-        second_video: Add a second, small video stream.
-        sar: The video's sample aspect ratio.
-    """
-    if lumas is not None:
-        frames = len(lumas)
-        size = (lumas[0].shape[1], lumas[0].shape[0])
-    elif rgb is not None:
-        size = (rgb.shape[1], rgb.shape[0])
-    width, height = size
-    stamps = pts_ms or [first_pts_ms + round(i * 1000 / fps) for i in range(frames)]
-    page = None
-    if lumas is None and rgb is None:
-        page = document_frame(height + len(stamps) * 2, width + len(stamps) * 2, seed=5)
-    with av.open(str(path), "w", format=fmt) as container:
-        video = container.add_stream(codec, rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, pix_fmt
-        # A constant rate gets the exact time base 1/fps; given times, milliseconds.
-        exact = pts_ms is None and not first_pts_ms
-        time_base = Fraction(1, fps) if exact else MS
-        video.time_base = time_base
-        video.codec_context.time_base = time_base
-        if codec == "libx264":
-            video.options = {"preset": "ultrafast", **({"qp": "0"} if lossless else {})}
-        if rotation is not None:
-            video.set_display_rotation(rotation)
-        if sar is not None:
-            video.codec_context.sample_aspect_ratio = sar
-        extra = None
-        if second_video:
-            extra = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
-            extra.width, extra.height, extra.pix_fmt = 32, 32, "yuv420p"
-        sound = None
-        if audio:
-            sound = container.add_stream(audio, rate=audio_rate)
-            sound.layout = layout
-        text = None
-        if subtitles:
-            text = container.add_stream("subrip")
-            text.codec_context.subtitle_header = ASS_HEADER
-            text.time_base = MS
-            text.metadata["language"] = "eng"
-            text.disposition = av.stream.Disposition.forced
-        if tagged:
-            container.metadata["title"] = "My talk"
-            if sound is not None:
-                sound.metadata["language"] = "fre"
-                sound.metadata["title"] = "Commentary"
-        # The tone starts with the first frame, wherever that is.
-        sample = stamps[0] * audio_rate // 1000
-        for index, stamp in enumerate(stamps):
-            if lumas is not None:
-                frame = exact_yuv420p(lumas[index])
-            elif rgb is not None:
-                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
-            else:
-                assert page is not None
-                gray = page[index * 2 : index * 2 + height, index * 2 : index * 2 + width]
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(gray), format="gray")
-                frame = frame.reformat(format=pix_fmt)
-            frame.pts, frame.time_base = (index if exact else stamp), time_base
-            container.mux(video.encode(frame))
-            if extra is not None:
-                small = av.VideoFrame(32, 32, "yuv420p")
-                small.pts = index
-                container.mux(extra.encode(small))
-            end = (stamp + 40) * audio_rate // 1000
-            while sound is not None and sample < end:
-                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone] * sound.channels) * 0.3, format="fltp", layout=layout
-                )
-                chunk.sample_rate, chunk.pts = audio_rate, sample
-                container.mux(sound.encode(chunk))
-                sample += 1024
-        container.mux(video.encode(None))
-        if extra is not None:
-            container.mux(extra.encode(None))
-        if sound is not None:
-            container.mux(sound.encode(None))
-        for index in range(2 if text is not None else 0):
-            assert text is not None
-            line = SubtitleSet.create(
-                text=f"{index},0,Default,,0,0,0,,Line {index}".encode(), start=0, end=150
-            )
-            packet = text.codec_context.encode_subtitle(line)
-            packet.stream, packet.time_base = text, MS
-            packet.pts = packet.dts = stamps[0] + index * 200
-            packet.duration = 150
-            container.mux(packet)
-    return path
-
-
-def make_tagged_video(
-    path: Path, *, frames: int = 12, start_ms: int = 0, audio: str | None = "aac", **options: Any
-) -> Path:
-    """A small 64x48 clip with tags and a tone that starts with its video at ``start_ms``:
-    what the stream-keeping tests read (``options`` go to :func:`make_video`)."""
-    return make_video(
-        path,
-        size=(64, 48),
-        frames=frames,
-        first_pts_ms=start_ms,
-        audio=audio,
-        tagged=True,
-        **options,
-    )
-
-
-def video_frames(path: Path | str) -> list[av.VideoFrame]:
-    """Every decoded frame of the first video stream."""
-    with av.open(str(path)) as container:
-        return list(container.decode(container.streams.video[0]))
 
 
 def invoke(*args: object, **kwargs: Any) -> Any:
@@ -277,6 +91,16 @@ def assert_one_line(stderr: str, code: int, expected_code: int, *texts: str) -> 
     for text in texts:
         assert text in lines[0], lines[0]
     return lines[0]
+
+
+def one_line(result: Any) -> str:
+    """The rule for bad input (exit 2, one line, no traceback) on an in-process run."""
+    return assert_one_line(result.stderr, result.exit_code, 2)
+
+
+def digest(path: Path) -> str:
+    """The file's SHA-256: what shows an input was left untouched."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def wait_for_partial_output(

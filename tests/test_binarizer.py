@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from typing import Any
 
 import numpy as np
 import pytest
@@ -125,7 +126,7 @@ def test_global_method_shares_only_the_blur_and_small_frames_are_not_split():
 
 
 def test_close_is_idempotent_and_a_closed_binarizer_refuses_frames():
-    """Issue 14: use after close is a lifetime bug, refused (tests/test_hardening.py too)."""
+    """Use after close is a lifetime bug: refused, whatever the number of bands."""
     gray = document_frame(300, 200)
     run = Binarizer(ThresholdConfig(), gray.shape, threads=3)
     assert run.threads == 3
@@ -141,3 +142,24 @@ def test_binarize_one_shot_returns_an_owned_copy():
     first = binarize(gray)
     assert first.base is None or first.base is not gray
     assert np.array_equal(first, reference(gray, ThresholdConfig()))
+
+
+@pytest.mark.parametrize("shape", [(240, 320, 3), (240,), "240x320", (240.0, 320)])
+def test_a_shape_that_is_not_height_width_is_a_clear_error(shape: Any) -> None:
+    with pytest.raises(FrameShapeError, match=r"must be \(height, width\) of gray frames") as err:
+        Binarizer(ThresholdConfig(), shape)
+    if len(shape) == 3:
+        assert "image.shape[:2] (240, 320)" in str(err.value)
+
+
+def test_a_closed_binarizer_says_so_and_a_new_one_gives_the_same_mask() -> None:
+    """The message names the closed Binarizer; closing frees nothing a new one needs."""
+    gray = document_frame(64, 80)
+    binarizer = Binarizer(ThresholdConfig(), gray.shape, threads=2)
+    first = binarizer(gray).copy()
+    binarizer.close()
+    binarizer.close()  # idempotent
+    with pytest.raises(LivethreshError, match="this Binarizer is closed"):
+        binarizer(gray)
+    with Binarizer(ThresholdConfig(), gray.shape) as fresh:
+        assert np.array_equal(fresh(gray), first)

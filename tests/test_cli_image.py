@@ -1,15 +1,22 @@
-"""``livethresh image`` and ``demo`` end to end, through typer's runner."""
+"""``livethresh image`` and ``demo`` end to end, through typer's runner: outputs, depths,
+alpha, and what is refused in one line (damaged headers, costly settings, formats, presets)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import assert_one_line, document_frame, invoke
+from livethresh import ThresholdConfig
+from livethresh.errors import OutputError
+from livethresh.images import binarize_image
+from tests.helpers import assert_one_line, document_frame, invoke, noise_frame, one_line
 
 
 @pytest.fixture
@@ -253,3 +260,88 @@ def test_a_png_sbit_chunk_sets_the_depth_without_a_warning(photo, tmp_path):
         result = invoke("image", path, out, "-y")
         assert result.exit_code == 0 and not result.stderr.strip(), result.stderr
         assert np.array_equal(cv2.imread(str(out), cv2.IMREAD_GRAYSCALE), article_mask(photo))
+
+
+# -- refused in one line: damaged headers, costly settings, unwritable formats, presets --------
+
+
+def test_image_whose_header_claims_a_huge_size(tmp_path: Path) -> None:
+    """A damaged BMP header (found by the fuzzer) made OpenCV raise instead of refusing."""
+    page = tmp_path / "page.bmp"
+    cv2.imwrite(str(page), noise_frame(48, 64))
+    data = bytearray(page.read_bytes())
+    data[22:26] = (2**31 - 1).to_bytes(4, "little")  # biHeight
+    page.write_bytes(bytes(data))
+    result = invoke("image", page, tmp_path / "mask.png")
+    assert_one_line(result.stderr, result.exit_code, 2, "is not an image OpenCV can decode")
+    assert not (tmp_path / "mask.png").exists()
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> Path:
+    path = tmp_path / "page.png"
+    cv2.imwrite(str(path), document_frame(120, 160))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "limit"),
+    [
+        (["--blur", "10001"], "1 to 63"),
+        (["-b", "10001"], "from 3 to 255 with gaussian, whose cost grows"),
+    ],
+)
+def test_costly_settings_are_refused_with_their_limit(
+    page: Path, tmp_path: Path, args: list[str], limit: str
+) -> None:
+    line = one_line(invoke("image", page, tmp_path / "mask.png", *args))
+    assert limit in line
+    assert not (tmp_path / "mask.png").exists()
+
+
+def test_help_states_the_limits() -> None:
+    # The help is drawn in boxes and wrapped: compare its words.
+    text = " ".join(invoke("image", "--help").stdout.replace("│", " ").split())
+    assert "1 to 63" in text and "3 to 1001" in text and "gaussian: to 255" in text
+
+
+def test_library_errors_name_the_argument_and_the_cli_its_flag(page: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mask.png"
+    binarize_image(page, out, ThresholdConfig())
+    with pytest.raises(OutputError, match=r"already exists; pass overwrite=True to replace it"):
+        binarize_image(page, out, ThresholdConfig())
+    line = one_line(invoke("image", page, out))
+    assert line.endswith("already exists; pass -y/--overwrite to replace it")
+
+
+def test_an_unsupported_image_extension_is_refused_up_front_in_one_line(
+    page: Path, tmp_path: Path
+) -> None:
+    """OpenCV has a GIF writer that cannot take a gray mask: refused before reading, quietly."""
+    result = invoke("image", page, tmp_path / "x.gif")
+    line = one_line(result)
+    assert "cannot write a gray mask as '.gif'; use .png" in line
+    assert "[ERROR" not in result.output and not (tmp_path / "x.gif").exists()
+    result = invoke("image", tmp_path / "missing.png", tmp_path / "x.gif")
+    assert "'.gif'" in one_line(result)  # the output is checked before the input is read
+
+
+def test_opencv_prints_nothing_of_its_own_in_a_real_process(page: Path, tmp_path: Path) -> None:
+    """OpenCV logs from C++ straight to fd 2, which only a real process shows."""
+    env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
+    done = subprocess.run(
+        [sys.executable, "-m", "livethresh", "image", str(page), str(tmp_path / "x.gif")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "livethresh: error: cannot write a gray mask as '.gif'; use .png, .tif, .bmp, .webp or .pgm"
+    ]
+
+
+def test_a_preset_that_is_a_directory_says_so(page: Path, tmp_path: Path) -> None:
+    line = one_line(invoke("image", page, tmp_path / "m.png", "--preset", tmp_path))
+    assert f"preset {str(tmp_path)!r} is a directory" in line

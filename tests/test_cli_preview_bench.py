@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import invoke, make_video, noise_frame
+from tests.clips import Coding, Picture, Timing, make_video
+from tests.helpers import invoke, noise_frame
 
 
 def test_bench_json_has_the_documented_keys() -> None:
@@ -35,9 +36,9 @@ def test_bench_default_source_needs_nothing_installed() -> None:
 def test_bench_reads_a_whole_file_and_paces_it_with_live(tmp_path: Path) -> None:
     path = make_video(
         tmp_path / "clip.mp4",
-        lossless=True,
-        lumas=[noise_frame(32, 48, s) for s in range(8)],
-        fps=60,
+        Picture(lumas=[noise_frame(32, 48, s) for s in range(8)]),
+        coding=Coding(lossless=True),
+        timing=Timing(fps=60),
     )
     result = invoke(*["bench", str(path), "--json"])
     assert result.exit_code == 0, result.output

@@ -1,4 +1,4 @@
-"""The command-line options of issue 15: ``-m su``, ``--min-edges``, ``--despeckle``,
+"""The command-line options for document quality: ``-m su``, ``--min-edges``, ``--despeckle``,
 ``--auto-scale``, through typer's runner."""
 
 from __future__ import annotations

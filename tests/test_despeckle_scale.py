@@ -27,7 +27,8 @@ from livethresh.config import ConfigError, resolve
 from livethresh.degraded import blank_board, degraded_document
 from livethresh.metrics import f_measure, ink_of
 from livethresh.synthetic import document_frames, light_page, render_text_page
-from tests.helpers import invoke, make_video
+from tests.clips import Coding, Picture, make_video
+from tests.helpers import invoke
 
 
 def specks_and_blocks(ink: int, paper: int) -> np.ndarray:
@@ -263,7 +264,9 @@ def test_despeckling_still_fills_holes_but_never_the_page():
 @pytest.mark.parametrize("name", ["receipt", "lowlight-webcam"])
 def test_transcoding_a_blank_2x2_video_with_a_despeckling_preset_writes_paper(name, tmp_path):
     clip, out = tmp_path / "tiny.mkv", tmp_path / "mask.mkv"
-    make_video(clip, lumas=[np.full((2, 2), 200, np.uint8)] * 5, lossless=True)
+    make_video(
+        clip, Picture(lumas=[np.full((2, 2), 200, np.uint8)] * 5), coding=Coding(lossless=True)
+    )
     result = invoke("transcode", clip, out, "--preset", name)
     assert result.exit_code == 0, result.output
     with av.open(str(out)) as container:

@@ -1,8 +1,10 @@
-"""EncoderSink: containers, exact masks, timestamps, odd sizes, side by side, and its guards."""
+"""EncoderSink: containers, exact masks, timestamps, odd, tiny and huge sizes, rotation, side by
+side, and its guards."""
 
 from __future__ import annotations
 
 import io
+import json
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from livethresh.errors import ConfigError, OutputError
 from livethresh.frames import ProcessedFrame, StreamInfo
 from livethresh.sinks import FrameSink
 from livethresh.sinks.encoder import EncoderSink
-from tests.helpers import document_frame
+from tests.clips import Coding, Picture, make_video, video_frames
+from tests.helpers import assert_one_line, document_frame, invoke, noise_frame
 
 MS = Fraction(1, 1000)
 #: Irregular gaps in ms: a variable frame rate that must survive encoding.
@@ -350,3 +353,70 @@ def test_outputs_pick_their_container() -> None:
     assert plan_encoding("a.mkv", EncodeSettings(codec="ffv1")).pix_fmt == "gray"
     assert container_accepts("mpegts", "aac") and not container_accepts("webm", "aac")
     assert container_accepts("mp4", "aac") and not container_accepts("webm", "pcm_s16le")
+
+
+# -- through the transcode command: rotation, tiny and huge frames, containers -----------------
+
+
+def test_rotation_metadata_gives_upright_output(tmp_path: Path) -> None:
+    # Coded 64x48 with a display matrix of 90 degrees: it is shown (and binarized) as 48x64.
+    source = make_video(
+        tmp_path / "phone.mp4",
+        Picture(lumas=[noise_frame(48, 64, s) for s in range(4)]),
+        coding=Coding(lossless=True, rotation=90),
+    )
+    out = tmp_path / "upright.mkv"
+    result = invoke("transcode", source, out, "--codec", "ffv1")
+    assert result.exit_code == 0, result.output
+    frames = video_frames(out)
+    assert len(frames) == 4 and (frames[0].width, frames[0].height) == (48, 64)
+    assert frames[0].rotation == 0
+
+
+@pytest.mark.parametrize(
+    ("size", "encoded"), [((2, 2), (2, 2)), ((1, 1), (2, 2)), ((3, 2), (4, 2))]
+)
+def test_frames_down_to_1x1_are_transcoded_padded_to_an_even_size(
+    tmp_path: Path, size: tuple[int, int], encoded: tuple[int, int]
+) -> None:
+    source = make_video(
+        tmp_path / "tiny.mkv",
+        Picture(size=size, frames=5),
+        coding=Coding(codec="ffv1", pix_fmt="gray"),
+    )
+    out = tmp_path / "tiny.mp4"
+    result = invoke("transcode", source, out, "--json")
+    assert result.exit_code == 0, result.output
+    frames = video_frames(out)
+    assert len(frames) == 5 and (frames[0].width, frames[0].height) == encoded
+    assert json.loads(invoke("bench", source, "--json").stdout)["frames"] == 5
+
+
+@pytest.mark.slow
+def test_8k_frames_are_transcoded_at_full_size(tmp_path: Path) -> None:
+    width, height = 7680, 4320
+    source = tmp_path / "8k.mkv"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("ffv1", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "gray"
+        for index in range(2):
+            gray = np.tile(noise_frame(270, 480, index), (16, 16))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(gray, format="gray")))
+        container.mux(stream.encode(None))
+    out = tmp_path / "8k.mp4"
+    result = invoke("transcode", source, out, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["frames"] == 2
+    frames = video_frames(out)
+    assert len(frames) == 2 and (frames[0].width, frames[0].height) == (width, height)
+
+
+def test_output_codec_the_container_cannot_hold(clip: Path, tmp_path: Path) -> None:
+    result = invoke("transcode", clip, tmp_path / "masks.ts", "--codec", "ffv1")
+    assert_one_line(
+        result.stderr,
+        result.exit_code,
+        2,
+        "container 'mpegts' cannot hold 'ffv1' video; choose another codec",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]

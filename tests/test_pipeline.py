@@ -19,7 +19,8 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.slots import LivePolicy
 from livethresh.sources import open_source
-from tests.helpers import ArraySource, RecordingSink, make_video
+from tests.clips import Picture, Timing, make_video
+from tests.helpers import ArraySource, RecordingSink
 
 CONFIG = ThresholdConfig()
 
@@ -221,7 +222,7 @@ def test_sink_whose_open_fails_is_still_closed() -> None:
 
 def test_paced_file_does_not_wait_out_a_long_timestamp_gap(tmp_path: Any) -> None:
     path = tmp_path / "gap.mp4"
-    make_video(path, size=(64, 48), pts_ms=[0, 33, 67, 30000, 30033])
+    make_video(path, Picture(size=(64, 48)), timing=Timing(pts_ms=[0, 33, 67, 30000, 30033]))
     started = time.monotonic()
     with open_source(str(path), live=True) as source:
         stats = Pipeline(source, NullSink(), ThresholdConfig(), policy=LivePolicy.BLOCK).run()
@@ -241,3 +242,12 @@ def test_stop_interrupts_a_paced_source_waiting_for_its_next_frame() -> None:
         timer.join()
     assert time.monotonic() - started < 10
     assert sink.indices == [0]
+
+
+def test_frames_read_before_a_source_fails_all_reach_the_sink() -> None:
+    """Nothing read is lost: a failing source ends the stream, the queues drain, then it raises."""
+    for _ in range(20):  # the frames in flight differ from run to run
+        sink = RecordingSink(delay=0.002)
+        with pytest.raises(InputError, match="broke"):
+            Pipeline(ArraySource(None, fail_at=9), sink, ThresholdConfig()).run()
+        assert sink.indices == list(range(9)) and sink.closed == 1

@@ -1,8 +1,10 @@
 """Image sequences as inputs (``frames/%04d.png``, ``'frames/*.png'``): no output may be one of
-their files, and a numbered sequence with gaps is read past them, with a warning."""
+their files, a numbered sequence with gaps is read past them, with a warning, and every command
+reads one at its rate."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 from livethresh.sources import open_source
 from livethresh.sources.sequences import continue_past_gaps, input_files
 from livethresh.sources.spec import parse_spec
-from tests.helpers import assert_one_line, invoke
+from tests.helpers import assert_one_line, document_frame, invoke, one_line
 
 #: The options that make ``transcode`` write one PNG file: what could replace a frame.
 PNG_OUTPUT = ("-y", "--format", "apng", "--codec", "apng", "--pix-fmt", "gray")
@@ -124,3 +126,51 @@ def test_a_gap_a_glob_cannot_follow_is_named_where_the_sequence_stops(
         f"image sequence '{folder}/%d_%d.png' stops at its first gap, {folder}/3_3.png: 2 of "
         "its 3 files are read; number the files without gaps to read them all"
     ]
+
+
+# -- read by every command ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def frames_folder(tmp_path: Path) -> Path:
+    """Twelve numbered PNG frames starting at 1, as exported by an editor."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for number in range(1, 13):
+        cv2.imwrite(str(folder / f"{number:04d}.png"), document_frame(48, 64, seed=number))
+    return folder
+
+
+@pytest.mark.parametrize(("pattern", "rate"), [("%04d.png", 10), ("*.png", None)])
+def test_an_image_sequence_transcodes_at_its_rate(
+    frames_folder: Path, tmp_path: Path, pattern: str, rate: int | None
+) -> None:
+    out = tmp_path / "out.mkv"
+    args = ["transcode", frames_folder / pattern, out, "--json"]
+    result = invoke(*args, *(["--rate", rate] if rate else []))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["frames"] == 12
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        times = [float(f.time) for f in container.decode(stream)]
+    step = 1 / (rate or 25)  # FFmpeg's default rate for a sequence
+    assert len(times) == 12
+    assert times == pytest.approx([i * step for i in range(12)], abs=1e-3)
+
+
+def test_bench_reads_an_image_sequence(frames_folder: Path) -> None:
+    result = invoke("bench", frames_folder / "%04d.png", "--rate", "5")
+    assert result.exit_code == 0, result.output
+    assert "64x48" in result.stdout and "5 fps" in result.stdout
+    assert "12 frames" in result.stdout
+
+
+def test_a_sequence_without_its_first_frame_is_a_clear_error(
+    frames_folder: Path, tmp_path: Path
+) -> None:
+    line = one_line(invoke("transcode", frames_folder / "%03d.png", tmp_path / "out.mkv"))
+    assert f"image sequence '{frames_folder}/%03d.png' has no first frame: none of " in line
+    assert f"{frames_folder}/000.png ... {frames_folder}/004.png exists" in line
+    line = one_line(invoke("bench", frames_folder / "*.jpg"))
+    assert "no file matches the image sequence" in line
+    assert not (tmp_path / "out.mkv").exists()

@@ -22,7 +22,8 @@ from livethresh.pipeline import Pipeline
 from livethresh.sinks import NullSink
 from livethresh.sources import FrameSource, open_source
 from livethresh.sources.spec import parse_size, parse_spec
-from tests.helpers import document_frame, make_video, noise_frame
+from tests.clips import Coding, Picture, Timing, make_video
+from tests.helpers import document_frame, noise_frame
 
 # -- specs -------------------------------------------------------------------------------------
 
@@ -146,7 +147,7 @@ def test_stalled_network_stream_times_out_with_a_clear_error(silent_server: int)
 
 def test_file_info_and_frames_are_exact(tmp_path: Path) -> None:
     lumas = [noise_frame(48, 64, seed) for seed in range(5)]
-    path = make_video(tmp_path / "clip.mp4", lossless=True, lumas=lumas)
+    path = make_video(tmp_path / "clip.mp4", Picture(lumas=lumas), coding=Coding(lossless=True))
     reader = LumaReader()
     with open_source(str(path)) as source:
         assert isinstance(source, FrameSource)
@@ -166,7 +167,7 @@ def test_file_info_and_frames_are_exact(tmp_path: Path) -> None:
 def test_limited_range_luma_is_kept_as_coded(tmp_path: Path) -> None:
     luma = np.full((32, 64), 16, np.uint8)
     luma[:, 32:] = 235  # video black and video white
-    path = make_video(tmp_path / "range.mp4", lossless=True, lumas=[luma])
+    path = make_video(tmp_path / "range.mp4", Picture(lumas=[luma]), coding=Coding(lossless=True))
     with open_source(str(path)) as source:
         frame = next(source.frames())
         gray = LumaReader()(frame, np.empty((32, 64), np.uint8))
@@ -183,7 +184,9 @@ def test_rotation_metadata_turns_frames_upright(
     luma = np.full((32, 64), 30, np.uint8)
     luma[:8, :8] = 220  # a mark in the coded top-left corner
     path = make_video(
-        tmp_path / "phone.mp4", lossless=True, lumas=[luma, luma], rotation=matrix_angle
+        tmp_path / "phone.mp4",
+        Picture(lumas=[luma, luma]),
+        coding=Coding(lossless=True, rotation=matrix_angle),
     )
     with open_source(str(path)) as source:
         info = source.info
@@ -200,14 +203,14 @@ def test_resolution_change_mid_stream(tmp_path: Path) -> None:
     # Two MPEG-TS files joined byte by byte are one valid stream whose size changes.
     big = make_video(
         tmp_path / "a.ts",
-        lossless=True,
-        lumas=[noise_frame(48, 64, s) for s in range(3)],
+        Picture(lumas=[noise_frame(48, 64, s) for s in range(3)]),
+        coding=Coding(lossless=True),
         fmt="mpegts",
     )
     small = make_video(
         tmp_path / "b.ts",
-        lossless=True,
-        lumas=[noise_frame(24, 32, s) for s in range(3)],
+        Picture(lumas=[noise_frame(24, 32, s) for s in range(3)]),
+        coding=Coding(lossless=True),
         fmt="mpegts",
     )
     joined = tmp_path / "joined.ts"
@@ -229,9 +232,9 @@ def test_resolution_change_mid_stream(tmp_path: Path) -> None:
 def test_live_file_is_paced_at_its_frame_rate(tmp_path: Path) -> None:
     path = make_video(
         tmp_path / "clip.mp4",
-        lossless=True,
-        lumas=[noise_frame(16, 16, s) for s in range(10)],
-        fps=50,
+        Picture(lumas=[noise_frame(16, 16, s) for s in range(10)]),
+        coding=Coding(lossless=True),
+        timing=Timing(fps=50),
     )
     with open_source(str(path), live=True) as source:
         assert source.info.is_live

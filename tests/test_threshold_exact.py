@@ -1,7 +1,7 @@
 """Every method is byte-identical to the seed article's direct OpenCV calls.
 
 The reference is :func:`livethresh.binarize.opencv.article_reference`: ``cv2.GaussianBlur`` then
-``cv2.threshold`` or ``cv2.adaptiveThreshold``, exactly as issue #2 specifies.
+``cv2.threshold`` or ``cv2.adaptiveThreshold``, with the article's arguments.
 """
 
 from __future__ import annotations

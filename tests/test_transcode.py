@@ -17,12 +17,8 @@ from livethresh.config import ThresholdConfig
 from livethresh.encode.audio import AudioPassthrough
 from livethresh.encode.plan import EncodeSettings
 from livethresh.transcode import transcode
-from tests.helpers import (
-    make_video,
-    start_cli,
-    video_frames,
-    wait_for_partial_output,
-)
+from tests.clips import Coding, Picture, Timing, Tone, make_video, video_frames
+from tests.helpers import start_cli, wait_for_partial_output
 
 runner = CliRunner()
 
@@ -50,7 +46,7 @@ def assert_one_line_error(result, text: str) -> None:
 
 @pytest.fixture
 def with_audio(tmp_path: Path) -> Path:
-    return make_video(tmp_path / "talk.mp4", audio="aac")
+    return make_video(tmp_path / "talk.mp4", audio=Tone("aac"))
 
 
 def test_defaults_h264_mp4_with_audio_copied_unchanged(with_audio: Path, tmp_path: Path) -> None:
@@ -116,7 +112,7 @@ class RecordingContainer:
 
 
 def test_audio_is_fed_progressively_up_to_the_video_time(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "long.mkv", frames=60, audio="aac")
+    source = make_video(tmp_path / "long.mkv", Picture(frames=60), audio=Tone("aac"))
     audio = AudioPassthrough(str(source), "matroska")
     recorder = RecordingContainer(tmp_path / "out.mkv")
     audio.add_streams(recorder)
@@ -132,7 +128,7 @@ def test_audio_is_fed_progressively_up_to_the_video_time(tmp_path: Path) -> None
 
 def test_variable_frame_rate_stays_variable(tmp_path: Path) -> None:
     stamps = [0, 33, 66, 200, 210, 220, 500, 533, 566, 1000]
-    source = make_video(tmp_path / "vfr.mkv", pts_ms=stamps)
+    source = make_video(tmp_path / "vfr.mkv", timing=Timing(pts_ms=stamps))
     out = tmp_path / "vfr.mp4"
     assert invoke(source, out).exit_code == 0
     times = frame_times(out)
@@ -151,7 +147,7 @@ def test_sparse_variable_frame_rate_keeps_its_duration(
     """A 40 s gap before the last frame makes the average rate tiny; the last frame must
     still last one input frame, not one frame at that average rate (seconds)."""
     stamps = [0, 33, 66, 140, 150, 183, 300, 40000]
-    source = make_video(tmp_path / f"sparse.{source_ext}", pts_ms=stamps)
+    source = make_video(tmp_path / f"sparse.{source_ext}", timing=Timing(pts_ms=stamps))
     out = tmp_path / f"out.{output_ext}"
     assert invoke(source, out).exit_code == 0
     assert [round(t * 1000) for t in frame_times(out)] == stamps
@@ -162,7 +158,9 @@ def test_sparse_variable_frame_rate_keeps_its_duration(
 
 @pytest.mark.parametrize(("extra", "size"), [((), (162, 122)), (("--pix-fmt", "gray"), (161, 121))])
 def test_odd_dimensions(tmp_path: Path, extra: tuple[str, ...], size: tuple[int, int]) -> None:
-    source = make_video(tmp_path / "odd.mkv", size=(161, 121), codec="ffv1", pix_fmt="gray")
+    source = make_video(
+        tmp_path / "odd.mkv", Picture(size=(161, 121)), coding=Coding(codec="ffv1", pix_fmt="gray")
+    )
     out = tmp_path / "odd.mp4"
     assert invoke(source, out, *extra).exit_code == 0
     frames = video_frames(out)
@@ -170,7 +168,7 @@ def test_odd_dimensions(tmp_path: Path, extra: tuple[str, ...], size: tuple[int,
 
 
 def test_ten_bit_input(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "deep.mkv", pix_fmt="yuv420p10le")
+    source = make_video(tmp_path / "deep.mkv", coding=Coding(pix_fmt="yuv420p10le"))
     assert video_frames(source)[0].format.name == "yuv420p10le"
     out = tmp_path / "exact.mkv"
     assert invoke(source, out, "--codec", "ffv1").exit_code == 0
@@ -180,8 +178,13 @@ def test_ten_bit_input(tmp_path: Path) -> None:
 
 
 def test_resolution_change_mid_stream(tmp_path: Path) -> None:
-    first = make_video(tmp_path / "a.ts", size=(160, 120), frames=10, fmt="mpegts")
-    second = make_video(tmp_path / "b.ts", size=(96, 64), frames=8, fmt="mpegts", first_pts_ms=400)
+    first = make_video(tmp_path / "a.ts", Picture(size=(160, 120), frames=10), fmt="mpegts")
+    second = make_video(
+        tmp_path / "b.ts",
+        Picture(size=(96, 64), frames=8),
+        timing=Timing(start_ms=400),
+        fmt="mpegts",
+    )
     joined = tmp_path / "joined.ts"
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     sizes = {(f.width, f.height) for f in video_frames(joined)}
@@ -224,7 +227,9 @@ def test_side_by_side_colors_follow_the_rotation(
     width, height = size
     rgb = np.empty((height, width, 3), np.uint8)
     rgb[: height // 2], rgb[height // 2 :] = RED, BLUE
-    source = make_video(tmp_path / "phone.mp4", rgb=rgb, lossless=True, rotation=angle)
+    source = make_video(
+        tmp_path / "phone.mp4", Picture(rgb=rgb), coding=Coding(lossless=True, rotation=angle)
+    )
     out = tmp_path / "sbs.mkv"
     result = invoke(source, out, "--side-by-side", "--codec", "ffv1", "--pix-fmt", pix_fmt)
     assert result.exit_code == 0, result.output
@@ -249,7 +254,7 @@ def test_side_by_side_limited_range_input_keeps_its_colors(tmp_path: Path) -> No
     """Pure red, coded in the limited range, comes back as pure red: not washed out."""
     rgb = np.empty((48, 64, 3), np.uint8)
     rgb[:] = RED
-    source = make_video(tmp_path / "red.mp4", rgb=rgb, lossless=True)
+    source = make_video(tmp_path / "red.mp4", Picture(rgb=rgb), coding=Coding(lossless=True))
     coded = video_frames(source)[0]
     # Limited range, unflagged as most YUV video: red's luma is coded as 81, not 76.
     assert coded.color_range != av.video.reformatter.ColorRange.JPEG
@@ -263,7 +268,7 @@ def test_side_by_side_limited_range_input_keeps_its_colors(tmp_path: Path) -> No
 def test_lossless_output_equals_the_article_masks(tmp_path: Path) -> None:
     import cv2
 
-    source = make_video(tmp_path / "in.mkv", codec="ffv1", pix_fmt="gray")
+    source = make_video(tmp_path / "in.mkv", coding=Coding(codec="ffv1", pix_fmt="gray"))
     out = tmp_path / "exact.mkv"
     assert invoke(source, out, "--codec", "ffv1").exit_code == 0
     for original, encoded in zip(video_frames(source), video_frames(out), strict=True):
@@ -279,7 +284,7 @@ def test_lossless_output_equals_the_article_masks(tmp_path: Path) -> None:
 
 
 def test_refuses_to_overwrite_the_input_by_any_name(tmp_path: Path, monkeypatch) -> None:
-    source = make_video(tmp_path / "in.mp4", frames=3)
+    source = make_video(tmp_path / "in.mp4", Picture(frames=3))
     before = source.read_bytes()
     link = tmp_path / "link.mp4"
     link.symlink_to(source)
@@ -290,7 +295,7 @@ def test_refuses_to_overwrite_the_input_by_any_name(tmp_path: Path, monkeypatch)
 
 
 def test_existing_output_needs_overwrite_and_is_replaced_when_complete(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "in.mp4", frames=3)
+    source = make_video(tmp_path / "in.mp4", Picture(frames=3))
     out = tmp_path / "out.mp4"
     out.write_bytes(b"precious")
     assert_one_line_error(invoke(source, out), "already exists")
@@ -326,7 +331,7 @@ def test_a_failure_before_the_first_frame_leaves_nothing(tmp_path: Path) -> None
 def test_bad_usage_is_one_line_and_exit_2(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    source = make_video(tmp_path / "in.mp4", frames=2)
+    source = make_video(tmp_path / "in.mp4", Picture(frames=2))
     target, *rest = args
     target = target if target == "-" else str(tmp_path / target)
     assert_one_line_error(invoke(source, target, *rest), message)
@@ -338,7 +343,7 @@ def test_missing_input(tmp_path: Path) -> None:
 
 
 def test_encoder_threads_are_on(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "in.mp4", frames=2)
+    source = make_video(tmp_path / "in.mp4", Picture(frames=2))
     settings = EncodeSettings(threads=2)
     result = transcode(str(source), str(tmp_path / "out.mp4"), ThresholdConfig(), settings)
     assert result.frames == 2
@@ -349,7 +354,7 @@ def test_encoder_threads_are_on(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["mpegts", "matroska", "yuv4mpegpipe"])
 def test_stdout_streams_a_playable_container(tmp_path: Path, fmt: str) -> None:
-    source = make_video(tmp_path / "in.mp4", frames=6, audio="aac")
+    source = make_video(tmp_path / "in.mp4", Picture(frames=6), audio=Tone("aac"))
     process = start_cli("transcode", source, "-", "--format", fmt)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr.decode()
@@ -366,7 +371,9 @@ def test_stdout_streams_a_playable_container(tmp_path: Path, fmt: str) -> None:
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_mid_run_finalizes_a_playable_output(tmp_path: Path, signum: int, code: int) -> None:
     total = 400
-    source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=total, audio="aac")
+    source = make_video(
+        tmp_path / "in.mkv", Picture(size=(320, 240), frames=total), audio=Tone("aac")
+    )
     out = tmp_path / "out.mkv"
     # A slow encoder preset makes the run last long enough to be interrupted in the middle.
     process = start_cli("transcode", source, out, "--encoder-preset", "veryslow", "--json")
@@ -405,7 +412,7 @@ def test_preset_means_the_threshold_preset_and_encoder_speed_has_its_own_option(
         raise LivethreshError("stop here")
 
     monkeypatch.setattr(livethresh.cli.video, "run_transcode", record_call)
-    source = make_video(tmp_path / "in.mp4", size=(64, 48), frames=3)
+    source = make_video(tmp_path / "in.mp4", Picture(size=(64, 48), frames=3))
     for args in (
         ["--preset", "document"],
         ["--encoder-preset", "veryfast"],
@@ -421,82 +428,3 @@ def test_preset_means_the_threshold_preset_and_encoder_speed_has_its_own_option(
         cli.app, ["transcode", str(source), str(tmp_path / "o.mp4"), "--preset", "veryfast"]
     )
     assert refused.exit_code == 2 and "unknown preset 'veryfast'" in refused.stderr
-
-
-def test_an_output_that_appears_mid_write_is_never_replaced(tmp_path: Path) -> None:
-    """Without overwrite, the finished file is not renamed over one that appeared meanwhile."""
-    from livethresh.errors import OutputError
-    from livethresh.files import atomic_output
-
-    out = tmp_path / "mask.png"
-    appeared = "appeared while livethresh was writing it"
-    with pytest.raises(OutputError, match=appeared) as caught, atomic_output(out) as temp:
-        temp.write_bytes(b"ours")
-        out.write_bytes(b"theirs")  # another program creates OUTPUT meanwhile
-    assert out.read_bytes() == b"theirs"
-    (kept,) = [p for p in tmp_path.iterdir() if p != out]
-    assert kept.read_bytes() == b"ours" and str(kept) in str(caught.value)
-    with atomic_output(out, overwrite=True) as temp:  # allowed: replaced by the finished file
-        temp.write_bytes(b"replaced")
-    assert out.read_bytes() == b"replaced"
-
-
-def test_without_hard_links_the_no_replace_rename_keeps_the_rule(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """File systems with no hard links (FAT, some shares) use renameat2(RENAME_NOREPLACE)."""
-    from livethresh import files
-
-    def no_links(src: object, dst: object) -> None:
-        raise PermissionError(1, "Operation not permitted")
-
-    monkeypatch.setattr(files.os, "link", no_links)
-    out = tmp_path / "out.bin"
-    with files.atomic_output(out) as temp:
-        temp.write_bytes(b"first")
-    assert out.read_bytes() == b"first"
-    temp = tmp_path / ".out.x.part.bin"
-    temp.write_bytes(b"second")
-    assert files._place_without_replacing(temp, out) is False
-    assert out.read_bytes() == b"first" and temp.read_bytes() == b"second"
-
-
-@pytest.mark.slow
-def test_a_file_created_at_output_during_a_transcode_survives(tmp_path: Path) -> None:
-    """The run that finds its OUTPUT taken at the end exits 2 in one line and keeps its file."""
-    from tests.helpers import wait_for_partial_output
-
-    source = make_video(tmp_path / "in.mkv", size=(320, 240), frames=400, audio="aac")
-    out = tmp_path / "out.mkv"
-    process = start_cli("transcode", source, out, "--encoder-preset", "veryslow")
-    wait_for_partial_output(tmp_path, 20_000, process)
-    out.write_bytes(b"someone else's file")
-    _, stderr = process.communicate(timeout=120)
-    lines = stderr.decode().strip().splitlines()
-    assert process.returncode == 2 and len(lines) == 1, stderr
-    assert "appeared while livethresh was writing it" in lines[0]
-    assert out.read_bytes() == b"someone else's file"
-    (kept,) = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
-    assert str(kept) in lines[0] and len(video_frames(kept)) == 400
-
-
-@pytest.mark.slow
-def test_simultaneous_transcodes_to_one_new_path_keep_every_result(tmp_path: Path) -> None:
-    """Four runs race for one new OUTPUT: exactly one reports it wrote it; the others exit 2."""
-    source = make_video(tmp_path / "in.mp4", size=(320, 240), frames=120)
-    out = tmp_path / "out.mp4"
-    runs = [start_cli("transcode", source, out) for _ in range(4)]
-    results = [(p.wait(timeout=120), p.stderr.read().decode()) for p in runs]  # type: ignore[union-attr]
-    assert sorted(code for code, _ in results) == [0, 2, 2, 2], results
-    raced = 0
-    for code, stderr in results:
-        lines = stderr.strip().splitlines()
-        assert len(lines) == 1 and "Traceback" not in stderr
-        if code == 2:
-            # Found at the start (refused before writing) or appeared meanwhile (kept aside).
-            assert "already exists" in lines[0] or "appeared while" in lines[0], lines
-            raced += "appeared while" in lines[0]
-    kept = [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
-    assert len(kept) == raced
-    for path in [out, *kept]:
-        assert len(video_frames(path)) == 120  # every result is finished and playable

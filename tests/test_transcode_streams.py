@@ -1,4 +1,4 @@
-"""What ``transcode`` writes besides the masks, and how it checks encoders first (issue 14):
+"""What ``transcode`` writes besides the masks, and how it checks encoders first:
 y4m headers, timestamps from 0, tags, subtitles, audio the container refuses, per-encoder
 options, quiet encoders, the summary's time; and ``image`` on a multi-page TIFF."""
 
@@ -20,7 +20,8 @@ from livethresh.encode.plan import EncodeSettings, plan_encoding
 from livethresh.errors import ConfigError, OutputError
 from livethresh.sinks.encoder import EncoderSink
 from livethresh.transcode import transcode
-from tests.helpers import MS, assert_one_line, invoke, make_tagged_video, make_video, run_cli
+from tests.clips import MS, Coding, Picture, Streams, Timing, Tone, make_tagged_video, make_video
+from tests.helpers import assert_one_line, invoke, run_cli
 
 RATE = 48000
 
@@ -46,11 +47,11 @@ def first_times(path: Path) -> dict[str, float]:
     return times
 
 
-# -- 2: y4m header -----------------------------------------------------------------------------
+# -- y4m header --------------------------------------------------------------------------------
 
 
 def test_y4m_header_has_the_frame_rate_and_aspect_ratio(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "in.mp4", size=(64, 48), first_pts_ms=5)
+    source = make_video(tmp_path / "in.mp4", Picture(size=(64, 48)), timing=Timing(start_ms=5))
     out = tmp_path / "out.y4m"
     result = transcode_cli(source, out, "--format", "yuv4mpegpipe")
     assert result.exit_code == 0, result.output
@@ -60,14 +61,14 @@ def test_y4m_header_has_the_frame_rate_and_aspect_ratio(tmp_path: Path) -> None:
 
 
 def test_anamorphic_input_keeps_its_sample_aspect_ratio(tmp_path: Path) -> None:
-    source = make_tagged_video(tmp_path / "in.mkv", audio=None, sar=Fraction(4, 3))
+    source = make_tagged_video(tmp_path / "in.mkv", coding=Coding(sar=Fraction(4, 3)), audio=None)
     out = tmp_path / "out.mp4"
     assert transcode_cli(source, out).exit_code == 0
     with av.open(str(out)) as container:
         assert container.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
 
 
-# -- 5: timestamps start at 0 ------------------------------------------------------------------
+# -- timestamps start at 0 ---------------------------------------------------------------------
 
 
 def test_output_starts_at_zero_and_audio_stays_in_sync(tmp_path: Path) -> None:
@@ -85,17 +86,17 @@ def test_output_starts_at_zero_and_audio_stays_in_sync(tmp_path: Path) -> None:
 
 
 def test_keep_timestamps_keeps_the_input_times(tmp_path: Path) -> None:
-    source = make_video(tmp_path / "late.mkv", size=(64, 48), first_pts_ms=1480)
+    source = make_video(tmp_path / "late.mkv", Picture(size=(64, 48)), timing=Timing(start_ms=1480))
     out = tmp_path / "out.mkv"
     assert transcode_cli(source, out, "--keep-timestamps").exit_code == 0
     assert first_times(out)["video"] == pytest.approx(1.48, abs=0.002)
 
 
-# -- 6: tags, dispositions, subtitles, a second video ------------------------------------------
+# -- tags, dispositions, subtitles, a second video ---------------------------------------------
 
 
 def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
-    source = make_tagged_video(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_video(tmp_path / "in.mkv", streams=Streams(subtitles=True))
     out = tmp_path / "out.mkv"
     result = transcode(str(source), str(out), ThresholdConfig())
     assert result.audio == ["#1 aac copied"]
@@ -117,7 +118,7 @@ def test_tags_and_subtitles_are_kept_in_matroska(tmp_path: Path) -> None:
 
 
 def test_srt_becomes_mov_text_in_mp4_with_its_language(tmp_path: Path) -> None:
-    source = make_tagged_video(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_video(tmp_path / "in.mkv", streams=Streams(subtitles=True))
     out = tmp_path / "out.mp4"
     assert transcode_cli(source, out).exit_code == 0
     with av.open(str(out)) as container:
@@ -133,7 +134,7 @@ def test_srt_becomes_mov_text_in_mp4_with_its_language(tmp_path: Path) -> None:
 
 
 def test_subtitles_mpegts_cannot_hold_are_named_in_one_warning(tmp_path: Path) -> None:
-    source = make_tagged_video(tmp_path / "in.mkv", subtitles=True)
+    source = make_tagged_video(tmp_path / "in.mkv", streams=Streams(subtitles=True))
     result = transcode_cli(source, tmp_path / "out.ts")
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.stderr.splitlines() if "warning" in line]
@@ -141,18 +142,18 @@ def test_subtitles_mpegts_cannot_hold_are_named_in_one_warning(tmp_path: Path) -
 
 
 def test_a_dropped_second_video_stream_is_named(tmp_path: Path) -> None:
-    source = make_tagged_video(tmp_path / "two.mkv", audio=None, second_video=True)
+    source = make_tagged_video(tmp_path / "two.mkv", streams=Streams(second_video=True), audio=None)
     result = transcode_cli(source, tmp_path / "out.mkv")
     assert result.exit_code == 0, result.output
     assert "1 more video streams (#1); only the first (#0) is read" in result.stderr
 
 
-# -- 7: audio the container cannot take --------------------------------------------------------
+# -- audio the container cannot take -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("codec", ["libopus", "flac"])
 def test_audio_mov_refuses_is_reencoded_not_fatal(tmp_path: Path, codec: str) -> None:
-    source = make_tagged_video(tmp_path / "in.mkv", audio=codec)
+    source = make_tagged_video(tmp_path / "in.mkv", audio=Tone(codec))
     out = tmp_path / "out.mov"
     result = transcode_cli(source, out)
     assert result.exit_code == 0, result.output
@@ -166,7 +167,7 @@ def test_audio_mov_refuses_is_reencoded_not_fatal(tmp_path: Path, codec: str) ->
 
 def test_pcm_without_a_layout_is_resampled_for_aac_in_ts(tmp_path: Path) -> None:
     # AVI stores a channel count but no layout: the decoder says "2 channels".
-    source = make_tagged_video(tmp_path / "in.avi", audio="pcm_s16le")
+    source = make_tagged_video(tmp_path / "in.avi", audio=Tone("pcm_s16le"))
     with av.open(str(source)) as container:
         assert container.streams.audio[0].layout.name == "2 channels"
     out = tmp_path / "out.ts"
@@ -182,7 +183,7 @@ def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(containers.AUDIO_CODEC_BY_FORMAT, "mov", "libopus")
-    source = make_tagged_video(tmp_path / "in.mkv", audio="flac")
+    source = make_tagged_video(tmp_path / "in.mkv", audio=Tone("flac"))
     assert_one_line_error(
         transcode_cli(source, tmp_path / "out.mov"),
         "audio stream #1 (flac) cannot be written to mov",
@@ -192,7 +193,7 @@ def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
     assert transcode_cli(source, tmp_path / "out.mov", "--no-audio").exit_code == 0
 
 
-# -- 8: encoder options checked per encoder, up front -----------------------------------------
+# -- encoder options checked per encoder, up front ---------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -209,7 +210,7 @@ def test_audio_that_cannot_be_written_names_the_stream_and_no_audio(
 def test_encoder_options_are_checked_per_encoder(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    source = make_video(tmp_path / "in.mkv", size=(64, 48), frames=2)
+    source = make_video(tmp_path / "in.mkv", Picture(size=(64, 48), frames=2))
     assert_one_line_error(transcode_cli(source, tmp_path / "out.mkv", *args), message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
 
@@ -234,7 +235,7 @@ def test_an_encoder_failure_is_one_line_without_library_text(tmp_path: Path) -> 
     assert "avcodec_open2" not in message and "\n" not in message
 
 
-# -- 9: quiet encoders, one thread -------------------------------------------------------------
+# -- quiet encoders, one thread ----------------------------------------------------------------
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,7 +244,7 @@ CLEAN_ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
 
 @pytest.mark.parametrize("codec", ["libx265", "libsvtav1"])
 def test_x265_and_svtav1_print_nothing_below_errors(tmp_path: Path, codec: str) -> None:
-    source = make_video(tmp_path / "in.mkv", size=(64, 48), frames=4)
+    source = make_video(tmp_path / "in.mkv", Picture(size=(64, 48), frames=4))
     done = run_cli("transcode", source, tmp_path / "out.mkv", "--codec", codec, env=CLEAN_ENV)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]  # the summary only
@@ -282,7 +283,7 @@ def test_x265_runs_one_thread_unless_told_otherwise(tmp_path: Path) -> None:
     assert "Thread pool created using 1 threads" in probe.stderr, probe.stderr
 
 
-# -- 14: the summary's time covers the encoder flush ----------------------------------------
+# -- the summary's time covers the encoder flush -----------------------------------------------
 
 
 def test_summary_time_includes_the_encoder_flush(
@@ -296,7 +297,7 @@ def test_summary_time_includes_the_encoder_flush(
         close(self)
 
     monkeypatch.setattr(EncoderSink, "close", slow_flush)
-    source = make_video(tmp_path / "in.mkv", size=(64, 48), frames=3)
+    source = make_video(tmp_path / "in.mkv", Picture(size=(64, 48), frames=3))
     result = transcode(str(source), str(tmp_path / "out.mkv"), ThresholdConfig())
     assert result.stats.wall_s >= 0.4
     assert f"in {result.stats.wall_s:.2f} s" in result.summary()

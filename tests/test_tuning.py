@@ -21,7 +21,8 @@ from livethresh.errors import OutputError
 from livethresh.frames import ProcessedFrame
 from livethresh.preview import KEYS, LiveTuner, describe, key_rows, keys_markdown, make_folder
 from livethresh.sinks.window import WindowSink
-from tests.helpers import document_frame, invoke, make_video
+from tests.clips import Picture, make_video
+from tests.helpers import document_frame, invoke
 
 
 @pytest.fixture
@@ -277,7 +278,7 @@ def test_a_file_that_ends_stays_on_its_last_frame_until_q_and_loop_plays_again(x
     if shutil.which("xdotool") is None:
         pytest.skip("xdotool is not installed (Debian package xdotool)")
     clip = tmp_path / "clip.mkv"
-    make_video(clip, frames=10)
+    make_video(clip, Picture(frames=10))
     shots = tmp_path / "new" / "shots"  # --save-dir is created, with its parents
     code, stdout, stderr, still_open = preview_until_q(
         xvfb, str(clip), "--fast", "--save-dir", str(shots)
