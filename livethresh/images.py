@@ -164,12 +164,19 @@ def _may_hold_alpha_or_depth(data: np.ndarray) -> bool:
     """
     head = bytes(data[:32])
     if head.startswith(PNG_MAGIC):
+        if len(head) < 26:  # cut inside its header: OpenCV's decoding refuses it
+            return False
         depth, color_type = head[24], head[25]
         return depth > 8 or color_type in (4, 6) or b"tRNS" in _png_chunks(data)
     if head[:4] in TIFF_MAGIC:
         return True
     # WebP's extended header: the alpha flag of its VP8X chunk.
-    return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8X" and bool(head[20] & 0x10)
+    return (
+        len(head) > 20
+        and head[:4] == b"RIFF"
+        and head[8:16] == b"WEBPVP8X"
+        and bool(head[20] & 0x10)
+    )
 
 
 def _png_chunks(data: np.ndarray) -> dict[bytes, bytes]:

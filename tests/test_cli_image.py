@@ -277,6 +277,18 @@ def test_image_whose_header_claims_a_huge_size(tmp_path: Path) -> None:
     assert not (tmp_path / "mask.png").exists()
 
 
+def test_a_png_cut_inside_its_header_is_one_line(tmp_path: Path) -> None:
+    """A PNG cut before the bytes that say its depth and alpha (found by the fuzzer) raised an
+    IndexError."""
+    whole = tmp_path / "whole.png"
+    cv2.imwrite(str(whole), noise_frame(48, 64))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[:20])
+    result = invoke("image", cut, tmp_path / "mask.png")
+    assert_one_line(result.stderr, result.exit_code, 2, "is not an image OpenCV can decode")
+    assert not (tmp_path / "mask.png").exists()
+
+
 @pytest.fixture
 def page(tmp_path: Path) -> Path:
     path = tmp_path / "page.png"

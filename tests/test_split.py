@@ -24,7 +24,8 @@ from livethresh.encode.plan import EncodeSettings
 from livethresh.split import STABILIZE_WARM_UP, transcode_split, warm_up_for
 from livethresh.split.plan import plan_segments
 from livethresh.transcode import transcode
-from tests.helpers import ASS_HEADER, MS, assert_one_line, document_frame, invoke, start_cli
+from tests.clips import ASS_HEADER, MS
+from tests.helpers import assert_one_line, document_frame, invoke, start_cli
 
 FPS = 30
 LOSSLESS = EncodeSettings(codec="ffv1")
