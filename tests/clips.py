@@ -287,3 +287,81 @@ def audio_times(path: Path) -> list[float]:
             return []
         stream = container.streams.audio[0]
         return [float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None]
+
+
+#: The frame rate of :func:`make_split_clip`'s clips.
+SPLIT_FPS = 30
+
+
+def make_split_clip(
+    path: Path,
+    *,
+    frames: int = 120,
+    size: tuple[int, int] = (160, 120),
+    gop: int = 10,
+    noise: float = 0.0,
+    still: int = 1,
+    audio: bool = True,
+    video_start: int = 3,
+    fmt: str | None = None,
+    lossless: bool = True,
+    subtitles: bool = False,
+) -> Path:
+    """A document page that moves every ``still`` frames, with keyframes every ``gop`` frames,
+    a title, and a tone that starts ``video_start`` frames before the video does; with
+    ``subtitles``, a French SRT stream of one line a second."""
+    width, height = size
+    page = document_frame(height + frames, width + frames, seed=7)
+    rng = np.random.default_rng(3)
+    with av.open(str(path), "w", format=fmt) as container:
+        container.metadata["title"] = "A long lecture"
+        video = container.add_stream(
+            "libx264",
+            rate=SPLIT_FPS,
+            options={"preset": "ultrafast", "g": str(gop), "qp": "0" if lossless else "23"},
+        )
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.time_base = Fraction(1, SPLIT_FPS)
+        sound = None
+        if audio:
+            sound = container.add_stream("aac", rate=48000)
+            sound.layout = "stereo"
+            sound.metadata["language"] = "fre"
+        text = None
+        if subtitles:
+            text = container.add_stream("subrip")
+            text.codec_context.subtitle_header = ASS_HEADER
+            text.time_base = MS
+            text.metadata["language"] = "fra"
+        sample = 0
+        for index in range(frames):
+            shift = index // still
+            gray = page[shift : shift + height, shift : shift + width].astype(np.float32)
+            if noise:
+                gray += rng.normal(0, noise, gray.shape)
+            picture = np.clip(gray, 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(picture, format="gray").reformat(format="yuv420p")
+            frame.pts, frame.time_base = index + video_start, Fraction(1, SPLIT_FPS)
+            container.mux(video.encode(frame))
+            while sound is not None and sample < (index + video_start + 1) * 48000 // SPLIT_FPS:
+                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
+                chunk = av.AudioFrame.from_ndarray(
+                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
+                )
+                chunk.sample_rate, chunk.pts = 48000, sample
+                container.mux(sound.encode(chunk))
+                sample += 1024
+        container.mux(video.encode(None))
+        if sound is not None:
+            container.mux(sound.encode(None))
+        for second in range(frames // SPLIT_FPS if text is not None else 0):
+            assert text is not None
+            line = SubtitleSet.create(
+                text=f"{second},0,Default,,0,0,0,,Line {second}".encode(), start=0, end=800
+            )
+            packet = text.codec_context.encode_subtitle(line)
+            packet.stream, packet.time_base = text, MS
+            packet.pts = packet.dts = 1000 * second + 200
+            packet.duration = 800
+            container.mux(packet)
+    return path

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -17,94 +13,19 @@ import av
 import cv2
 import numpy as np
 import pytest
-from av.subtitles.subtitle import SubtitleSet
 
 from livethresh.config import ThresholdConfig
 from livethresh.encode.plan import EncodeSettings
 from livethresh.split import STABILIZE_WARM_UP, transcode_split, warm_up_for
 from livethresh.split.plan import plan_segments
 from livethresh.transcode import transcode
-from tests.clips import ASS_HEADER, MS
-from tests.helpers import assert_one_line, document_frame, invoke, start_cli
+from tests.clips import make_split_clip
+from tests.helpers import assert_one_line, document_frame, invoke
 
 FPS = 30
 LOSSLESS = EncodeSettings(codec="ffv1")
 COMMAND = (sys.executable, "-m", "livethresh", "transcode")
 RAY_ARGS = ("--split", "2", "--json", "--codec", "ffv1")
-
-
-def make_clip(
-    path: Path,
-    *,
-    frames: int = 120,
-    size: tuple[int, int] = (160, 120),
-    gop: int = 10,
-    noise: float = 0.0,
-    still: int = 1,
-    audio: bool = True,
-    video_start: int = 3,
-    fmt: str | None = None,
-    lossless: bool = True,
-    subtitles: bool = False,
-) -> Path:
-    """A document page that moves every ``still`` frames, with keyframes every ``gop`` frames,
-    a title, and a tone that starts ``video_start`` frames before the video does; with
-    ``subtitles``, a French SRT stream of one line a second."""
-    width, height = size
-    page = document_frame(height + frames, width + frames, seed=7)
-    rng = np.random.default_rng(3)
-    with av.open(str(path), "w", format=fmt) as container:
-        container.metadata["title"] = "A long lecture"
-        video = container.add_stream(
-            "libx264",
-            rate=FPS,
-            options={"preset": "ultrafast", "g": str(gop), "qp": "0" if lossless else "23"},
-        )
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.codec_context.time_base = Fraction(1, FPS)
-        sound = None
-        if audio:
-            sound = container.add_stream("aac", rate=48000)
-            sound.layout = "stereo"
-            sound.metadata["language"] = "fre"
-        text = None
-        if subtitles:
-            text = container.add_stream("subrip")
-            text.codec_context.subtitle_header = ASS_HEADER
-            text.time_base = MS
-            text.metadata["language"] = "fra"
-        sample = 0
-        for index in range(frames):
-            shift = index // still
-            gray = page[shift : shift + height, shift : shift + width].astype(np.float32)
-            if noise:
-                gray += rng.normal(0, noise, gray.shape)
-            picture = np.clip(gray, 0, 255).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(picture, format="gray").reformat(format="yuv420p")
-            frame.pts, frame.time_base = index + video_start, Fraction(1, FPS)
-            container.mux(video.encode(frame))
-            while sound is not None and sample < (index + video_start + 1) * 48000 // FPS:
-                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
-                )
-                chunk.sample_rate, chunk.pts = 48000, sample
-                container.mux(sound.encode(chunk))
-                sample += 1024
-        container.mux(video.encode(None))
-        if sound is not None:
-            container.mux(sound.encode(None))
-        for second in range(frames // FPS if text is not None else 0):
-            assert text is not None
-            line = SubtitleSet.create(
-                text=f"{second},0,Default,,0,0,0,,Line {second}".encode(), start=0, end=800
-            )
-            packet = text.codec_context.encode_subtitle(line)
-            packet.stream, packet.time_base = text, MS
-            packet.pts = packet.dts = 1000 * second + 200
-            packet.duration = 800
-            container.mux(packet)
-    return path
 
 
 def contents(path: Path) -> dict[str, Any]:
@@ -151,7 +72,7 @@ def differing_share(single: dict[str, Any], split: dict[str, Any]) -> float:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("split") / "lecture.mkv", subtitles=True)
+    return make_split_clip(tmp_path_factory.mktemp("split") / "lecture.mkv", subtitles=True)
 
 
 @pytest.mark.parametrize("method", ["gaussian", "sauvola", "otsu"])
@@ -241,7 +162,9 @@ def test_stabilization_after_its_warm_up_differs_from_a_single_run_only_in_rare_
     still, a difference that small never decays, so no warm-up short of the whole input makes
     it exact. Measured on a still noisy page (sigma 4): 0.40% of the pixels differ without a
     warm-up, 0.13% after 32 frames (no better after 64); the bound leaves room for noise."""
-    clip = make_clip(tmp_path / "still.mp4", frames=150, gop=15, noise=4.0, still=45, audio=False)
+    clip = make_split_clip(
+        tmp_path / "still.mp4", frames=150, gop=15, noise=4.0, still=45, audio=False
+    )
     config = ThresholdConfig(stabilize=True)
     transcode(str(clip), str(tmp_path / "one.mkv"), config, LOSSLESS, handle_signals=False)
     single = contents(tmp_path / "one.mkv")
@@ -286,15 +209,15 @@ def test_kept_input_timestamps_are_a_single_runs(clip: Path, tmp_path: Path) -> 
 
 
 def test_a_short_input_and_inputs_that_cannot_be_cut_run_as_one_segment(tmp_path: Path) -> None:
-    short = make_clip(tmp_path / "short.mp4", frames=20)
-    stream = make_clip(tmp_path / "stream.ts", frames=60, fmt="mpegts")
+    short = make_split_clip(tmp_path / "short.mp4", frames=20)
+    stream = make_split_clip(tmp_path / "stream.ts", frames=60, fmt="mpegts")
     frames = tmp_path / "frames"
     frames.mkdir()
     for index in range(3):
         cv2.imwrite(str(frames / f"{index:04d}.png"), document_frame(48, 64, seed=index))
     # MP4 with its index first, cut short: the index names keyframes the file no longer holds.
     whole = tmp_path / "whole.mp4"
-    full = make_clip(tmp_path / "full.mp4")
+    full = make_split_clip(tmp_path / "full.mp4")
     with (
         av.open(str(full)) as source,
         av.open(str(whole), "w", options={"movflags": "+faststart"}) as copy,
@@ -344,109 +267,6 @@ def test_bad_split_options_fail_in_one_line_and_never_touch_a_file(
     assert taken.read_bytes() == b"keep me"
     assert clip.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.mp4"]
-
-
-def pieces(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if ".split-" in p.name]
-
-
-def wait_for_segments(folder: Path, process: subprocess.Popen[bytes]) -> list[int]:
-    """The two worker processes, once both are writing their pieces."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        running = _workers(process.pid)
-        if len(running) == 2 and len(pieces(folder)) == 2:
-            return running
-        time.sleep(0.01)
-    process.kill()
-    pytest.fail("the segments never started writing")
-
-
-#: Two segments, of about a second of work each here.
-SLOW = ("--split", "2", "--method", "sauvola")
-
-
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Long enough to be stopped in the middle: the signal goes as soon as both workers
-    have started their pieces."""
-    return make_clip(
-        tmp_path_factory.mktemp("long") / "day.mp4",
-        frames=600,
-        size=(320, 240),
-        gop=30,
-        lossless=False,
-    )
-
-
-def test_ctrl_c_and_sigterm_stop_every_worker_and_leave_no_piece(
-    long_clip: Path, tmp_path: Path
-) -> None:
-    """Both runs at once (the test's time is one run's): SIGINT ends with 130, SIGTERM 143."""
-    runs = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        folder = tmp_path / sig.name
-        folder.mkdir()
-        runs[sig] = (folder, start_cli("transcode", long_clip, folder / "out.mp4", *SLOW))
-    workers: list[int] = []
-    waiting = dict(runs)
-    deadline = time.monotonic() + 60
-    while waiting and time.monotonic() < deadline:
-        for sig, (folder, process) in list(waiting.items()):
-            running = _workers(process.pid)
-            if len(running) == 2 and len(pieces(folder)) == 2:
-                workers += running
-                process.send_signal(sig)  # both segments are writing their pieces
-                del waiting[sig]
-        time.sleep(0.01)
-    assert not waiting, "the segments never started writing"
-    for sig, (folder, process) in runs.items():
-        _, stderr = process.communicate(timeout=30)
-        line = assert_one_line(stderr.decode(), process.returncode, 128 + sig, "pieces removed")
-        assert f"stopped by {sig.name}" in line
-        assert list(folder.iterdir()) == []
-    assert len(workers) == 4
-    assert not [pid for pid in workers if _running(pid)]
-
-
-def test_a_failing_segment_fails_the_run_naming_its_time_range(
-    long_clip: Path, tmp_path: Path
-) -> None:
-    """A worker killed (as the kernel's out-of-memory killer does) fails its segment."""
-    process = start_cli("transcode", long_clip, tmp_path / "out.mp4", *SLOW)
-    workers = wait_for_segments(tmp_path, process)
-    os.kill(workers[-1], signal.SIGKILL)
-    _, stderr = process.communicate(timeout=30)
-    line = assert_one_line(stderr.decode(), process.returncode, 2, "its worker process died")
-    assert re.search(r"segment [12] of 2 \(\d+\.\d{3}-\d+\.\d{3} s\) failed", line), line
-    assert list(tmp_path.iterdir()) == []
-
-
-def _workers(parent: int) -> list[int]:
-    """The segment workers: the children of the command's forkserver."""
-    table: dict[int, tuple[int, bytes]] = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-            table[int(entry.name)] = (
-                int(stat.rsplit(")", 1)[1].split()[1]),
-                (entry / "cmdline").read_bytes(),
-            )
-        except (OSError, ValueError):
-            continue
-    servers = {
-        pid for pid, (ppid, line) in table.items() if ppid == parent and b"forkserver" in line
-    }
-    return sorted(pid for pid, (ppid, _) in table.items() if ppid in servers)
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is still a live process (not gone, not a zombie)."""
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_the_plan_cuts_at_keyframes_with_each_segment_its_own_frames(clip: Path) -> None:
