@@ -132,19 +132,33 @@ def run_file(
         )
     except (StopRequested, KeyboardInterrupt):
         return result("interrupted", error="interrupted: nothing written, a rerun does it")
-    except InputNotFoundError as exc:
-        if not remote:
-            return result("failed", error=str(exc))
-        return result(
-            "failed",
-            error=f"input {job.input!r} cannot be found on node {node}: every node must see "
-            "the inputs and the output folder at the same paths (shared storage)",
-        )
-    except LivethreshError as exc:
-        return result("failed", error=str(exc))
-    except OSError as exc:
-        return result("failed", error=f"{exc.strerror or exc}: {exc.filename or job.output}")
     except Exception as exc:
-        log.debug("unexpected failure on %s", job.input, exc_info=True)
-        return result("failed", error=f"unexpected {type(exc).__name__}: {exc}")
+        log.debug("failure on %s", job.input, exc_info=True)
+        return result("failed", error=failure_line(exc, job.input, job.output, node, remote))
     return result("done", done.frames)
+
+
+def failure_line(exc: Exception, input: str, target: str, node: str, remote: bool) -> str:
+    """The one line a worker reports for a failed file (or segment of a split run).
+
+    On a remote node, an input that cannot be found almost always means storage that is not
+    shared, which the line says; an OS error names the file it is about, ``target`` when it
+    names none; livethresh's own errors already say what to do.
+
+    Args:
+        exc: What the run raised.
+        input: The input, as the job names it.
+        target: What the run writes (the output, or a segment's piece).
+        node: Where the run ran.
+        remote: Whether ``node`` is another machine's (then inputs must be on shared storage).
+    """
+    if isinstance(exc, InputNotFoundError) and remote:
+        return (
+            f"input {input!r} cannot be found on node {node}: every node must see "
+            "the inputs and the output folder at the same paths (shared storage)"
+        )
+    if isinstance(exc, LivethreshError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or target}"
+    return f"unexpected {type(exc).__name__}: {exc}"

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
-from livethresh.errors import InputError, InputNotFoundError, LivethreshError
+from livethresh.batch.task import failure_line
+from livethresh.errors import InputError
 from livethresh.split.plan import Segment
 
 if TYPE_CHECKING:
@@ -254,19 +255,8 @@ def run_segment(
                 )
     except (StopRequested, KeyboardInterrupt):
         return result("interrupted", error="interrupted: its piece was removed")
-    except InputNotFoundError as exc:
-        if not remote:
-            return result("failed", error=str(exc))
-        return result(
-            "failed",
-            error=f"input {job.input!r} cannot be found on node {node}: every node must see "
-            "the input and the output folder at the same paths (shared storage)",
-        )
-    except LivethreshError as exc:
-        return result("failed", error=str(exc))
-    except OSError as exc:
-        return result("failed", error=f"{exc.strerror or exc}: {exc.filename or job.piece}")
     except Exception as exc:
-        log.debug("unexpected failure in segment %d", segment.index, exc_info=True)
-        return result("failed", error=f"unexpected {type(exc).__name__}: {exc}")
+        log.debug("failure in segment %d", segment.index, exc_info=True)
+        error = failure_line(exc, job.input, str(job.piece), node, remote)
+        return result("failed", error=error)
     return result("done", done.frames)
