@@ -32,6 +32,7 @@ METHODS = (
     "phansalkar",
     "su",
     "background",
+    "learned",
 )
 
 T = TypeVar("T")

@@ -2,14 +2,15 @@
 
 A method is one small class in :mod:`~livethresh.binarize.registry`: the seed article's four in
 :mod:`~livethresh.binarize.opencv`, the document methods in :mod:`~livethresh.binarize.document`,
-Su's in :mod:`~livethresh.binarize.su` and background division in
-:mod:`~livethresh.binarize.background`. :class:`Binarizer` runs one of them over a frame, in
+Su's in :mod:`~livethresh.binarize.su`, background division in
+:mod:`~livethresh.binarize.background` and a small trained network in
+:mod:`~livethresh.binarize.learned`. :class:`Binarizer` runs one of them over a frame, in
 bands, without per-frame allocation, then the optional post-steps: despeckling
 (:mod:`~livethresh.binarize.despeckle`) and the automatic window
 (:mod:`~livethresh.binarize.scale`). Importing this package registers every method.
 """
 
-from livethresh.binarize import background, document, opencv, su
+from livethresh.binarize import background, document, learned, opencv, su
 from livethresh.binarize.binarizer import Binarizer, binarize
 from livethresh.binarize.registry import (
     Method,
@@ -26,6 +27,7 @@ __all__ = [
     "background",
     "binarize",
     "document",
+    "learned",
     "method_class",
     "method_defaults",
     "method_descriptions",
