@@ -7,7 +7,7 @@ contenders of ``quality.py`` with ``--all``) are the same code on the same pages
 F-measure, pseudo-F, PSNR and DRD; then the mean over the six years and the worst year::
 
     python benchmarks/evaluate_loyo.py [--data ../shared/data/dibco] [--folds DIR] [--all]
-        [--k 0.5] [--shipped] [--json OUT] [--worst-picture docs/learned-worst.png]
+        [--k 0.5] [--no-core] [--shipped] [--years 2009 ...] [--json OUT] [--worst-picture PNG]
 
 ``--shipped`` also scores the shipped network (trained on every year: in-sample figures).
 """
@@ -69,19 +69,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data/dibco")
     parser.add_argument("--folds", type=Path, default=ROOT / "benchmarks/results")
+    parser.add_argument("--years", nargs="+", default=YEARS, help="only these years")
+    parser.add_argument("--classical", action="store_true", help="only the classical rows")
+    parser.add_argument("--learned-only", action="store_true", help="no classical rows")
     parser.add_argument("--k", type=float, default=0.5, help="the learned method's k")
+    parser.add_argument("--no-core", action="store_true", help="learned without its dark core")
+    parser.add_argument("--core", type=float, help="learned's CORE (default: the module's)")
     parser.add_argument("--all", action="store_true", help="every contender of quality.py")
     parser.add_argument("--shipped", action="store_true", help="also the shipped network")
     parser.add_argument("--json", type=Path, help="write every page's scores here")
     parser.add_argument("--worst-picture", type=Path, help="the learned rows' worst page")
     args = parser.parse_args()
     cv2.setNumThreads(1)
-    pages = {year: truth_pages(args.data / year) for year in YEARS if (args.data / year).is_dir()}
+    if args.core is not None:
+        learned.CORE = args.core
+    if args.no_core:
+        learned.CORE = None
+    years = [y for y in args.years if (args.data / y).is_dir()]
+    pages = {year: truth_pages(args.data / year) for year in years}
     if not pages:
         raise SystemExit(f"no DIBCO years under {args.data}")
     rows: dict[str, dict[str, Contender]] = {}
     folds = {y: args.folds / f"learned-{y}.onnx" for y in pages}
-    if all(path.is_file() for path in folds.values()):
+    if args.classical:
+        pass
+    elif all(path.is_file() for path in folds.values()):
         rows["learned (held out)"] = {y: learned_contender(p, args.k) for y, p in folds.items()}
     else:
         print(f"no fold networks in {args.folds}: run train_learned.py --holdout YEAR first")
@@ -89,7 +101,8 @@ def main() -> None:
         rows["learned (shipped, in-sample)"] = dict.fromkeys(
             pages, learned_contender(learned.WEIGHTS, args.k)
         )
-    rows.update({name: dict.fromkeys(pages, run) for name, run in classical(args.all).items()})
+    if not args.learned_only:
+        rows.update({n: dict.fromkeys(pages, run) for n, run in classical(args.all).items()})
     table = {
         name: {y: [score(runs[y](p.gray), p.truth) for p in pages[y]] for y in pages}
         for name, runs in rows.items()

@@ -37,7 +37,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from livethresh.binarize.learned import GRID, REDUCTION, Inputs
+from livethresh.binarize.learned import CHANNELS, GRID, REDUCTION, Inputs, ink_level
 from livethresh.images import read_gray
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +57,7 @@ class ThresholdNet(nn.Module):
 
     def __init__(self, width: int = 16) -> None:
         super().__init__()
-        features, deep = 6, 2 * width
+        features, deep = 10, 2 * width
         self.down1, self.mid1 = conv(features, width, stride=2), conv(width, width)
         self.down2, self.mid2 = conv(width, deep, stride=2), conv(deep, deep, dilation=2)
         self.up1, self.up1b = conv(deep + width, width, 1), conv(width, width)
@@ -66,12 +66,15 @@ class ThresholdNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         relu = F.relu
-        mean, darkest, brightest, paper = x[:, 0:1], x[:, 1:2], x[:, 2:3], x[:, 3:4]
-        over_paper = 1.0 / (paper + 0.02)
+        mean, darkest, brightest, paper, far = (x[:, i : i + 1] for i in range(5))
+        level = x[:, 5:6]  # the frame's ink level over the far paper
+        over_paper, over_far = 1.0 / (paper + 0.02), 1.0 / (far + 0.02)
+        # Gray over paper in units of the frame's ink depth: the page's ink near 0, paper 1.
+        depth = (mean * over_far - level) / (1.02 - level)
         # Darkness (1 - gray): the convolutions' zero padding then reads as paper.
         f0 = torch.cat(
-            [1 - mean, 1 - darkest, 1 - brightest, 1 - paper, 1 - mean * over_paper,
-             1 - darkest * over_paper],
+            [1 - mean, 1 - darkest, 1 - brightest, 1 - paper, 1 - far, 1 - mean * over_paper,
+             1 - darkest * over_paper, 1 - mean * over_far, 1 - level, 1 - depth],
             1,
         )  # fmt: skip
         f1 = relu(self.mid1(relu(self.down1(f0))))
@@ -80,7 +83,7 @@ class ThresholdNet(nn.Module):
         u1 = relu(self.up1b(relu(self.up1(torch.cat([u1, f1], 1)))))
         u0 = F.interpolate(self.head8(u1), scale_factor=2.0, mode="bilinear", align_corners=False)
         z = self.head(relu(self.fuse(torch.cat([u0, f0], 1))))
-        return torch.cat([paper * torch.sigmoid(z[:, 0:1] + 1.0), torch.exp(z[:, 1:2] + 3.0)], 1)
+        return torch.cat([far * torch.sigmoid(z[:, 0:1] + 1.0), torch.exp(z[:, 1:2] + 3.0)], 1)
 
 
 def full_logits(out: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
@@ -104,8 +107,15 @@ def load_pages(data: Path, years: list[int]) -> list[tuple[str, np.ndarray, np.n
 class Crops:
     """Random degraded crops of the training pages, with their truth."""
 
-    def __init__(self, pages: list[tuple[str, np.ndarray, np.ndarray]], size: int, seed: int):
-        self.pages, self.size = pages, size
+    def __init__(
+        self,
+        pages: list[tuple[str, np.ndarray, np.ndarray]],
+        size: int,
+        seed: int,
+        clean: float = 0.0,
+        native: float = 0.0,
+    ):
+        self.pages, self.size, self.clean, self.native = pages, size, clean, native
         self.rng = np.random.default_rng(seed)
         areas = np.array([math.sqrt(p[1].size) for p in pages])
         self.weights = areas / areas.sum()
@@ -114,7 +124,9 @@ class Crops:
     def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng, size = self.rng, self.size
         _, gray, ink = self.pages[rng.choice(len(self.pages), p=self.weights)]
-        scale = math.exp(rng.uniform(math.log(0.5), math.log(2.0)))
+        # Scales from 0.5 to 2 (strokes of 1 to 30 pixels), a share of them near the scan's own.
+        spread = math.log(1.25) if rng.random() < self.native else math.log(2.0)
+        scale = math.exp(rng.uniform(-spread, spread))
         side = max(4, round(size / scale))
         pad_y, pad_x = max(0, side - gray.shape[0]), max(0, side - gray.shape[1])
         if pad_y or pad_x:
@@ -131,8 +143,14 @@ class Crops:
             crop, truth = crop[:, ::-1], truth[:, ::-1]
         if rng.random() < 0.3:
             crop, truth = crop.T, truth.T
-        page = degrade(np.ascontiguousarray(crop), rng)
-        return self.inputs(page)[0].copy(), page, np.ascontiguousarray(truth)
+        crop = np.ascontiguousarray(crop)
+        if rng.random() < self.clean:  # as scanned
+            page = np.clip(crop + 0.5, 0, 255).astype(np.uint8)
+        else:
+            page = degrade(crop, rng)
+        self.inputs(page)
+        level = ink_level(self.inputs.histogram(slice(None)))
+        return self.inputs.set_level(level)[0].copy(), page, np.ascontiguousarray(truth)
 
     def batch(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         samples = [self.sample() for _ in range(count)]
@@ -186,7 +204,7 @@ def loss_of(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 def export(net: ThresholdNet, path: Path) -> None:
     """Write ``net`` as ONNX with free height and width, and check that OpenCV reads it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample = torch.rand(1, 4, 2 * GRID // REDUCTION, 4 * GRID // REDUCTION)
+    sample = torch.rand(1, CHANNELS, 2 * GRID // REDUCTION, 4 * GRID // REDUCTION)
     axes = {2: "height", 3: "width"}
     torch.onnx.export(
         net.eval(),
@@ -208,9 +226,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="ONNX file (default: by --holdout)")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=12)
-    parser.add_argument("--crop", type=int, default=256, help="crop side, a multiple of 16")
+    parser.add_argument("--crop", type=int, default=192, help="crop side, a multiple of 16")
     parser.add_argument("--width", type=int, default=16, help="channels of the first level")
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--clean", type=float, default=0.3, help="share of undegraded crops")
+    parser.add_argument("--native", type=float, default=0.5, help="share near scale 1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -226,7 +246,7 @@ def main() -> None:
         else ROOT / "livethresh/binarize/weights/learned.onnx"
     )
     pages = load_pages(args.data.resolve(), years)
-    crops = Crops(pages, args.crop, args.seed)
+    crops = Crops(pages, args.crop, args.seed, args.clean, args.native)
     net = ThresholdNet(args.width)
     params = sum(p.numel() for p in net.parameters())
     print(f"{len(pages)} pages of {years}, {params} parameters -> {out}", flush=True)

@@ -55,7 +55,7 @@ def test_beats_otsu_on_an_unevenly_lit_page():
 
 def test_k_moves_the_mask_monotonically():
     """A higher ink probability threshold keeps a subset of the ink."""
-    gray, _ = degraded_document("low_contrast", 3, 160, 200, seed=2)
+    gray, _ = degraded_document("bleed_through", 3, 160, 200, seed=2)
     inks = [
         run_binarizer(gray, LEARNED.replace(k=k)) == 0 for k in (-1, 0.1, 0.3, 0.5, 0.7, 0.9, 1)
     ]
