@@ -167,7 +167,7 @@ def degrade(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     size = crop.shape[0]
     if rng.random() < 0.5:  # lower contrast around the paper's level
         paper = float(np.percentile(crop, 90))
-        crop = paper + (crop - paper) * rng.uniform(0.35, 1.1)
+        crop = paper + (crop - paper) * rng.uniform(0.12, 1.1)
     if rng.random() < 0.5:  # uneven light: a ramp and a smooth blob
         yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
         light = 1 + rng.uniform(-0.5, 0.5) * (xx - 0.5) + rng.uniform(-0.5, 0.5) * (yy - 0.5)
@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data/dibco")
     parser.add_argument("--holdout", type=int, choices=YEARS, help="year left out (a fold)")
     parser.add_argument("--out", type=Path, help="ONNX file (default: by --holdout)")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--crop", type=int, default=192, help="crop side, a multiple of 16")
     parser.add_argument("--width", type=int, default=16, help="channels of the first level")

@@ -50,7 +50,7 @@ def test_beats_otsu_on_an_unevenly_lit_page():
     mine = f_measure(ink_of(run_binarizer(gray, LEARNED), LEARNED), ink)
     otsu = ThresholdConfig(method="otsu", blur=0)
     theirs = f_measure(ink_of(run_binarizer(gray, otsu), otsu), ink)
-    assert mine > 85 and mine > theirs + 20, (mine, theirs)
+    assert mine > 80 and mine > theirs + 30, (mine, theirs)  # 85.3 and 41.6 when written
 
 
 def test_k_moves_the_mask_monotonically():
