@@ -78,9 +78,9 @@ CORE: float | None = 0.0
 CHANNELS = 6
 #: Narrower frames are padded to this width, for the same reason.
 MIN_WIDTH = 16 * GRID
-#: The network's receptive field in rows each side (89 measured by perturbation, rounded up to the
-#: grid), plus the upsampling's block.
-CONTEXT_ROWS = 8 * GRID
+#: Rows of context each side of a band: the reach of a pixel through the far paper, the
+#: network and the upsampling (125 rows measured by perturbation), with a grid step to spare.
+CONTEXT_ROWS = 9 * GRID
 
 
 class WeightsError(LivethreshError):
