@@ -128,7 +128,9 @@ class Inputs:
         np.copyto(brightest, self.full[::REDUCTION, ::REDUCTION])
         cv2.dilate(brightest, self.near, dst=paper)
         cv2.dilate(paper, self.far, dst=far)
-        np.multiply(self.low, np.float32(1 / 255), out=self.blob[0, : len(self.low)])
+        for channel, plane in zip(self.low, self.blob[0], strict=False):
+            # Scaled into float32 by OpenCV: numpy's uint8 -> float32 cast buffers per call.
+            cv2.addWeighted(channel, 1 / 255, channel, 0.0, 0.0, dst=plane, dtype=cv2.CV_32F)
         cv2.divide(mean, far, dst=self.ratio, scale=255.0)
         return self.blob
 
@@ -275,7 +277,9 @@ class Learned(Method):
             return
         # Marks for the hysteresis: candidate ink 128, candidates as dark as the core 255.
         cv2.compare(own, self.threshold[rows, :width], cv2.CMP_LT, dst=out)
-        np.multiply(self.inputs.low[4], ink + CORE * (1.0 - ink), out=level)
+        # The far paper from the blob (float32, 0..1): no cast, so no buffer allocated per call.
+        far = self.inputs.blob[0, 4]
+        np.multiply(far, np.float32(255.0 * (ink + CORE * (1.0 - ink))), out=level)
         level += 0.5
         np.clip(level, 0, 255, out=level)
         np.copyto(self.low_threshold, level, casting="unsafe")
