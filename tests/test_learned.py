@@ -13,11 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from livethresh import ThresholdConfig
+from livethresh import Binarizer, ThresholdConfig
 from livethresh.binarize import learned
 from livethresh.binarize.bands import plan_bands
 from livethresh.degraded import degraded_document
 from livethresh.metrics import f_measure, ink_of
+from livethresh.synthetic import document_frames
 from tests.helpers import assert_one_line, document_frame, invoke, random_frame, run_binarizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,19 @@ def test_bands_give_the_whole_frame_mask_exactly(shape):
         assert set(np.unique(whole)) <= {0, 255}
         for threads in (2, 3, 4):
             assert np.array_equal(run_binarizer(gray, config, threads), whole), (shape, threads)
+
+
+def test_video_with_every_post_step_is_the_same_in_bands():
+    """Stabilized, despeckled, automatic scale, inverted: 1, 2 and 3 bands agree frame by frame
+    (the ink level is gathered from every band, the hysteresis sees the whole mask)."""
+    frames = list(document_frames(4, 200, 300, noise=4.0))
+    config = LEARNED.replace(blur=3, stabilize=True, invert=True, despeckle="auto", auto_scale=True)
+    masks = {}
+    for threads in (1, 2, 3):
+        with Binarizer(config, frames[0].shape, threads=threads) as binarize:
+            masks[threads] = [binarize(f, timestamp=i / 30).copy() for i, f in enumerate(frames)]
+    for threads in (2, 3):
+        assert all(np.array_equal(a, b) for a, b in zip(masks[1], masks[threads], strict=True))
 
 
 def test_band_tops_lie_on_the_grid():
