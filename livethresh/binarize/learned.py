@@ -3,7 +3,7 @@
 The network (about 21 thousand weights, ``weights/learned.onnx``, trained on the DIBCO 2009 to
 2014 pages by ``benchmarks/train_learned.py``; ``weights/PROVENANCE.md``) never sees the frame
 at full resolution. OpenCV reduces it to a quarter of its side: the mean, the darkest and the
-brightest pixel of each 4x4 block, the paper near and far (the brightest over 20 and 60 pixels,
+brightest pixel of each 4x4 block, the paper near and far (the brightest over 20 and 76 pixels,
 the classical prior of background division), and one number for the whole frame, its ink level
 (how dark Otsu's dark class is against the paper: a window cannot see that bleed-through is
 lighter than the page's ink). The network turns those into two numbers per block, a gray
@@ -62,20 +62,21 @@ WEIGHTS = Path(__file__).with_name("weights") / "learned.onnx"
 #: total stride of the network over those blocks: bands start on multiples of their product.
 REDUCTION, NET_STRIDE = 4, 4
 GRID = REDUCTION * NET_STRIDE
-#: Sides of the paper's two windows, in blocks: 20 pixels, and 60 (wider than two strokes of
-#: 30 pixels, the widest the network was trained on: a narrower window takes a wide stroke's
-#: inside for paper and leaves it hollow).
+#: The paper's two windows, in blocks: the near one 5 (20 pixels); the far one dilates that by
+#: 15 more, 19 blocks in all (76 pixels, wider than two strokes of 30 pixels, the widest the
+#: network was trained on: a narrower window takes a wide stroke's inside for paper and
+#: leaves it hollow).
 PAPER_BLOCKS, FAR_PAPER_BLOCKS = 5, 15
+#: Input channels: the five of :class:`Inputs` and the frame's ink level.
+CHANNELS = 6
+#: A stroke is kept only when some of its pixels are as dark as the far paper around them
+#: times ``ink + CORE * (1 - ink)``, ``ink`` the frame's ink level (background division's dark
+#: core, :mod:`~livethresh.binarize.background`); None: every candidate is kept.
+CORE: float | None = 0.0
 #: Rows of padding under every band (full resolution): OpenCV's convolutions finish an image
 #: with a block of a different code path, which then covers padding only. 32 was the smallest
 #: that gave identical masks over every band geometry measured (``tests/test_learned.py``).
 BOTTOM_PADDING = 2 * GRID
-#: A stroke is kept only when some of its pixels are as dark as the paper around them times
-#: ``ink + CORE * (1 - ink)``, ``ink`` the frame's ink level (background division's dark core,
-#: :mod:`~livethresh.binarize.background`); None: every pixel the network calls ink is kept.
-CORE: float | None = 0.0
-#: Input channels: the five of :class:`Inputs` and the frame's ink level.
-CHANNELS = 6
 #: Narrower frames are padded to this width, for the same reason.
 MIN_WIDTH = 16 * GRID
 #: Rows of context each side of a band: the reach of a pixel through the far paper, the
@@ -94,14 +95,14 @@ def padded_shape(height: int, width: int) -> tuple[int, int]:
 
 
 class Inputs:
-    """The network's input from a padded gray image: five channels of 1/REDUCTION side.
+    """The network's input from a padded gray image: :data:`CHANNELS` planes of 1/REDUCTION
+    side.
 
     Channels, in 0..1: each block's mean gray, its darkest and brightest pixel, the paper near
-    and far (the brightest pixel within :data:`PAPER_BLOCKS` and :data:`FAR_PAPER_BLOCKS`
-    blocks), and the frame's ink level
-    (:func:`ink_level`, the same everywhere), set by :meth:`set_level` once every band has
-    given its :meth:`histogram`. Training builds its inputs with this class, so that the
-    network sees exactly what it will see here.
+    and far (the brightest pixel within 5 and 19 blocks: :data:`PAPER_BLOCKS`), and the frame's
+    ink level (:func:`ink_level`, the same everywhere), set by :meth:`set_level` once every
+    band has given its :meth:`histogram`. Training builds its inputs with this class, so that
+    the network sees exactly what it will see here.
     """
 
     def __init__(self, shape: tuple[int, int]) -> None:
