@@ -1,18 +1,20 @@
 """Train the learned method's network and write it as ONNX (one command, deterministic seed).
 
-The network (:class:`ThresholdNet`) reads the four quarter-resolution channels of
-:class:`livethresh.binarize.learned.Inputs` and predicts a gray threshold ``T`` and a sharpness
+The network (:class:`ThresholdNet`) reads the quarter-resolution channels of
+:class:`livethresh.binarize.learned.Inputs` (block mean, darkest, brightest, paper near and
+far, the frame's ink level) and predicts a gray threshold ``T`` and a sharpness
 ``s`` per 4x4 block; the loss is taken at full resolution on ``sigmoid(s * (T - gray))`` with
 ``T`` and ``s`` bilinearly upsampled, as the method thresholds. Training pages are the DIBCO
 2009-2014 pages (``YEAR/NAME.png`` beside ``YEAR/NAME_gt.png``), cut into random crops scaled
 by 0.5 to 2 and degraded like camera frames: uneven light, shadows, lower contrast, gamma,
 blur, noise, JPEG.
 
-Rebuild the shipped weights (about 10 minutes on 2 cores)::
+Rebuild the shipped weights (about 3 minutes on one core; the defaults are the shipped
+recipe, seed 0)::
 
     pip install torch==2.13.0 onnx   # 2.13.0 is the CPU build on this project's machines;
                                      # a plain `pip install torch` may pull a CUDA build of GBs
-    python benchmarks/train_learned.py --out livethresh/binarize/weights/learned.onnx
+    python benchmarks/train_learned.py   # -> livethresh/binarize/weights/learned.onnx
 
 A leave-one-year-out fold (``benchmarks/evaluate_loyo.py`` scores it)::
 
@@ -51,7 +53,7 @@ def conv(inputs: int, outputs: int, size: int = 3, stride: int = 1, dilation: in
 class ThresholdNet(nn.Module):
     """A two-level U-Net over the quarter-resolution channels; ``T`` and ``s`` per block.
 
-    ``T`` is a fraction of the paper channel (the classical prior: ink is darker than the
+    ``T`` is a fraction of the far paper channel (the classical prior: ink is darker than the
     paper around it), so an untrained net already thresholds near background division.
     """
 
