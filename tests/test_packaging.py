@@ -54,6 +54,12 @@ def test_wheel_contains_the_browser_views_page(wheel):
 
 
 @pytest.mark.slow
+def test_wheel_contains_the_learned_methods_network(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "livethresh/binarize/weights/learned.onnx" in names
+
+
+@pytest.mark.slow
 def test_presets_load_by_name_from_an_installed_copy(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(

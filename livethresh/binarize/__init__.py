@@ -3,8 +3,9 @@
 A method is one small class plus one line in the method table,
 :data:`~livethresh.binarize.registry.METHODS`: the seed article's four in
 :mod:`~livethresh.binarize.opencv`, the document methods in :mod:`~livethresh.binarize.document`,
-Su's in :mod:`~livethresh.binarize.su` and background division in
-:mod:`~livethresh.binarize.background`. :class:`Binarizer` runs one of them over a frame, in
+Su's in :mod:`~livethresh.binarize.su`, background division in
+:mod:`~livethresh.binarize.background` and a small trained network in
+:mod:`~livethresh.binarize.learned`. :class:`Binarizer` runs one of them over a frame, in
 bands, without per-frame allocation, then the optional post-steps: despeckling
 (:mod:`~livethresh.binarize.despeckle`) and the automatic window
 (:mod:`~livethresh.binarize.scale`). A method's module is imported when the method is first

@@ -84,14 +84,19 @@ class Band:
         stabilizer.measure(gray if blurred is None else blurred, self.start, self.stop)
 
 
-def plan_bands(height: int, bands: int, context: int) -> list[tuple[int, int, int, int]]:
+def plan_bands(
+    height: int, bands: int, context: int, align: int = 1
+) -> list[tuple[int, int, int, int]]:
     """Split ``height`` rows into at most ``bands`` spans of ``(top, start, stop, bottom)``.
 
     ``start:stop`` are the rows a band writes; ``top:bottom`` adds ``context`` rows each side,
-    clipped to the frame, so that border handling at the real frame edges is unchanged.
+    clipped to the frame, so that border handling at the real frame edges is unchanged. With
+    ``align``, every ``start`` and ``top`` is a multiple of it (the context is rounded up).
     """
     count = max(1, min(bands, height // MIN_BAND_ROWS))
-    edges = [round(i * height / count) for i in range(count + 1)]
+    context = -(-context // align) * align
+    inner = [round(i * height / count / align) * align for i in range(1, count)]
+    edges = sorted({0, height, *(edge for edge in inner if 0 < edge < height)})
     return [
         (max(0, start - context), start, stop, min(height, stop + context))
         for start, stop in itertools.pairwise(edges)

@@ -125,7 +125,8 @@ class Binarizer:
             # Each band blurs and thresholds its own rows, with context for both steps.
             context = config.blur // 2 + method.context_rows(config)
             self._bands = [
-                Band(config, method, width, span) for span in plan_bands(height, threads, context)
+                Band(config, method, width, span)
+                for span in plan_bands(height, threads, context, method.band_alignment)
             ]
             self._global: Method | None = None
             self._blurred: Frame | None = None

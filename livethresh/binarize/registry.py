@@ -55,6 +55,7 @@ METHODS: dict[str, str] = {
     "phansalkar": "livethresh.binarize.document:Phansalkar",
     "su": "livethresh.binarize.su:Su",
     "background": "livethresh.binarize.background:Background",
+    "learned": "livethresh.binarize.learned:Learned",
 }
 
 
@@ -117,6 +118,9 @@ class Method:
     #: method, and only then calls :meth:`apply`; so bands still run in parallel. On video,
     #: :meth:`merge` also sees the previous frame's statistics.
     gathers: ClassVar[bool] = False
+    #: Rows the tops of bands (and their context) fall on multiples of: a method whose result
+    #: depends on where a grid of blocks lies (a strided network) keeps that grid the frame's.
+    band_alignment: ClassVar[int] = 1
     #: With ``auto_scale``: the window in measured stroke widths, and its smallest side. A
     #: window of statistics needs several strokes and the paper between them; a closing only
     #: needs to be wider than a stroke.
