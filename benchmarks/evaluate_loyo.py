@@ -37,9 +37,9 @@ YEARS = ("2009", "2010", "2011", "2012", "2013", "2014")
 Contender = Callable[[np.ndarray], np.ndarray]
 
 
-def learned_contender(weights: Path, k: float) -> Contender:
+def learned_contender(weights: Path, k: float | None) -> Contender:
     """The learned method with the network at ``weights``: ink of a still page."""
-    config = ThresholdConfig(method="learned", blur=0, k=k)
+    config = ThresholdConfig(method="learned", blur=0, k=k)  # k None: the method's default
 
     def run(gray: np.ndarray) -> np.ndarray:
         saved, learned.WEIGHTS = learned.WEIGHTS, weights
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--years", nargs="+", default=YEARS, help="only these years")
     parser.add_argument("--classical", action="store_true", help="only the classical rows")
     parser.add_argument("--learned-only", action="store_true", help="no classical rows")
-    parser.add_argument("--k", type=float, default=0.5, help="the learned method's k")
+    parser.add_argument("--k", type=float, help="the learned method's k (default: its own)")
     parser.add_argument("--no-core", action="store_true", help="learned without its dark core")
     parser.add_argument("--core", type=float, help="learned's CORE (default: the module's)")
     parser.add_argument("--all", action="store_true", help="every contender of quality.py")

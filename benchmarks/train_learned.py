@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data/dibco")
     parser.add_argument("--holdout", type=int, choices=YEARS, help="year left out (a fold)")
     parser.add_argument("--out", type=Path, help="ONNX file (default: by --holdout)")
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--crop", type=int, default=192, help="crop side, a multiple of 16")
     parser.add_argument("--width", type=int, default=16, help="channels of the first level")

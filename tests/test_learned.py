@@ -64,7 +64,7 @@ def test_beats_otsu_on_an_unevenly_lit_page():
     mine = f_measure(ink_of(run_binarizer(gray, LEARNED), LEARNED), ink)
     otsu = ThresholdConfig(method="otsu", blur=0)
     theirs = f_measure(ink_of(run_binarizer(gray, otsu), otsu), ink)
-    assert mine > 80 and mine > theirs + 30, (mine, theirs)  # 85.3 and 41.6 when written
+    assert mine > 80 and mine > theirs + 30, (mine, theirs)  # 82.8 and 41.6 when written
 
 
 def test_k_moves_the_mask_monotonically():
@@ -80,7 +80,7 @@ def test_k_moves_the_mask_monotonically():
 
 
 def test_describes_its_knob():
-    assert learned.Learned.describe(LEARNED) == "learned  k 0.5  no blur"
+    assert learned.Learned.describe(LEARNED) == "learned  k 0.4  no blur"
 
 
 @pytest.fixture
