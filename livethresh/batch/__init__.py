@@ -42,9 +42,7 @@ class Engine(enum.StrEnum):
     RAY = "ray"
 
 
-ENGINES = tuple(Engine)
-
-__all__ = ["ENGINES", "BatchReport", "Engine", "FileResult", "PlannedFile", "run_batch"]
+__all__ = ["BatchReport", "Engine", "FileResult", "PlannedFile", "run_batch"]
 
 
 @dataclass
