@@ -53,6 +53,28 @@ def test_despeckle_removes_small_components_of_both_polarities(ink, paper):
     assert np.array_equal(Despeckler(mask.shape)(mask.copy(), 1, ink), mask)
 
 
+def test_despeckling_a_1080p_mask_allocates_nothing_frame_sized():
+    """Thousands of specks of both polarities: the lookup of their labels casts labels to
+    intp by strips, each far smaller than the frame (64-row strips made 1 MB copies)."""
+    rng = np.random.default_rng(0)
+    mask = np.full((1080, 1920), 255, np.uint8)
+    mask[::4, ::4] = np.where(rng.random((270, 480)) < 0.1, 0, 255)  # 13,000 specks
+    mask[502:558] = 0  # a band of ink, two rows from the nearest specks, with holes in it
+    mask[504:556:4, ::4] = np.where(rng.random((13, 480)) < 0.3, 255, 0)
+    despeckle = Despeckler(mask.shape)
+    despeckle(mask.copy(), 9)  # warm up
+    cleaned = mask.copy()
+    tracemalloc.start()
+    try:
+        despeckle(cleaned, 9)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not cleaned[502:558].any()  # the holes were filled
+    assert cleaned[:502].all() and cleaned[558:].all()  # the specks were removed
+    assert peak < mask.size // 10, peak
+
+
 def test_despeckle_setting_runs_after_the_threshold():
     gray = light_page(
         render_text_page(200, 300, seed=2), np.ones((200, 300), np.float32), noise=25.0

@@ -218,7 +218,7 @@ class Hysteresis:
             return self.components.count(labels, count, self.core, rows)
 
         cores = np.sum(in_bands(cores_in), axis=0)
-        table = np.where(cores > 0, 255, 0).astype(np.uint8)
+        table = self.components.table(cores > 0)
         table[0] = 0  # label 0 is the paper
         every_one = bool(table[1:].all())  # every candidate has a core: nothing to look up
 

@@ -69,7 +69,7 @@ class Despeckler:
         """
         labels, count = self.components.label(pixels)
         areas = self.components.count(labels, count)
-        table = np.where(areas < area, 255, 0).astype(np.uint8)
+        table = self.components.table(np.less(areas, area))
         table[0] = 0  # label 0 is everything else
         if keep_largest and count > 1:
             table[1 + int(np.argmax(areas[1:count]))] = 0
