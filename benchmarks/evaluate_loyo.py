@@ -52,16 +52,14 @@ def learned_contender(weights: Path, k: float | None) -> Contender:
 
 
 def classical(every: bool) -> dict[str, Contender]:
+    former = "former document (background k 0.5)"
     rows = {
         "preset document": quality.livethresh_contender(resolve(preset="document")),
+        former: quality.livethresh_contender(quality.FORMER[former]),
         "otsu": quality.livethresh_contender(ThresholdConfig(method="otsu", blur=0)),
     }
     if every:
-        rows.update(
-            (name, run)
-            for name, run in quality.contenders().items()
-            if name not in ("preset document", "otsu")
-        )
+        rows.update((name, run) for name, run in quality.contenders().items() if name not in rows)
     return rows
 
 

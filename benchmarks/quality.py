@@ -22,6 +22,9 @@ Contender = Callable[[np.ndarray], np.ndarray]
 PRESETS = ("document", "receipt", "whiteboard", "lowlight-webcam", "article")
 #: The document presets of earlier releases, measured with the same code.
 FORMER = {
+    "former document (background k 0.5)": ThresholdConfig(
+        method="background", k=0.5, blur=0, block_size=11, auto_scale=True, invert=True
+    ),
     "former document (Wolf, automatic window)": ThresholdConfig(
         method="wolf", k=0.6, blur=0, block_size=35, auto_scale=True, invert=True
     ),

@@ -216,6 +216,8 @@ def mean_flicker(masks: Iterable[np.ndarray]) -> float:
 #: Where the real tuning pages (DIBCO 2011 printed, with ground truth) are looked for: this
 #: path under any folder above the repository (they are never copied into it).
 TUNING_PAGES = Path("shared/data/dibco11-printed")
+#: Where the DIBCO 2009-2014 pages are looked for, the same way: a folder per year.
+DIBCO_YEARS = Path("shared/data/dibco")
 #: Endings of a ground truth's file name, after its page's name (any case): DIBCO's ``PR1_gt``,
 #: H-DIBCO's ``1_gt``, Doxa's ``2JohnC1V3-GroundTruth``.
 TRUTH_SUFFIXES = ("_gt", "-gt", "_groundtruth", "-groundtruth", "_ground_truth")
@@ -236,9 +238,18 @@ class TruthPage:
 
 def tuning_pages_folder() -> Path | None:
     """The shared folder of real tuning pages, if one exists above the repository."""
+    return _shared_folder(TUNING_PAGES)
+
+
+def dibco_years_folder() -> Path | None:
+    """The shared folder of the DIBCO 2009-2014 years, if one exists above the repository."""
+    return _shared_folder(DIBCO_YEARS)
+
+
+def _shared_folder(relative: Path) -> Path | None:
     for parent in Path(__file__).resolve().parents[1:]:
-        if (parent / TUNING_PAGES).is_dir():
-            return parent / TUNING_PAGES
+        if (parent / relative).is_dir():
+            return parent / relative
     return None
 
 

