@@ -26,9 +26,9 @@ from tests.helpers import RecordingSink, document_frame
 
 SHAPE = (240, 320)
 runner = CliRunner()
-#: The shipped presets (the document preset is Wolf without a pre-blur; its stabilize_gate of 12
-#: lets noise of sigma 8 through the gate as noise, not motion), and the blurred gaussian
-#: settings the document preset had before it was tuned on real pages.
+#: The shipped presets (the document preset is background division without a pre-blur; its
+#: stabilize_gate of 12 lets noise of sigma 8 through the gate as noise, not motion), and the
+#: blurred gaussian settings the document preset had before it was tuned on real pages.
 PRESETS = ["article", "document", "gaussian-31-blur-3"]
 BLURRED_DOCUMENT = ThresholdConfig(method="gaussian", block_size=31, c=10.0, blur=3, invert=True)
 
@@ -65,12 +65,15 @@ def test_still_page_flickers_a_quarter_or_less_and_keeps_its_f_measure(preset, n
 
 @pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("motion", ["pan", "fade"])
-def test_pan_and_fade_lose_at_most_one_point_of_f_measure(preset, motion):
+@pytest.mark.parametrize("noise", [4.0, 8.0])
+def test_pan_and_fade_lose_at_most_half_a_point_of_f_measure(preset, motion, noise):
+    """Motion and a changing light never cost more than 0.5 F, over the clip or on its last
+    frame (the largest loss measured: 0.38, the article's settings panning under noise 4)."""
     config = scene(preset)
-    plain = run_clip(config, motion, 8.0)
-    steady = run_clip(stabilized(config), motion, 8.0)
-    assert steady[1] >= plain[1] - 1.0, (plain, steady)
-    assert steady[2] >= plain[2] - 1.0, (plain, steady)
+    plain = run_clip(config, motion, noise)
+    steady = run_clip(stabilized(config), motion, noise)
+    assert steady[1] >= plain[1] - 0.5, (plain, steady)
+    assert steady[2] >= plain[2] - 0.5, (plain, steady)
 
 
 def trail_behind_a_moving_square(config: ThresholdConfig) -> int:
