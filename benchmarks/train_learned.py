@@ -9,7 +9,7 @@ far, the frame's ink level) and predicts a gray threshold ``T`` and a sharpness
 by 0.5 to 2 and degraded like camera frames: uneven light, shadows, lower contrast, gamma,
 blur, noise, JPEG.
 
-Rebuild the shipped weights (about 3 minutes on one core; the defaults are the shipped
+Rebuild the shipped weights (about 9 minutes on a free core; the defaults are the shipped
 recipe, seed 0)::
 
     pip install torch==2.13.0 onnx   # 2.13.0 is the CPU build on this project's machines;
@@ -226,7 +226,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "../shared/data/dibco")
     parser.add_argument("--holdout", type=int, choices=YEARS, help="year left out (a fold)")
     parser.add_argument("--out", type=Path, help="ONNX file (default: by --holdout)")
-    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--steps", type=int, default=16000)
     parser.add_argument("--batch", type=int, default=12)
     parser.add_argument("--crop", type=int, default=192, help="crop side, a multiple of 16")
     parser.add_argument("--width", type=int, default=16, help="channels of the first level")
