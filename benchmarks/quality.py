@@ -19,7 +19,7 @@ from livethresh.metrics import Scores, TruthPage, ink_of, mean_scores, score
 
 Contender = Callable[[np.ndarray], np.ndarray]
 #: livethresh presets in the table, then livethresh methods (window 25, no blur, own defaults).
-PRESETS = ("document", "receipt", "whiteboard", "lowlight-webcam", "article")
+PRESETS = ("document", "scan", "receipt", "whiteboard", "lowlight-webcam", "article")
 #: The document presets of earlier releases, measured with the same code.
 FORMER = {
     "former document (background k 0.5)": ThresholdConfig(
