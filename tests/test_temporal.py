@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from livethresh import Binarizer, ConfigError, ThresholdConfig, resolve
+from livethresh.binarize import temporal
 from livethresh.binarize.temporal import BLOCK, MAX_GAP_SECONDS, block_spans
 from livethresh.cli import app
 from livethresh.metrics import f_measure, flicker, ink_of, mean_flicker
@@ -103,11 +104,14 @@ def test_a_hand_held_page_flickers_no_more_stabilized_than_frame_by_frame(preset
     assert steady[1] >= plain[1] - 1.0, (plain, steady)
 
 
-def test_a_moving_square_leaves_no_ghost_trail():
+def test_a_moving_square_leaves_no_ghost_trail(monkeypatch):
     """Where the square was a frame ago, the stabilized mask is paper again at once."""
     config = stabilized(resolve("article"))
     assert trail_behind_a_moving_square(config) == 0
-    # The control: with the change detector blind to this contrast, the average drags a trail.
+    # Either detector alone catches it: the gate, and the signed mean of the change.
+    assert trail_behind_a_moving_square(config.replace(stabilize_gate=64)) == 0
+    # The control: with both blind to this contrast, the average drags a trail.
+    monkeypatch.setattr(temporal, "MIN_DRIFT", 255.0)
     assert trail_behind_a_moving_square(config.replace(stabilize_gate=64)) > 1000
 
 
@@ -125,7 +129,13 @@ def test_fading_light_leaves_no_stuck_pixels(preset):
             assert flicker(got, ideal) <= flicker(expected, ideal) + 0.001
 
 
-def test_strong_change_passes_at_once_and_a_faint_one_within_a_few_frames():
+@pytest.mark.parametrize("drift", [True, False])
+def test_strong_change_passes_at_once_and_a_faint_one_within_a_few_frames(monkeypatch, drift):
+    """A stroke 60 levels dark passes the gate at once. One of 15 levels, 3 pixels wide, is
+    under the gate; the signed mean of the change (``drift``) passes it at once too, and
+    without that detector it is averaged in over a few frames."""
+    if not drift:
+        monkeypatch.setattr(temporal, "MIN_DRIFT", 255.0)
     config = resolve("article")
     rng = np.random.default_rng(3)
     base = np.full(SHAPE, 200.0, np.float32)
@@ -135,7 +145,7 @@ def test_strong_change_passes_at_once_and_a_faint_one_within_a_few_frames():
         scene[100:140, 150:153] -= stroke
         return np.clip(scene + rng.normal(0, 4, SHAPE), 0, 255).astype(np.uint8)
 
-    for stroke, frames_to_arrive in [(60.0, 1), (15.0, 6)]:
+    for stroke, frames_to_arrive in [(60.0, 1), (15.0, 1 if drift else 6)]:
         with Binarizer(stabilized(config), SHAPE) as steady:
             for _ in range(10):
                 steady(frame(0.0))

@@ -14,7 +14,11 @@ frame is cut into 8x8 blocks, and where a block's mean of ``|frame - average|`` 
 Noise is independent from pixel to pixel and averages out over a block; motion is coherent and
 does not, so the gate sits well above the noise and well below a moving edge. A change too
 faint to pass the gate (in gray levels averaged over a block) is not lost: it arrives through
-the average, over about four frames. See ``benchmarks/bench_stability.py`` and
+the average, over about four frames. A slow, smooth change (a light fading, a gradient of
+light carried by a pan) would lag that way into steps of a gray level or two at the edges of
+the blocks that passed, which a window method with a small ``C`` reads as ink; a second
+detector takes a block as moving when the *signed* mean of its change stands out from the
+noise's (:data:`DRIFT_FACTOR`): noise averages to about 0 over a block, a drift does not. See ``benchmarks/bench_stability.py`` and
 ``docs/temporal-stability.md`` for the measurements behind the constants.
 
 The work is split into the :class:`~livethresh.binarize.binarizer.Binarizer`'s bands, on block
@@ -42,6 +46,15 @@ BLOCK = 8
 #: Weight of the new frame in the recursive average: a time constant of about four frames.
 #: 1/8 flickers less on a still page but lets a fading light lag into the mask.
 ALPHA = 0.25
+#: The drift detector's fixed point: block means of ``frame - average`` in 1/16 gray level.
+DRIFT_SCALE = 16
+#: A block drifts when its mean signed change exceeds this many times the median one of the
+#: blocks under the gate (noise alone: about 7 of its spreads), and :data:`MIN_DRIFT` gray
+#: levels. Chosen on 240x320 and 360x640 clips (4 was the first to let a still page flicker
+#: more than a quarter of frame by frame); checked on 288x512 and 720x1280 clips of other
+#: seeds: the largest loss of a pan or a fading light 0.34 F (0.59 without).
+DRIFT_FACTOR = 5.0
+MIN_DRIFT = 1.5
 #: A timestamp step longer than this (seconds), and longer than :data:`GAP_STEPS` of the
 #: stream's shortest step, is a gap in the stream (a stall, a reconnect): the state is reset.
 MAX_GAP_SECONDS = 0.5
@@ -86,6 +99,13 @@ class Stabilizer:
         self._half = np.empty((rows * 4, columns * 4), np.uint8)
         self._quarter = np.empty((rows * 2, columns * 2), np.uint8)
         self._blocks = np.empty((rows, columns), np.uint8)
+        # 16 x (frame - average), signed, padded like the change; then its block means.
+        self._drift = np.empty((rows * BLOCK, columns * BLOCK), np.int16)
+        self._drift_half = np.empty((rows * 4, columns * 4), np.int16)
+        self._drift_quarter = np.empty((rows * 2, columns * 2), np.int16)
+        self._drift_blocks = np.empty((rows, columns), np.int16)
+        self._drift_size = np.empty((rows, columns), np.uint8)
+        self._drifting = np.empty((rows, columns), np.uint8)
         self._over_gate = np.empty((rows, columns), np.uint8)
         self._moving_blocks = np.empty((rows, columns), np.uint8)
         # The moving mask, one row per block row, then every pixel's.
@@ -126,37 +146,59 @@ class Stabilizer:
         self._filling = not self._primed
 
     def measure(self, frame: Frame, start: int, stop: int) -> None:
-        """Phase 1, for rows ``[start, stop)`` of a span: the block means of the change."""
+        """Phase 1, for rows ``[start, stop)`` of a span: the block means of the change, both
+        absolute and signed."""
         rows = slice(start, stop)
         if self._filling:
             np.copyto(self.average[rows], frame[rows])
             return
         height, width = self.shape
         change = self._change
+        drift = self._drift
         cv2.absdiff(frame[rows], self.average[rows], dst=change[rows, :width])
-        # Partial blocks at the right and bottom edges repeat the last column and row.
-        if width < change.shape[1]:
-            np.copyto(change[rows, width:], change[rows, width - 1 : width])
+        cv2.addWeighted(
+            frame[rows], DRIFT_SCALE, self.average[rows], -DRIFT_SCALE, 0.0,
+            dst=drift[rows, :width], dtype=cv2.CV_16S,
+        )  # fmt: skip
         bottom = change.shape[0] if stop == height else stop
-        if bottom > stop:
-            np.copyto(change[stop:bottom], change[stop - 1 : stop])
+        for full in (change, drift):
+            # Partial blocks at the right and bottom edges repeat the last column and row.
+            if width < full.shape[1]:
+                np.copyto(full[rows, width:], full[rows, width - 1 : width])
+            if bottom > stop:
+                np.copyto(full[stop:bottom], full[stop - 1 : stop])
         first, last = start // BLOCK, bottom // BLOCK
-        reductions = ((change, self._half, 4), (self._half, self._quarter, 2))
-        for src, dst, scale in (*reductions, (self._quarter, self._blocks, 1)):
-            rows_in = slice(first * scale * 2, last * scale * 2)
-            rows_out = dst[first * scale : last * scale]
-            cv2.resize(
-                src[rows_in],
-                (dst.shape[1], rows_out.shape[0]),
-                dst=rows_out,
-                interpolation=cv2.INTER_AREA,
-            )
+        chains = (
+            (change, self._half, self._quarter, self._blocks),
+            (drift, self._drift_half, self._drift_quarter, self._drift_blocks),
+        )
+        for full, half, quarter, blocks in chains:
+            for src, dst, scale in ((full, half, 4), (half, quarter, 2), (quarter, blocks, 1)):
+                rows_in = slice(first * scale * 2, last * scale * 2)
+                rows_out = dst[first * scale : last * scale]
+                cv2.resize(
+                    src[rows_in],
+                    (dst.shape[1], rows_out.shape[0]),
+                    dst=rows_out,
+                    interpolation=cv2.INTER_AREA,
+                )
 
     def decide(self) -> None:
-        """Phase 2, once per frame: which blocks move (over the gate, or next to one that is)."""
+        """Phase 2, once per frame: which blocks move (over the gate, or drifting, or next to
+        one that is)."""
         if self._filling:
             return
         cv2.threshold(self._blocks, self.gate, 255, cv2.THRESH_BINARY, dst=self._over_gate)
+        # |16 x mean(frame - average)| per block, saturated at 255: noise leaves it near 0, a
+        # light or a page moving too slowly for the gate does not. Its median over the blocks
+        # under the gate measures the noise's share, whatever the pre-blur did to the noise.
+        size = cv2.convertScaleAbs(self._drift_blocks, dst=self._drift_size)
+        still = cv2.bitwise_not(self._over_gate, dst=self._drifting)
+        counts = cv2.calcHist([size], [0], still, [256], [0, 256]).ravel()
+        median = int(np.searchsorted(np.cumsum(counts), counts.sum() / 2))
+        limit = max(DRIFT_SCALE * MIN_DRIFT, DRIFT_FACTOR * median)
+        cv2.threshold(size, limit, 255, cv2.THRESH_BINARY, dst=self._drifting)
+        cv2.bitwise_or(self._over_gate, self._drifting, dst=self._over_gate)
         cv2.dilate(self._over_gate, self._neighbours, dst=self._moving_blocks)
 
     def update(self, frame: Frame, start: int, stop: int) -> None:
