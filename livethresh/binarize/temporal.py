@@ -18,8 +18,9 @@ the average, over about four frames. A slow, smooth change (a light fading, a gr
 light carried by a pan) would lag that way into steps of a gray level or two at the edges of
 the blocks that passed, which a window method with a small ``C`` reads as ink; a second
 detector takes a block as moving when the *signed* mean of its change stands out from the
-noise's (:data:`DRIFT_FACTOR`): noise averages to about 0 over a block, a drift does not. See ``benchmarks/bench_stability.py`` and
-``docs/temporal-stability.md`` for the measurements behind the constants.
+noise's (:data:`DRIFT_FACTOR`): noise averages to about 0 over a block, a drift does not.
+See ``benchmarks/bench_stability.py`` and ``docs/temporal-stability.md`` for the
+measurements behind the constants.
 
 The work is split into the :class:`~livethresh.binarize.binarizer.Binarizer`'s bands, on block
 boundaries, in two phases (:meth:`Stabilizer.measure`, then :meth:`Stabilizer.update`) with a
