@@ -14,9 +14,9 @@ frame is cut into 8x8 blocks, and where a block's mean of ``|frame - average|`` 
 Noise is independent from pixel to pixel and averages out over a block; motion is coherent and
 does not, so the gate sits well above the noise and well below a moving edge. A change too
 faint to pass the gate (in gray levels averaged over a block) is not lost: it arrives through
-the average, over about four frames. A slow, smooth change (a light fading, a gradient of
-light carried by a pan) would lag that way into steps of a gray level or two at the edges of
-the blocks that passed, which a window method with a small ``C`` reads as ink; a second
+the average, over about four frames. A slow change (a light fading, a page panning where it
+is nearly flat) would lag that way by a gray level or two, which a window method with a small
+``C`` reads as ink; a second
 detector takes a block as moving when the *signed* mean of its change stands out from the
 noise's (:data:`DRIFT_FACTOR`): noise averages to about 0 over a block, a drift does not.
 See ``benchmarks/bench_stability.py`` and ``docs/temporal-stability.md`` for the
