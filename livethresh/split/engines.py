@@ -10,14 +10,16 @@ finish; nothing raises out of a segment.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
-import queue
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from multiprocessing.connection import Connection, wait
+from typing import Any, cast
 
 from livethresh.batch.local import default_jobs
 from livethresh.batch.ray_engine import CPUS_PER_FILE, FlagPoller, StopFlag, ray_session
@@ -67,17 +69,22 @@ def _context() -> Any:
     return context
 
 
-def _work(job: SegmentJob, stop: Any, events: Any) -> None:
-    """A worker process: one segment. The parent alone decides on signals."""
+def _work(job: SegmentJob, stop: Any, events: Connection) -> None:
+    """A worker process: one segment. The parent alone decides on signals.
+
+    Nothing the worker touches is locked across processes: ``stop`` is a byte of shared
+    memory and ``events`` the worker's own pipe. A worker killed while it held a lock shared
+    with the others (a ``multiprocessing.Queue``'s writer lock, an ``Event``'s condition)
+    would leave the others, or the parent stopping them, waiting on it forever.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    index = job.segment.index
 
     def report(count: int) -> None:
-        events.put((index, count, None))
+        events.send((count, None))
 
-    result = run_segment(job, should_stop=stop.is_set, on_frames=report)
-    events.put((index, result.frames, result))
+    result = run_segment(job, should_stop=lambda: bool(stop.value), on_frames=report)
+    events.send((result.frames, result))
 
 
 def run_local(
@@ -103,69 +110,85 @@ def run_local(
         One result per segment, in segment order.
     """
     context = _context()
-    stop = context.Event()
-    events = context.Queue()
-    switch.on_stop(stop.set)
+    stop = context.RawValue(ctypes.c_bool, False)
+    switch.on_stop(lambda: setattr(stop, "value", True))
     results: dict[int, SegmentResult] = {}
     waiting = list(jobs)
-    running: dict[int, tuple[Any, SegmentJob]] = {}
+    running: dict[int, tuple[Any, SegmentJob, Connection]] = {}
     count = max(1, min(workers or default_jobs(), len(jobs)))
     try:
         while waiting or running:
-            while waiting and len(running) < count and not stop.is_set():
+            while waiting and len(running) < count and not stop.value:
                 job = waiting.pop(0)
+                reader, writer = context.Pipe(duplex=False)
                 process = context.Process(
-                    target=_work, args=(job, stop, events), name=f"segment-{job.segment.index}"
+                    target=_work, args=(job, stop, writer), name=f"segment-{job.segment.index}"
                 )
                 process.start()
-                running[job.segment.index] = (process, job)
-            if stop.is_set():
+                writer.close()  # the worker's end: its death then reads as the end of the pipe
+                running[job.segment.index] = (process, job, reader)
+            if stop.value:
                 for job in waiting:
                     results[job.segment.index] = _not_started(job)
                 waiting.clear()
-            _drain(events, results, on_frames, POLL_INTERVAL)
-            for index, (process, job) in list(running.items()):
+            _drain(running, results, on_frames, POLL_INTERVAL)
+            for index, (process, job, reader) in list(running.items()):
                 if index in results:
                     process.join()
                 elif not process.is_alive():
-                    _drain(events, results, on_frames, 0)  # its result may be in the pipe
+                    _drain({index: running[index]}, results, on_frames, 0)  # a result in the pipe
                     if index not in results:
                         results[index] = _died(job, process.exitcode)
                 else:
                     continue
+                reader.close()
                 del running[index]
                 if results[index].status == "failed":
                     switch.stop()  # the run fails: the other segments need not finish
     except KeyboardInterrupt:  # a second signal: stop waiting for a clean end
         switch.stop()
-        for process, _ in running.values():
+        for process, _, _ in running.values():
             process.join(STOP_TIMEOUT)
             if process.is_alive():
                 process.kill()
                 process.join()
-        _drain(events, results, on_frames, 0)
-        for job in [*waiting, *(job for _, job in running.values())]:
+        _drain(running, results, on_frames, 0)
+        for job in [*waiting, *(job for _, job, _ in running.values())]:
             results.setdefault(job.segment.index, _not_started(job))
     return [results[job.segment.index] for job in jobs]
 
 
 def _drain(
-    events: Any,
+    running: dict[int, tuple[Any, SegmentJob, Connection]],
     results: dict[int, SegmentResult],
     on_frames: Callable[[int, int], None] | None,
     timeout: float,
 ) -> None:
-    """Take the workers' messages: frame counts, and results."""
-    while True:
-        try:
-            index, frames, result = events.get(timeout=timeout) if timeout else events.get_nowait()
-        except (queue.Empty, OSError, EOFError):
+    """Take the workers' messages, frame counts and results, waiting up to ``timeout`` for
+    the first. A pipe at its end (its worker gone, or going) is closed; the caller reaps the
+    worker."""
+    pipes: dict[Connection, int] = {
+        reader: index for index, (_, _, reader) in running.items() if not reader.closed
+    }
+    if not pipes and timeout:
+        time.sleep(timeout)  # workers at their end but not yet gone: poll, do not spin
+    while pipes:
+        ready = [cast(Connection, pipe) for pipe in wait(list(pipes), timeout)]
+        if not ready:
             return
         timeout = 0
-        if result is not None:
-            results[index] = result
-        if on_frames is not None and frames:
-            on_frames(index, frames)
+        for reader in ready:
+            try:
+                message: tuple[int, SegmentResult | None] = reader.recv()
+            except (EOFError, OSError):
+                del pipes[reader]
+                reader.close()  # its worker is gone or going: the caller reaps it
+                continue
+            frames, result = message
+            if result is not None:
+                results[pipes[reader]] = result
+            if on_frames is not None and frames:
+                on_frames(pipes[reader], frames)
 
 
 def _not_started(job: SegmentJob) -> SegmentResult:
