@@ -16,11 +16,10 @@ does not, so the gate sits well above the noise and well below a moving edge. A 
 faint to pass the gate (in gray levels averaged over a block) is not lost: it arrives through
 the average, over about four frames. A slow change (a light fading, a page panning where it
 is nearly flat) would lag that way by a gray level or two, which a window method with a small
-``C`` reads as ink; a second
-detector takes a block as moving when the *signed* mean of its change stands out from the
-noise's (:data:`DRIFT_FACTOR`): noise averages to about 0 over a block, a drift does not.
-See ``benchmarks/bench_stability.py`` and ``docs/temporal-stability.md`` for the
-measurements behind the constants.
+``C`` reads as ink; a second detector takes a block as moving when the *signed* mean of its
+change stands out from the noise's (:data:`DRIFT_FACTOR`): noise averages to about 0 over a
+block, a drift does not. See ``benchmarks/bench_stability.py`` and
+``docs/temporal-stability.md`` for the measurements behind the constants.
 
 The work is split into the :class:`~livethresh.binarize.binarizer.Binarizer`'s bands, on block
 boundaries, in two phases (:meth:`Stabilizer.measure`, then :meth:`Stabilizer.update`) with a
