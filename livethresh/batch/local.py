@@ -19,6 +19,7 @@ forkserver, which outlives the batch as long as any worker does.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -123,7 +124,7 @@ def _exit_with_parent(sentinel: int) -> None:
 
 
 def _should_stop() -> bool:
-    return bool(_stop.is_set()) or _orphaned.is_set()
+    return bool(_stop.value) or _orphaned.is_set()
 
 
 def _work(job: FileJob) -> FileResult:
@@ -162,7 +163,9 @@ def run_local(
             every file that did not finish was reported ``interrupted`` first.
     """
     context = _context()
-    stop = context.Event()
+    # A byte of shared memory, not an Event: an Event's lock held by a worker the kernel
+    # killed would block every later worker that polls it, and the parent that sets it.
+    stop = context.RawValue(ctypes.c_bool, False)
     deaths: dict[str, int] = {}
     todo = list(jobs)
     for _ in range(len(jobs) * MAX_DEATHS + 1):  # each restart blames a file, or this ends
@@ -213,7 +216,7 @@ def _run_pool(
                     else:
                         on_result(_outcome(future, futures[future]))
         except KeyboardInterrupt:
-            stop.set()
+            stop.value = True
             for future in pending:
                 future.cancel()
             for future in pending:
