@@ -52,7 +52,7 @@ ORPHAN_GRACE = 5.0
 EXIT_ORPHANED = 3
 
 # Set in each worker by _start_worker.
-_stop: Any = None
+_stop: SharedFlag
 _frames: Any = None
 #: Set in a worker when its parent has died.
 _orphaned = threading.Event()
@@ -101,7 +101,25 @@ def _start_helpers(context: Any) -> None:
             forkserver.ensure_running()
 
 
-def _start_worker(stop: Any, frames: Any) -> None:
+class SharedFlag:
+    """A stop flag the parent sets and its worker processes poll: a byte of shared memory.
+
+    Not a ``multiprocessing.Event``: its lock, held by a worker the kernel killed (out of
+    memory, ``kill -9``), would block every worker that polls it and the parent that sets it.
+    Pass it to a process as it starts (as an argument or an initializer's), like an Event.
+    """
+
+    def __init__(self, context: Any) -> None:
+        self._byte = context.RawValue(ctypes.c_bool, False)
+
+    def set(self) -> None:
+        self._byte.value = True
+
+    def is_set(self) -> bool:
+        return bool(self._byte.value)
+
+
+def _start_worker(stop: SharedFlag, frames: Any) -> None:
     global _stop, _frames
     ignore_stop_signals()
     _stop, _frames = stop, frames
@@ -124,7 +142,7 @@ def _exit_with_parent(sentinel: int) -> None:
 
 
 def _should_stop() -> bool:
-    return bool(_stop.value) or _orphaned.is_set()
+    return _stop.is_set() or _orphaned.is_set()
 
 
 def _work(job: FileJob) -> FileResult:
@@ -163,9 +181,7 @@ def run_local(
             every file that did not finish was reported ``interrupted`` first.
     """
     context = _context()
-    # A byte of shared memory, not an Event: an Event's lock held by a worker the kernel
-    # killed would block every later worker that polls it, and the parent that sets it.
-    stop = context.RawValue(ctypes.c_bool, False)
+    stop = SharedFlag(context)
     deaths: dict[str, int] = {}
     todo = list(jobs)
     for _ in range(len(jobs) * MAX_DEATHS + 1):  # each restart blames a file, or this ends
@@ -216,7 +232,7 @@ def _run_pool(
                     else:
                         on_result(_outcome(future, futures[future]))
         except KeyboardInterrupt:
-            stop.value = True
+            stop.set()
             for future in pending:
                 future.cancel()
             for future in pending:

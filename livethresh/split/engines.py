@@ -10,7 +10,6 @@ finish; nothing raises out of a segment.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import signal
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any, cast
 
-from livethresh.batch.local import default_jobs
+from livethresh.batch.local import SharedFlag, default_jobs
 from livethresh.batch.ray_engine import CPUS_PER_FILE, FlagPoller, StopFlag, ray_session
 from livethresh.split.segment import SegmentJob, SegmentResult, run_segment
 
@@ -69,13 +68,13 @@ def _context() -> Any:
     return context
 
 
-def _work(job: SegmentJob, stop: Any, events: Connection) -> None:
+def _work(job: SegmentJob, stop: SharedFlag, events: Connection) -> None:
     """A worker process: one segment. The parent alone decides on signals.
 
-    Nothing the worker touches is locked across processes: ``stop`` is a byte of shared
-    memory and ``events`` the worker's own pipe. A worker killed while it held a lock shared
-    with the others (a ``multiprocessing.Queue``'s writer lock, an ``Event``'s condition)
-    would leave the others, or the parent stopping them, waiting on it forever.
+    Nothing the worker touches is locked across processes: ``stop`` is a
+    :class:`~livethresh.batch.local.SharedFlag` and ``events`` the worker's own pipe. A worker
+    killed while it held a lock shared with the others (a ``multiprocessing.Queue``'s writer
+    lock) would leave the others, and the parent waiting for them, waiting on it forever.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -83,7 +82,7 @@ def _work(job: SegmentJob, stop: Any, events: Connection) -> None:
     def report(count: int) -> None:
         events.send((count, None))
 
-    result = run_segment(job, should_stop=lambda: bool(stop.value), on_frames=report)
+    result = run_segment(job, should_stop=stop.is_set, on_frames=report)
     events.send((result.frames, result))
 
 
@@ -110,15 +109,15 @@ def run_local(
         One result per segment, in segment order.
     """
     context = _context()
-    stop = context.RawValue(ctypes.c_bool, False)
-    switch.on_stop(lambda: setattr(stop, "value", True))
+    stop = SharedFlag(context)
+    switch.on_stop(stop.set)
     results: dict[int, SegmentResult] = {}
     waiting = list(jobs)
     running: dict[int, tuple[Any, SegmentJob, Connection]] = {}
     count = max(1, min(workers or default_jobs(), len(jobs)))
     try:
         while waiting or running:
-            while waiting and len(running) < count and not stop.value:
+            while waiting and len(running) < count and not stop.is_set():
                 job = waiting.pop(0)
                 reader, writer = context.Pipe(duplex=False)
                 process = context.Process(
@@ -127,7 +126,7 @@ def run_local(
                 process.start()
                 writer.close()  # the worker's end: its death then reads as the end of the pipe
                 running[job.segment.index] = (process, job, reader)
-            if stop.value:
+            if stop.is_set():
                 for job in waiting:
                     results[job.segment.index] = _not_started(job)
                 waiting.clear()
