@@ -33,12 +33,13 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness import Sample, machine, median, rotating_rounds  # noqa: E402
+
+from livethresh.synthetic import mux_tone  # noqa: E402
 
 FPS = 30
 
@@ -57,14 +58,7 @@ def make_clip(path: Path, seconds: float, size: str, gop_seconds: float = 2.0) -
         for number, frame in enumerate(source.decode(video=0)):
             frame.pts, frame.time_base = number, Fraction(1, FPS)
             out.mux(video.encode(frame.reformat(format="yuv420p")))
-            while sample < (number + 1) * 48000 // FPS:
-                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
-                )
-                chunk.sample_rate, chunk.pts = 48000, sample
-                out.mux(sound.encode(chunk))
-                sample += 1024
+            sample = mux_tone(out, sound, sample, (number + 1) * 48000 // FPS)
         out.mux(video.encode(None))
         out.mux(sound.encode(None))
     return path

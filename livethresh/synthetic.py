@@ -252,4 +252,25 @@ def write_gray_clip(
     return path
 
 
+def mux_tone(
+    container: av.container.OutputContainer,
+    stream: av.audio.stream.AudioStream,
+    sample: int,
+    end: int,
+) -> int:
+    """Mux a test tone into ``stream`` from ``sample`` until ``end`` (in samples), in chunks of
+    1024: a sine at 0.3 of full scale, the same in every channel, so that a clip's sound can
+    be checked after a transcode. Returns the next sample, where the following call goes on.
+    """
+    while sample < end:
+        tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
+        chunk = av.AudioFrame.from_ndarray(
+            np.stack([tone] * stream.channels) * 0.3, format="fltp", layout=stream.layout.name
+        )
+        chunk.sample_rate, chunk.pts = stream.rate, sample
+        container.mux(stream.encode(chunk))
+        sample += 1024
+    return sample
+
+
 #: The degradations of :func:`degraded_document`, each built in three levels (1 mild to 3 strong).

@@ -24,6 +24,7 @@ import av
 import numpy as np
 from av.subtitles.subtitle import SubtitleSet
 
+from livethresh.synthetic import mux_tone
 from tests.helpers import document_frame
 
 #: Millisecond time base: clips with exact, readable timestamps.
@@ -227,15 +228,8 @@ def make_video(
                 small = av.VideoFrame(32, 32, "yuv420p")
                 small.pts = index
                 container.mux(extra.encode(small))
-            end = (stamp + 40) * audio_rate // 1000
-            while sound is not None and sample < end:
-                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone] * sound.channels) * 0.3, format="fltp", layout=layout
-                )
-                chunk.sample_rate, chunk.pts = audio_rate, sample
-                container.mux(sound.encode(chunk))
-                sample += 1024
+            if sound is not None:
+                sample = mux_tone(container, sound, sample, (stamp + 40) * audio_rate // 1000)
         container.mux(video.encode(None))
         if extra is not None:
             container.mux(extra.encode(None))
@@ -343,14 +337,9 @@ def make_split_clip(
             frame = av.VideoFrame.from_ndarray(picture, format="gray").reformat(format="yuv420p")
             frame.pts, frame.time_base = index + video_start, Fraction(1, SPLIT_FPS)
             container.mux(video.encode(frame))
-            while sound is not None and sample < (index + video_start + 1) * 48000 // SPLIT_FPS:
-                tone = np.sin(np.arange(sample, sample + 1024) / 20).astype(np.float32)
-                chunk = av.AudioFrame.from_ndarray(
-                    np.stack([tone, tone]) * 0.3, format="fltp", layout="stereo"
-                )
-                chunk.sample_rate, chunk.pts = 48000, sample
-                container.mux(sound.encode(chunk))
-                sample += 1024
+            if sound is not None:
+                end = (index + video_start + 1) * 48000 // SPLIT_FPS
+                sample = mux_tone(container, sound, sample, end)
         container.mux(video.encode(None))
         if sound is not None:
             container.mux(sound.encode(None))
