@@ -9,6 +9,7 @@ and :func:`assert_one_line` checks the rule every bad input must follow.
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import sys
 import time
@@ -72,8 +73,20 @@ def run_cli(
     )
 
 
+def as_from_a_terminal() -> None:
+    """A child's ``preexec_fn``: the stop signals at their defaults, as a shell in a terminal
+    starts a command. Tests started in the background by a script (``cmd &``) have SIGINT
+    ignored, which a child inherits: Python then installs no KeyboardInterrupt handler, and a
+    command that relies on it (``bench``) would ignore the test's Ctrl-C."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def start_cli(*args: object, **kwargs: Any) -> subprocess.Popen[bytes]:
-    """The command in a real process, still running (for signals and streams)."""
+    """The command in a real process, still running (for signals and streams), started as
+    from a terminal (:func:`as_from_a_terminal`)."""
+    if sys.platform != "win32":
+        kwargs.setdefault("preexec_fn", as_from_a_terminal)
     return subprocess.Popen(
         [sys.executable, "-m", "livethresh", *map(str, args)],
         stdout=subprocess.PIPE,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.clips import Coding, Picture, Timing, make_video
-from tests.helpers import invoke, noise_frame
+from tests.helpers import as_from_a_terminal, invoke, noise_frame
 
 
 def test_bench_json_has_the_documented_keys() -> None:
@@ -109,6 +109,7 @@ def test_ctrl_c_stops_a_live_run_cleanly() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_from_a_terminal,
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "ready"  # the pipeline is running
